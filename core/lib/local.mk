@@ -1,0 +1,12 @@
+# SPDX-License-Identifier: MIT
+# libmflib: base utilities shared by the core and the in-tree drivers
+# (drivers link their own static copy; it never crosses the ABI).
+noinst_LTLIBRARIES += core/lib/libmflib.la
+core_lib_libmflib_la_SOURCES = \
+	core/lib/mf-alloc.c core/lib/mf-alloc.h \
+	core/lib/mf-buf.c core/lib/mf-buf.h \
+	core/lib/mf-array.h \
+	core/lib/mf-common.h core/lib/banned.h \
+	core/lib/mf-file.c core/lib/mf-file.h \
+	core/lib/mf-hex.c core/lib/mf-hex.h \
+	core/lib/mf-log.c core/lib/mf-log.h
