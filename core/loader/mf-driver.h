@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mf-driver.h - the core side of the driver ABI: finding and loading driver
+ * shared objects, and opening storages through them.
+ *
+ * Drivers are searched in $MAILFERRY_DRIVER_PATH (colon-separated) and then
+ * in MF_DRIVER_DIR (unless $MAILFERRY_SKIP_DEFAULT_DIR is set, as in the
+ * test suite). "<name>.so" must describe itself as driver <name>.
+ * Refusals are logged as one warning each, naming the file and why.
+ */
+#ifndef MF_DRIVER_H
+#define MF_DRIVER_H
+
+#include <mailferry/driver.h>
+#include "mf-common.h"
+
+struct mf_settings;
+struct mf_location;
+
+struct mf_driver {
+	const struct mailferry_driver *desc;
+	char *path; /* the file it was loaded from */
+};
+
+/* Load every driver found (once; later calls return at once). Returns the
+ * number of refused files (0 = all fine). */
+int mf_drivers_load(void);
+size_t mf_driver_count(void);
+const struct mf_driver *mf_driver_at(size_t idx);
+/* NULL when no driver of that name was loaded. */
+const struct mf_driver *mf_driver_find(const char *name);
+/* Try to load one file as a driver (used by tests and `drivers`).
+ * Returns 0, or -1 with *error_r saying why it was refused. */
+int mf_driver_load_file(const char *path, const struct mf_driver **drv_r,
+			char **error_r);
+/* The API table handed to drivers (settings/log hooks point into the core). */
+const struct mailferry_core_api *mf_core_api(void);
+
+/* The core's per-storage context (struct mailferry_ctx for drivers). */
+struct mf_storage {
+	const struct mf_driver *driver;
+	const struct mailferry_driver_ops *ops;
+	struct mailferry_storage *st; /* the driver's handle */
+	const struct mailferry_storage_info *info;
+	const struct mf_settings *set;
+	char *location; /* for messages */
+	int last_error; /* last code passed to api->set_error() */
+	char *last_error_text;
+};
+
+/* True when the driver's ops table has the slot and it is not NULL. */
+#define MF_HAS_OP(storage, slot)                                               \
+	((storage)->ops->struct_size >=                                        \
+		 offsetof(struct mailferry_driver_ops, slot) +                 \
+			 sizeof((storage)->ops->slot) &&                       \
+	 (storage)->ops->slot != NULL)
+
+/* Parse location, find its driver, open it. set may be NULL. flags: enum
+ * mailferry_storage_open_flags. Returns 0, or a negative mailferry error
+ * with *error_r allocated ("maildir:/x: open: ...: No such file"). */
+int mf_storage_open(const char *location, const struct mf_settings *set,
+		    const char *user, const char *home, uint32_t flags,
+		    struct mf_storage **storage_r, char **error_r);
+void mf_storage_close(struct mf_storage **storage);
+/* The detail of the last failed call ("" if none); borrowed. */
+const char *mf_storage_error(const struct mf_storage *storage);
+/* Map a mailferry error to a short category word ("not found"). */
+const char *mf_error_name(int code);
+
+#endif
