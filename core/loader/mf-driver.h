@@ -30,9 +30,33 @@ const struct mf_driver *mf_driver_at(size_t idx);
 /* NULL when no driver of that name was loaded. */
 const struct mf_driver *mf_driver_find(const char *name);
 /* Try to load one file as a driver (used by tests and `drivers`).
- * Returns 0, or -1 with *error_r saying why it was refused. */
+ * Returns 0, or -1 with *error_r saying why it was refused, as one line
+ * naming the file ("driver /x/foo.so refused: ..."). A refused file is not
+ * added to the refusal list below; mf_drivers_load() does that. */
 int mf_driver_load_file(const char *path, const struct mf_driver **drv_r,
-			char **error_r);
+                        char **error_r);
+
+/* Files mf_drivers_load() refused, in the order met. */
+struct mf_driver_refusal {
+	char *path;
+	char *reason; /* the whole line, naming the file */
+};
+size_t mf_driver_refused_count(void);
+const struct mf_driver_refusal *mf_driver_refused_at(size_t idx);
+/* Whether mf_drivers_load() logs each refusal as a warning (default yes;
+ * `mailferry drivers` lists them itself). */
+void mf_drivers_set_log_refusals(bool log_them);
+/* The directories searched, in order (for messages); borrowed. */
+size_t mf_driver_dir_count(void);
+const char *mf_driver_dir_at(size_t idx);
+
+/* Settings the API's setting() slot answers from when a storage has none
+ * of its own (and for ctx == NULL). Borrowed: must outlive every storage. */
+void mf_core_set_settings(const struct mf_settings *set);
+/* Make SIGINT and SIGTERM set the flag api->should_stop() reports (a
+ * second signal then kills as usual). */
+void mf_core_install_signal_handlers(void);
+bool mf_core_should_stop(void);
 /* The API table handed to drivers (settings/log hooks point into the core). */
 const struct mailferry_core_api *mf_core_api(void);
 
@@ -51,16 +75,16 @@ struct mf_storage {
 /* True when the driver's ops table has the slot and it is not NULL. */
 #define MF_HAS_OP(storage, slot)                                               \
 	((storage)->ops->struct_size >=                                        \
-		 offsetof(struct mailferry_driver_ops, slot) +                 \
-			 sizeof((storage)->ops->slot) &&                       \
+	     offsetof(struct mailferry_driver_ops, slot) +                     \
+	         sizeof((storage)->ops->slot) &&                               \
 	 (storage)->ops->slot != NULL)
 
 /* Parse location, find its driver, open it. set may be NULL. flags: enum
  * mailferry_storage_open_flags. Returns 0, or a negative mailferry error
  * with *error_r allocated ("maildir:/x: open: ...: No such file"). */
 int mf_storage_open(const char *location, const struct mf_settings *set,
-		    const char *user, const char *home, uint32_t flags,
-		    struct mf_storage **storage_r, char **error_r);
+                    const char *user, const char *home, uint32_t flags,
+                    struct mf_storage **storage_r, char **error_r);
 void mf_storage_close(struct mf_storage **storage);
 /* The detail of the last failed call ("" if none); borrowed. */
 const char *mf_storage_error(const struct mf_storage *storage);

@@ -35,10 +35,9 @@ struct mf_location_vars {
 /* Parse str. Returns 0, or -1 with *error_r allocated ("location 'x': no
  * driver name before ':'"). */
 int mf_location_parse(const char *str, const struct mf_location_vars *vars,
-		      struct mf_location **loc_r, char **error_r);
+                      struct mf_location **loc_r, char **error_r);
 void mf_location_free(struct mf_location **loc);
 /* Value of option key (case-sensitive), or NULL. */
-const char *mf_location_option(const struct mf_location *loc,
-			       const char *key);
+const char *mf_location_option(const struct mf_location *loc, const char *key);
 
 #endif
