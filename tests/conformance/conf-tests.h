@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: MIT */
+/* conf-tests.h - the test cases of the conformance suite, by half. */
+#ifndef CONF_TESTS_H
+#define CONF_TESTS_H
+
+#include <check.h>
+
+/* Add the test cases, each looped over driver indexes [0, ndrivers). */
+void conf_add_read_tests(Suite *s, int ndrivers);
+void conf_add_write_tests(Suite *s, int ndrivers);
+
+#endif
