@@ -1,1 +1,7 @@
 # SPDX-License-Identifier: MIT
+# Tests of core/index: unit tests (Check), a test-only CLI that prints what
+# the reader sees, and shell tests against the real Dovecot.
+noinst_PROGRAMS += tests/index/mf-index-tool
+tests_index_mf_index_tool_SOURCES = tests/index/mf-index-tool.c
+tests_index_mf_index_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/index
+tests_index_mf_index_tool_LDADD = core/index/libmfindex.la core/lib/libmflib.la
