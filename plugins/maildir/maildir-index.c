@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The index side of a maildir: dovecot.index(.log) is only a cache for
+ * maildir (flags live in file names), but it is where modseqs, the change
+ * history and expunge records (with GUIDs) are kept, for us and for
+ * Dovecot. After every scan the differences between the file names and the
+ * index are appended as one EXTERNAL transaction, as Dovecot's own maildir
+ * sync does.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "mf-alloc.h"
+#include "mf-index.h"
+#include "maildir-storage.h"
+
+static uint8_t index_flags(uint32_t flags)
+{
+	uint8_t f = 0;
+
+	if (flags & MAILFERRY_FLAG_ANSWERED)
+		f |= MF_INDEX_FLAG_ANSWERED;
+	if (flags & MAILFERRY_FLAG_FLAGGED)
+		f |= MF_INDEX_FLAG_FLAGGED;
+	if (flags & MAILFERRY_FLAG_DELETED)
+		f |= MF_INDEX_FLAG_DELETED;
+	if (flags & MAILFERRY_FLAG_SEEN)
+		f |= MF_INDEX_FLAG_SEEN;
+	if (flags & MAILFERRY_FLAG_DRAFT)
+		f |= MF_INDEX_FLAG_DRAFT;
+	return f;
+}
+
+static void remove_index_files(struct mailferry_mailbox *box)
+{
+	static const char *const names[] = {
+	    "dovecot.index",        "dovecot.index.log",
+	    "dovecot.index.log.2",  "dovecot.index.cache",
+	    "dovecot.index.backup",
+	};
+
+	for (size_t i = 0; i < MF_N_ELEMENTS(names); i++) {
+		char *path =
+		    mf_strdup_printf("%s/%s", box->index_dir, names[i]);
+
+		if (unlink(path) < 0 && errno != ENOENT)
+			maildir_log_warning(box->storage,
+			                    "unlink(%s) failed: %s", path,
+			                    strerror(errno));
+		free(path);
+	}
+}
+
+void maildir_index_open(struct mailferry_mailbox *box)
+{
+	struct mailferry_storage *storage = box->storage;
+	enum mf_index_open_flags flags = MF_INDEX_OPEN_CREATE;
+	char *error = NULL;
+	int ret;
+
+	if (storage->no_index)
+		return;
+	if (storage->readonly)
+		flags = MF_INDEX_OPEN_READONLY;
+	else if (maildir_fsync_commit(storage))
+		flags |= MF_INDEX_OPEN_FSYNC;
+	ret = mf_index_open(box->index_dir, "dovecot.index", flags, NULL,
+	                    &box->index, &error);
+	if (ret == MF_INDEX_ERR_CORRUPT && !storage->readonly) {
+		/* for maildir the index is a cache: rebuild it from the
+		 * files, as Dovecot does */
+		maildir_log_warning(storage,
+		                    "%s, rebuilding the index of mailbox %s "
+		                    "(modseq history restarts)",
+		                    error, box->vname);
+		free(error);
+		error = NULL;
+		remove_index_files(box);
+		ret = mf_index_open(box->index_dir, "dovecot.index", flags,
+		                    NULL, &box->index, &error);
+	}
+	if (ret < 0) {
+		if (!(storage->readonly && ret == MF_INDEX_ERR_NOTFOUND))
+			maildir_log_warning(storage,
+			                    "mailbox %s: index unusable, no "
+			                    "modseqs: %s",
+			                    box->vname,
+			                    error != NULL ? error : "");
+		free(error);
+		box->index = NULL;
+		return;
+	}
+	if (!storage->readonly && mf_index_modseq_enable(box->index) < 0)
+		maildir_log_warning(storage, "mailbox %s: %s", box->vname,
+		                    mf_index_last_error(box->index));
+}
+
+static const char *find_expunged_guid(const struct maildir_expunged *exp,
+                                      size_t count, uint32_t uid)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (exp[i].uid == uid)
+			return exp[i].guid;
+	}
+	return NULL;
+}
+
+static void expunge_rec(struct mf_index_trans *t, uint32_t uid,
+                        const struct maildir_expunged *exp, size_t count)
+{
+	const char *guid = find_expunged_guid(exp, count, uid);
+	uint8_t g[16];
+
+	if (guid != NULL) {
+		maildir_guid128(guid, g);
+		mf_index_trans_expunge(t, uid, g);
+	} else {
+		mf_index_trans_expunge(t, uid, NULL);
+	}
+}
+
+/* Keyword differences of one message. Returns the number of records. */
+static unsigned int sync_keywords(struct mailferry_mailbox *box,
+                                  struct mf_index_trans *t, uint32_t seq,
+                                  const struct maildir_msg *msg, bool is_new)
+{
+	struct mf_index *idx = box->index;
+	uint32_t kw_count = 0;
+	const char *const *kws =
+	    is_new ? NULL : mf_index_keywords(idx, &kw_count);
+	unsigned int changes = 0;
+
+	/* in the file but not in the index */
+	for (int i = 0; i < MAILDIR_MAX_KEYWORDS; i++) {
+		const char *name = box->keywords.names[i];
+		bool present = false;
+
+		if ((msg->info.keywords & (1u << i)) == 0 || name == NULL)
+			continue;
+		for (uint32_t k = 0; k < kw_count; k++) {
+			if (strcmp(kws[k], name) == 0) {
+				present = mf_index_rec_has_keyword(idx, seq, k);
+				break;
+			}
+		}
+		if (!present) {
+			mf_index_trans_keyword(t, name, true, msg->uid,
+			                       msg->uid);
+			changes++;
+		}
+	}
+	/* in the index but not in the file */
+	for (uint32_t k = 0; k < kw_count; k++) {
+		int letter;
+
+		if (!mf_index_rec_has_keyword(idx, seq, k))
+			continue;
+		letter = maildir_keywords_lookup(&box->keywords, kws[k]);
+		if (letter >= 0 && (msg->info.keywords & (1u << letter)) != 0 &&
+		    strcmp(box->keywords.names[letter], kws[k]) == 0)
+			continue;
+		mf_index_trans_keyword(t, kws[k], false, msg->uid, msg->uid);
+		changes++;
+	}
+	return changes;
+}
+
+int maildir_index_sync(struct mailferry_mailbox *box,
+                       const struct maildir_expunged *expunged, size_t count,
+                       bool sync_flag)
+{
+	struct mailferry_storage *storage = box->storage;
+	struct mf_index *idx = box->index;
+	const struct mf_index_header *hdr;
+	struct mf_index_trans *t;
+	unsigned int changes = 0;
+	uint32_t seq = 1, n;
+	int ret;
+
+	if (idx == NULL)
+		return 0;
+	if (storage->readonly) {
+		(void)mf_index_refresh(idx);
+		maildir_index_fill_modseqs(box);
+		return 0;
+	}
+	if (mf_index_lock(idx) < 0) {
+		maildir_log_warning(storage, "mailbox %s: %s", box->vname,
+		                    mf_index_last_error(idx));
+		maildir_index_fill_modseqs(box);
+		return 0;
+	}
+	hdr = mf_index_get_header(idx);
+	if (hdr->uid_validity != 0 &&
+	    hdr->uid_validity != box->uidlist.uidvalidity) {
+		/* Dovecot resets the index in this case: the cache is for
+		 * another generation of UIDs */
+		maildir_log_warning(storage,
+		                    "mailbox %s: UIDVALIDITY changed (%u -> "
+		                    "%u), rebuilding the index",
+		                    box->vname, hdr->uid_validity,
+		                    box->uidlist.uidvalidity);
+		mf_index_unlock(idx);
+		mf_index_close(&box->index);
+		remove_index_files(box);
+		maildir_index_open(box);
+		idx = box->index;
+		if (idx == NULL)
+			return 0;
+		if (mf_index_lock(idx) < 0) {
+			maildir_log_warning(storage, "mailbox %s: %s",
+			                    box->vname,
+			                    mf_index_last_error(idx));
+			maildir_index_fill_modseqs(box);
+			return 0;
+		}
+		hdr = mf_index_get_header(idx);
+	}
+	t = mf_index_trans_begin(idx,
+	                         MF_INDEX_TRANS_EXTERNAL |
+	                             (sync_flag ? MF_INDEX_TRANS_SYNC : 0));
+	if (hdr->uid_validity == 0) {
+		mf_index_trans_set_uid_validity(t, box->uidlist.uidvalidity);
+		changes++;
+	}
+	n = mf_index_count(idx);
+	uint32_t idx_next = hdr->next_uid;
+
+	for (size_t i = 0; i < box->msgs.count; i++) {
+		const struct maildir_msg *msg = &box->msgs.items[i];
+		const struct mf_index_rec *rec;
+
+		while (seq <= n &&
+		       (rec = mf_index_rec_at(idx, seq))->uid < msg->uid) {
+			expunge_rec(t, rec->uid, expunged, count);
+			changes++;
+			seq++;
+		}
+		rec = seq <= n ? mf_index_rec_at(idx, seq) : NULL;
+		if (rec != NULL && rec->uid == msg->uid) {
+			uint8_t want = index_flags(msg->info.flags);
+			uint8_t have = rec->flags & MF_INDEX_FLAGS_SYSTEM;
+
+			if (want != have) {
+				mf_index_trans_flags(t, msg->uid, msg->uid,
+				                     want & ~have,
+				                     have & ~want);
+				changes++;
+			}
+			changes += sync_keywords(box, t, seq, msg, false);
+			seq++;
+		} else if (msg->uid >= idx_next) {
+			if (mf_index_trans_append(t, msg->uid,
+			                          index_flags(msg->info.flags),
+			                          NULL) < 0) {
+				maildir_log_warning(storage,
+				                    "mailbox %s: index append "
+				                    "of UID %u failed: %s",
+				                    box->vname, msg->uid,
+				                    mf_index_last_error(idx));
+				continue;
+			}
+			idx_next = msg->uid + 1;
+			changes++;
+			changes += sync_keywords(box, t, 0, msg, true);
+		} else {
+			/* the index expunged this UID but its file is back
+			 * (e.g. restored from a backup): Dovecot would give
+			 * it a new UID at its next sync */
+			maildir_log_warning(storage,
+			                    "mailbox %s: UID %u (%s) is not in "
+			                    "the index although below its next "
+			                    "UID %u",
+			                    box->vname, msg->uid, msg->fname,
+			                    idx_next);
+		}
+	}
+	for (; seq <= n; seq++) {
+		expunge_rec(t, mf_index_rec_at(idx, seq)->uid, expunged, count);
+		changes++;
+	}
+	if (box->uidlist.next_uid > idx_next) {
+		mf_index_trans_set_next_uid(t, box->uidlist.next_uid);
+		changes++;
+	}
+	if (changes == 0) {
+		mf_index_trans_rollback(&t);
+		ret = 0;
+	} else if ((ret = mf_index_trans_commit(&t)) < 0) {
+		maildir_log_warning(storage,
+		                    "mailbox %s: index update failed: %s",
+		                    box->vname, mf_index_last_error(idx));
+		ret = 0;
+	}
+	mf_index_unlock(idx);
+	maildir_index_fill_modseqs(box);
+	return ret;
+}
+
+void maildir_index_fill_modseqs(struct mailferry_mailbox *box)
+{
+	struct mf_index *idx = box->index;
+
+	for (size_t i = 0; i < box->msgs.count; i++) {
+		struct maildir_msg *msg = &box->msgs.items[i];
+		uint32_t seq =
+		    idx == NULL ? 0 : mf_index_lookup_uid(idx, msg->uid);
+		const struct mf_index_rec *rec =
+		    seq == 0 ? NULL : mf_index_rec_at(idx, seq);
+
+		msg->modseq = rec != NULL   ? rec->modseq
+		              : idx != NULL ? mf_index_highest_modseq(idx)
+		                            : 0;
+	}
+}

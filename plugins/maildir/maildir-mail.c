@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: MIT */
+/* Reading: message iteration, expunge history, message bodies. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mf-alloc.h"
+#include "mf-index.h"
+#include "maildir-storage.h"
+
+struct mailferry_msg_iter {
+	struct mailferry_mailbox *box;
+	struct mailferry_msg_query query;
+	size_t pos;
+	bool have_changes;
+	struct mf_index_changes changes;
+	uint32_t change_pos;
+	struct mailferry_msg msg;
+	const char **keywords;
+	const char **kw_added;
+	const char **kw_removed;
+	struct mf_buf path;
+};
+
+struct mailferry_expunge_iter {
+	struct mf_index_expunge *items;
+	uint32_t count, pos;
+	struct mailferry_expunge exp;
+};
+
+struct mailferry_stream {
+	struct mailferry_mailbox *box;
+	int fd;
+	uint64_t offset;
+	uint64_t expected; /* UINT64_MAX when unknown */
+	char *path;
+};
+
+static uint32_t abi_flags(uint8_t index_flags)
+{
+	uint32_t f = 0;
+
+	if (index_flags & MF_INDEX_FLAG_ANSWERED)
+		f |= MAILFERRY_FLAG_ANSWERED;
+	if (index_flags & MF_INDEX_FLAG_FLAGGED)
+		f |= MAILFERRY_FLAG_FLAGGED;
+	if (index_flags & MF_INDEX_FLAG_DELETED)
+		f |= MAILFERRY_FLAG_DELETED;
+	if (index_flags & MF_INDEX_FLAG_SEEN)
+		f |= MAILFERRY_FLAG_SEEN;
+	if (index_flags & MF_INDEX_FLAG_DRAFT)
+		f |= MAILFERRY_FLAG_DRAFT;
+	return f;
+}
+
+static int index_error(struct mailferry_mailbox *box, int ret)
+{
+	if (ret == MF_INDEX_ERR_NOHISTORY)
+		return maildir_error(box->storage, MAILFERRY_E_NOHISTORY,
+		                     "mailbox %s: %s", box->vname,
+		                     mf_index_last_error(box->index));
+	return maildir_error(box->storage, MAILFERRY_E_TEMP, "mailbox %s: %s",
+	                     box->vname, mf_index_last_error(box->index));
+}
+
+int maildir_msg_iter_begin(struct mailferry_mailbox *box,
+                           const struct mailferry_msg_query *query,
+                           struct mailferry_msg_iter **iter_r)
+{
+	struct mailferry_msg_iter *iter = mf_calloc(1, sizeof(*iter));
+	size_t qsize = MF_MIN((size_t)query->struct_size, sizeof(iter->query));
+
+	memcpy(&iter->query, query, qsize);
+	iter->box = box;
+	if (iter->query.uid_last == 0)
+		iter->query.uid_last = UINT32_MAX;
+	if (iter->query.changed_since > 0) {
+		int ret;
+
+		if (box->index == NULL) {
+			free(iter);
+			return maildir_error(box->storage,
+			                     MAILFERRY_E_NOHISTORY,
+			                     "mailbox %s: no index, no change "
+			                     "history",
+			                     box->vname);
+		}
+		ret = mf_index_changes_since(
+		    box->index, iter->query.changed_since,
+		    (iter->query.flags & MAILFERRY_QUERY_SKIP_SYNC_CHANGES) != 0
+		        ? MF_INDEX_CHANGES_SKIP_SYNC
+		        : 0,
+		    &iter->changes);
+		if (ret < 0) {
+			free(iter);
+			return index_error(box, ret);
+		}
+		iter->have_changes = true;
+	}
+	/* skip to uid_first */
+	while (iter->pos < box->msgs.count &&
+	       box->msgs.items[iter->pos].uid < iter->query.uid_first)
+		iter->pos++;
+	*iter_r = iter;
+	return 0;
+}
+
+static const struct mf_index_change *
+find_change(struct mailferry_msg_iter *iter, uint32_t uid)
+{
+	while (iter->change_pos < iter->changes.count &&
+	       iter->changes.items[iter->change_pos].uid < uid)
+		iter->change_pos++;
+	if (iter->change_pos < iter->changes.count &&
+	    iter->changes.items[iter->change_pos].uid == uid)
+		return &iter->changes.items[iter->change_pos];
+	return NULL;
+}
+
+static const char **kw_names(struct mailferry_mailbox *box, const uint32_t *idx,
+                             uint32_t count)
+{
+	uint32_t kw_count = 0;
+	const char *const *kws = mf_index_keywords(box->index, &kw_count);
+	const char **names = mf_calloc(count + 1, sizeof(char *));
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < count; i++) {
+		if (idx[i] < kw_count)
+			names[n++] = kws[idx[i]];
+	}
+	return names;
+}
+
+/* Virtual size: every LF not preceded by CR counts one more byte. */
+static int compute_vsize(struct mailferry_mailbox *box, const char *path,
+                         uint64_t *psize_r, uint64_t *vsize_r)
+{
+	char buf[65536];
+	uint64_t size = 0, lf = 0, crlf = 0;
+	bool last_cr = false, last_lf = false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == '\n') {
+				if (last_cr)
+					crlf++;
+				else
+					lf++;
+			}
+			last_cr = buf[i] == '\r';
+		}
+		last_lf = buf[n - 1] == '\n';
+		size += (uint64_t)n;
+	}
+	close(fd);
+	if (n < 0)
+		return -1;
+	if (size == 0)
+		maildir_log_warning(box->storage, "%s: empty message file",
+		                    path);
+	else if (!last_lf)
+		maildir_log_warning(box->storage,
+		                    "%s: message does not end with a newline",
+		                    path);
+	if (crlf > 0)
+		maildir_log_warning(box->storage,
+		                    "%s: message has CRLF line endings "
+		                    "(stored as is)",
+		                    path);
+	*psize_r = size;
+	*vsize_r = size + lf;
+	return 0;
+}
+
+int maildir_msg_iter_next(struct mailferry_msg_iter *iter,
+                          const struct mailferry_msg **msg_r)
+{
+	struct mailferry_mailbox *box = iter->box;
+	struct mailferry_msg *out = &iter->msg;
+	const struct mf_index_change *change = NULL;
+	struct maildir_msg *msg;
+	uint32_t fields = iter->query.fields;
+
+	for (;;) {
+		if (iter->pos >= box->msgs.count)
+			return 0;
+		msg = &box->msgs.items[iter->pos++];
+		if (msg->uid > iter->query.uid_last)
+			return 0;
+		if (!iter->have_changes)
+			break;
+		change = find_change(iter, msg->uid);
+		if (change != NULL)
+			break;
+	}
+	mf_free(&iter->keywords);
+	mf_free(&iter->kw_added);
+	mf_free(&iter->kw_removed);
+	mf_zero(out);
+	out->struct_size = sizeof(*out);
+	out->uid = msg->uid;
+	out->guid = msg->guid;
+	out->flags = msg->info.flags;
+	if (msg->in_new)
+		out->flags |= MAILFERRY_FLAG_RECENT;
+	iter->keywords = maildir_msg_keywords(box, msg);
+	out->keywords = iter->keywords[0] != NULL ? iter->keywords : NULL;
+	out->modseq = msg->modseq;
+	out->physical_size = msg->psize;
+	out->virtual_size = msg->vsize;
+	if ((fields & (MAILFERRY_FIELD_RECEIVED | MAILFERRY_FIELD_SAVED |
+	               MAILFERRY_FIELD_PHYSICAL_SIZE)) != 0 ||
+	    ((fields & MAILFERRY_FIELD_VIRTUAL_SIZE) != 0 &&
+	     msg->vsize == UINT64_MAX)) {
+		struct stat st;
+
+		maildir_msg_path(box, msg, &iter->path);
+		if (stat(mf_buf_str(&iter->path), &st) < 0) {
+			/* renamed or expunged meanwhile: the next refresh
+			 * tells which; report what we know */
+			if (errno != ENOENT)
+				return maildir_error(
+				    box->storage, maildir_errno_code(errno),
+				    "stat(%s) failed: %s",
+				    mf_buf_str(&iter->path), strerror(errno));
+		} else {
+			out->received_date = (int64_t)st.st_mtime;
+			out->save_date = (int64_t)st.st_ctime;
+			if (msg->psize == UINT64_MAX)
+				msg->psize = (uint64_t)st.st_size;
+			else if (msg->psize != (uint64_t)st.st_size)
+				maildir_log_warning(
+				    box->storage,
+				    "%s: file is %llu bytes but its name "
+				    "says S=%llu",
+				    mf_buf_str(&iter->path),
+				    (unsigned long long)st.st_size,
+				    (unsigned long long)msg->psize);
+			if (st.st_size == 0 && msg->vsize == UINT64_MAX)
+				maildir_log_warning(box->storage,
+				                    "%s: empty message file",
+				                    mf_buf_str(&iter->path));
+			out->physical_size = msg->psize;
+		}
+		if ((fields & MAILFERRY_FIELD_VIRTUAL_SIZE) != 0 &&
+		    msg->vsize == UINT64_MAX) {
+			uint64_t ps;
+
+			if (compute_vsize(box, mf_buf_str(&iter->path), &ps,
+			                  &msg->vsize) == 0)
+				out->virtual_size = msg->vsize;
+		}
+	}
+	if (change != NULL && (fields & MAILFERRY_FIELD_CHANGES) != 0) {
+		if (change->appended) {
+			out->flags_added = out->flags & MAILFERRY_FLAGS_MASK;
+			out->keywords_added = out->keywords;
+		} else {
+			out->flags_added = abi_flags(change->flags_added);
+			out->flags_removed = abi_flags(change->flags_removed);
+			if (change->kw_added_count > 0) {
+				iter->kw_added =
+				    kw_names(box, change->kw_added,
+				             change->kw_added_count);
+				out->keywords_added = iter->kw_added;
+			}
+			if (change->kw_removed_count > 0) {
+				iter->kw_removed =
+				    kw_names(box, change->kw_removed,
+				             change->kw_removed_count);
+				out->keywords_removed = iter->kw_removed;
+			}
+		}
+	}
+	*msg_r = out;
+	return 1;
+}
+
+int maildir_msg_iter_end(struct mailferry_msg_iter **iterp)
+{
+	struct mailferry_msg_iter *iter = *iterp;
+
+	if (iter == NULL)
+		return 0;
+	if (iter->have_changes)
+		mf_index_changes_free(&iter->changes);
+	free(iter->keywords);
+	free(iter->kw_added);
+	free(iter->kw_removed);
+	mf_buf_free(&iter->path);
+	free(iter);
+	*iterp = NULL;
+	return 0;
+}
+
+int maildir_expunge_iter_begin(struct mailferry_mailbox *box, uint64_t since,
+                               struct mailferry_expunge_iter **iter_r)
+{
+	struct mailferry_expunge_iter *iter;
+	int ret;
+
+	if (box->index == NULL)
+		return maildir_error(box->storage, MAILFERRY_E_NOTSUPP,
+		                     "mailbox %s: no index, no expunge "
+		                     "history",
+		                     box->vname);
+	iter = mf_calloc(1, sizeof(*iter));
+	ret = mf_index_expunges_since(box->index, since, 0, &iter->items,
+	                              &iter->count);
+	if (ret < 0) {
+		free(iter);
+		return index_error(box, ret);
+	}
+	*iter_r = iter;
+	return 0;
+}
+
+int maildir_expunge_iter_next(struct mailferry_expunge_iter *iter,
+                              const struct mailferry_expunge **exp_r)
+{
+	const struct mf_index_expunge *e;
+
+	if (iter->pos >= iter->count)
+		return 0;
+	e = &iter->items[iter->pos++];
+	mf_zero(&iter->exp);
+	iter->exp.struct_size = sizeof(iter->exp);
+	iter->exp.uid = e->uid;
+	memcpy(iter->exp.guid, e->guid, 16);
+	iter->exp.have_guid = e->have_guid ? 1 : 0;
+	iter->exp.modseq = e->modseq;
+	*exp_r = &iter->exp;
+	return 1;
+}
+
+int maildir_expunge_iter_end(struct mailferry_expunge_iter **iterp)
+{
+	struct mailferry_expunge_iter *iter = *iterp;
+
+	if (iter == NULL)
+		return 0;
+	free(iter->items);
+	free(iter);
+	*iterp = NULL;
+	return 0;
+}
+
+/* Open the file of uid; if it was renamed meanwhile (flag change by a
+ * client), rescan once and try the new name, as Dovecot does. */
+static int open_msg_file(struct mailferry_mailbox *box, uint32_t uid, int *fd_r,
+                         struct maildir_msg **msg_r)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct maildir_msg *msg = maildir_msg_find(box, uid);
+		int fd;
+
+		if (msg == NULL)
+			break;
+		maildir_msg_path(box, msg, &box->path_buf);
+		fd = open(mf_buf_str(&box->path_buf), O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			*fd_r = fd;
+			*msg_r = msg;
+			return 0;
+		}
+		if (errno != ENOENT)
+			return maildir_error(
+			    box->storage, maildir_errno_code(errno),
+			    "open(%s) failed: %s", mf_buf_str(&box->path_buf),
+			    strerror(errno));
+		if (attempt == 0) {
+			int ret = maildir_sync(box, NULL);
+
+			if (ret < 0)
+				return ret;
+		}
+	}
+	return maildir_error(box->storage, MAILFERRY_E_EXPUNGED,
+	                     "mailbox %s: UID %u was expunged", box->vname,
+	                     uid);
+}
+
+int maildir_msg_open(struct mailferry_mailbox *box, uint32_t uid,
+                     uint32_t flags, struct mailferry_stream **stream_r)
+{
+	struct mailferry_stream *stream;
+	struct maildir_msg *msg = NULL;
+	int fd = -1, ret;
+
+	if ((ret = open_msg_file(box, uid, &fd, &msg)) < 0)
+		return ret;
+	stream = mf_calloc(1, sizeof(*stream));
+	stream->box = box;
+	stream->fd = fd;
+	stream->expected = msg->psize;
+	stream->path = mf_strdup(mf_buf_str(&box->path_buf));
+	*stream_r = stream;
+	return 0;
+}
+
+int maildir_stream_read(struct mailferry_stream *stream, void *buf, size_t size,
+                        size_t *size_r)
+{
+	ssize_t n;
+
+	do {
+		n = read(stream->fd, buf, size);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return maildir_error(
+		    stream->box->storage, maildir_errno_code(errno),
+		    "read(%s) failed: %s", stream->path, strerror(errno));
+	if (n == 0 && stream->expected != UINT64_MAX &&
+	    stream->offset != stream->expected) {
+		/* the data is what it is: deliver it, but say so */
+		maildir_log_warning(stream->box->storage,
+		                    "%s: file has %llu bytes, its name says "
+		                    "S=%llu",
+		                    stream->path,
+		                    (unsigned long long)stream->offset,
+		                    (unsigned long long)stream->expected);
+		stream->expected = UINT64_MAX;
+	}
+	stream->offset += (uint64_t)n;
+	*size_r = (size_t)n;
+	return 0;
+}
+
+void maildir_stream_close(struct mailferry_stream **streamp)
+{
+	struct mailferry_stream *stream = *streamp;
+
+	if (stream == NULL)
+		return;
+	close(stream->fd);
+	free(stream->path);
+	free(stream);
+	*streamp = NULL;
+}
+
+int maildir_msg_get_path(struct mailferry_mailbox *box, uint32_t uid,
+                         const char **path_r)
+{
+	struct maildir_msg *msg = maildir_msg_find(box, uid);
+
+	if (msg == NULL)
+		return maildir_error(box->storage, MAILFERRY_E_EXPUNGED,
+		                     "mailbox %s: UID %u was expunged",
+		                     box->vname, uid);
+	maildir_msg_path(box, msg, &box->path_buf);
+	*path_r = mf_buf_str(&box->path_buf);
+	return 0;
+}

@@ -1,0 +1,846 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Transactions: saves go to tmp/ and are renamed into new/ (no flags) or
+ * cur/ (with flags) at commit, like Dovecot's maildir saving; flag changes
+ * rename files, expunges unlink them. Commit holds the uidlist lock from
+ * the refresh that picks UIDs until the uidlist is written, so nobody else
+ * can number our files; the index records the result afterwards.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "mf-alloc.h"
+#include "mf-file.h"
+#include "mf-index.h"
+#include "maildir-storage.h"
+
+struct save_item {
+	char *base;     /* unique part of the name, owned */
+	char *tmp_path; /* owned */
+	uint64_t size, vsize;
+	uint32_t want_uid;
+	char *guid; /* owned, NULL = the file name is the GUID */
+	uint32_t flags;
+	char **keywords; /* owned, NULL-terminated */
+	int64_t received;
+	uint64_t min_modseq;
+	char *pop3_uidl;
+	uint32_t pop3_order;
+	bool finished;
+};
+
+struct flag_change {
+	struct mailferry_uid_range *ranges;
+	size_t count;
+	enum mailferry_modify modify;
+	uint32_t flags;
+	char **keywords;
+};
+
+struct modseq_change {
+	uint32_t uid;
+	uint64_t modseq;
+};
+
+struct mailferry_trans {
+	struct mailferry_mailbox *box;
+	uint32_t flags;
+	MF_ARRAY(struct save_item) saves;
+	struct save_item *cur;
+	int cur_fd;
+	bool cur_last_cr;
+	bool cur_failed;
+	MF_ARRAY(struct flag_change) changes;
+	MF_ARRAY(struct mailferry_uid_range) expunges;
+	MF_ARRAY(struct modseq_change) modseqs;
+	uint32_t last_want_uid;
+};
+
+static char **strv_dup(const char *const *v)
+{
+	size_t n = 0;
+	char **out;
+
+	while (v != NULL && v[n] != NULL)
+		n++;
+	out = mf_calloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		out[i] = mf_strdup(v[i]);
+	return out;
+}
+
+static void strv_free(char ***v)
+{
+	if (*v == NULL)
+		return;
+	for (size_t i = 0; (*v)[i] != NULL; i++)
+		free((*v)[i]);
+	mf_free(v);
+}
+
+static void save_item_free(struct save_item *item, bool unlink_tmp)
+{
+	if (unlink_tmp && item->tmp_path != NULL)
+		(void)unlink(item->tmp_path);
+	free(item->base);
+	free(item->tmp_path);
+	free(item->guid);
+	free(item->pop3_uidl);
+	strv_free(&item->keywords);
+}
+
+static void trans_free(struct mailferry_trans *t, bool unlink_tmp)
+{
+	if (t->cur_fd >= 0)
+		close(t->cur_fd);
+	for (size_t i = 0; i < t->saves.count; i++)
+		save_item_free(&t->saves.items[i], unlink_tmp);
+	mf_array_free(&t->saves);
+	for (size_t i = 0; i < t->changes.count; i++) {
+		free(t->changes.items[i].ranges);
+		strv_free(&t->changes.items[i].keywords);
+	}
+	mf_array_free(&t->changes);
+	mf_array_free(&t->expunges);
+	mf_array_free(&t->modseqs);
+	free(t);
+}
+
+int maildir_trans_begin(struct mailferry_mailbox *box, uint32_t flags,
+                        struct mailferry_trans **trans_r)
+{
+	struct mailferry_trans *t;
+
+	if (box->readonly)
+		return maildir_error(box->storage, MAILFERRY_E_PERM,
+		                     "mailbox %s is opened read-only",
+		                     box->vname);
+	t = mf_calloc(1, sizeof(*t));
+	t->box = box;
+	t->flags = flags;
+	t->cur_fd = -1;
+	*trans_r = t;
+	return 0;
+}
+
+/* GUIDs go into the uidlist as "G<guid>": no spaces or control chars. */
+static bool guid_is_storable(const char *guid)
+{
+	if (*guid == '\0')
+		return false;
+	for (const unsigned char *p = (const unsigned char *)guid; *p; p++) {
+		if (*p <= 0x20 || *p == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static int check_save_params(struct mailferry_trans *t,
+                             const struct mailferry_save *save)
+{
+	struct mailferry_mailbox *box = t->box;
+
+	if (save->guid != NULL && save->guid[0] != '\0' &&
+	    !guid_is_storable(save->guid))
+		return maildir_error(box->storage, MAILFERRY_E_INVALID,
+		                     "message GUID '%s' cannot be stored in "
+		                     "dovecot-uidlist (whitespace)",
+		                     save->guid);
+	if (save->pop3_uidl != NULL && !guid_is_storable(save->pop3_uidl))
+		return maildir_error(box->storage, MAILFERRY_E_INVALID,
+		                     "POP3 UIDL '%s' cannot be stored",
+		                     save->pop3_uidl);
+	for (size_t i = 0; save->keywords != NULL && save->keywords[i]; i++) {
+		if (!maildir_keyword_is_valid(save->keywords[i]))
+			return maildir_error(box->storage, MAILFERRY_E_INVALID,
+			                     "invalid keyword '%s'",
+			                     save->keywords[i]);
+	}
+	if (save->uid != 0) {
+		if (save->uid <= t->last_want_uid ||
+		    save->uid < box->uidlist.next_uid)
+			return maildir_error(box->storage, MAILFERRY_E_EXISTS,
+			                     "mailbox %s: wanted UID %u is "
+			                     "below UIDNEXT %u or not "
+			                     "ascending",
+			                     box->vname, save->uid,
+			                     MF_MAX(box->uidlist.next_uid,
+			                            t->last_want_uid + 1));
+	}
+	return 0;
+}
+
+static struct save_item *new_item(struct mailferry_trans *t,
+                                  const struct mailferry_save *save)
+{
+	struct save_item *item = mf_array_append_zero(&t->saves);
+	struct mf_buf base = MF_BUF_INIT;
+
+	maildir_fname_generate(&base);
+	item->base = mf_buf_detach(&base);
+	item->tmp_path =
+	    mf_strdup_printf("%s/tmp/%s", t->box->path, item->base);
+	item->want_uid = save->uid;
+	if (save->uid != 0)
+		t->last_want_uid = save->uid;
+	item->guid = save->guid != NULL && save->guid[0] != '\0'
+	                 ? mf_strdup(save->guid)
+	                 : NULL;
+	item->flags = save->flags & MAILFERRY_FLAGS_MASK;
+	item->keywords = strv_dup(save->keywords);
+	item->received = save->received_date;
+	if (MAILFERRY_HAS_FIELD(save, struct mailferry_save, min_modseq))
+		item->min_modseq = save->min_modseq;
+	if (MAILFERRY_HAS_FIELD(save, struct mailferry_save, pop3_order)) {
+		item->pop3_uidl =
+		    save->pop3_uidl != NULL ? mf_strdup(save->pop3_uidl) : NULL;
+		item->pop3_order = save->pop3_order;
+	}
+	return item;
+}
+
+int maildir_save_begin(struct mailferry_trans *t,
+                       const struct mailferry_save *save)
+{
+	struct mailferry_mailbox *box = t->box;
+	struct save_item *item;
+	int ret;
+
+	if (t->cur != NULL)
+		return maildir_error(box->storage, MAILFERRY_E_INVALID,
+		                     "save_begin() while another save is "
+		                     "in progress");
+	if ((ret = check_save_params(t, save)) < 0)
+		return ret;
+	item = new_item(t, save);
+	t->cur_fd =
+	    open(item->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (t->cur_fd < 0) {
+		int err = errno;
+
+		ret = maildir_error(box->storage, maildir_errno_code(err),
+		                    "open(%s) failed: %s", item->tmp_path,
+		                    strerror(err));
+		save_item_free(item, false);
+		t->saves.count--;
+		return ret;
+	}
+	t->cur = item;
+	t->cur_last_cr = false;
+	t->cur_failed = false;
+	return 0;
+}
+
+int maildir_save_write(struct mailferry_trans *t, const void *data, size_t size)
+{
+	const char *p = data;
+
+	if (t->cur == NULL)
+		return maildir_error(t->box->storage, MAILFERRY_E_INVALID,
+		                     "save_write() without save_begin()");
+	if (t->cur_failed)
+		return MAILFERRY_E_TEMP;
+	if (mf_write_full(t->cur_fd, data, size) < 0) {
+		t->cur_failed = true;
+		return maildir_error(t->box->storage, maildir_errno_code(errno),
+		                     "write(%s) failed: %s", t->cur->tmp_path,
+		                     strerror(errno));
+	}
+	for (size_t i = 0; i < size; i++) {
+		if (p[i] == '\n' && !t->cur_last_cr)
+			t->cur->vsize++;
+		t->cur_last_cr = p[i] == '\r';
+	}
+	t->cur->size += size;
+	t->cur->vsize += size;
+	return 0;
+}
+
+static void set_received(int fd, int64_t received)
+{
+	struct timespec ts[2];
+
+	if (received <= 0)
+		return;
+	ts[0].tv_sec = ts[1].tv_sec = (time_t)received;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	(void)futimens(fd, ts);
+}
+
+int maildir_save_finish(struct mailferry_trans *t)
+{
+	struct mailferry_storage *storage = t->box->storage;
+	struct save_item *item = t->cur;
+	int ret = 0;
+
+	if (item == NULL)
+		return maildir_error(storage, MAILFERRY_E_INVALID,
+		                     "save_finish() without save_begin()");
+	if (t->cur_failed) {
+		maildir_save_cancel(t);
+		return MAILFERRY_E_TEMP;
+	}
+	set_received(t->cur_fd, item->received);
+	if (storage->fsync_mode == MAILDIR_FSYNC_ALWAYS && fsync(t->cur_fd) < 0)
+		ret = maildir_error(storage, maildir_errno_code(errno),
+		                    "fsync(%s) failed: %s", item->tmp_path,
+		                    strerror(errno));
+	if (close(t->cur_fd) < 0 && ret == 0)
+		ret = maildir_error(storage, maildir_errno_code(errno),
+		                    "close(%s) failed: %s", item->tmp_path,
+		                    strerror(errno));
+	t->cur_fd = -1;
+	t->cur = NULL;
+	if (ret < 0) {
+		save_item_free(item, true);
+		t->saves.count--;
+		return ret;
+	}
+	item->finished = true;
+	return 0;
+}
+
+void maildir_save_cancel(struct mailferry_trans *t)
+{
+	if (t->cur == NULL)
+		return;
+	if (t->cur_fd >= 0)
+		close(t->cur_fd);
+	t->cur_fd = -1;
+	save_item_free(t->cur, true);
+	t->saves.count--;
+	t->cur = NULL;
+}
+
+int maildir_update_flags(struct mailferry_trans *t,
+                         const struct mailferry_uidset *uids,
+                         enum mailferry_modify modify, uint32_t flags,
+                         const char *const *keywords)
+{
+	struct flag_change *c;
+
+	for (size_t i = 0; keywords != NULL && keywords[i] != NULL; i++) {
+		if (!maildir_keyword_is_valid(keywords[i]))
+			return maildir_error(
+			    t->box->storage, MAILFERRY_E_INVALID,
+			    "invalid keyword '%s'", keywords[i]);
+	}
+	c = mf_array_append_zero(&t->changes);
+	c->ranges = mf_calloc(uids->count + 1, sizeof(*c->ranges));
+	memcpy(c->ranges, uids->ranges, uids->count * sizeof(*c->ranges));
+	c->count = uids->count;
+	c->modify = modify;
+	c->flags = flags & MAILFERRY_FLAGS_MASK;
+	c->keywords = strv_dup(keywords);
+	return 0;
+}
+
+int maildir_update_modseq(struct mailferry_trans *t, uint32_t uid,
+                          uint64_t min_modseq)
+{
+	struct modseq_change c = {uid, min_modseq};
+
+	mf_array_push(&t->modseqs, c);
+	return 0;
+}
+
+int maildir_expunge(struct mailferry_trans *t,
+                    const struct mailferry_uidset *uids)
+{
+	for (size_t i = 0; i < uids->count; i++)
+		mf_array_push(&t->expunges, uids->ranges[i]);
+	return 0;
+}
+
+/* ---- commit ---- */
+
+/* Keyword letters for names, assigning new ones. Returns 0 or LIMIT. */
+static int keyword_bits(struct mailferry_mailbox *box, char **names,
+                        uint32_t *bits_r, bool *kw_changed)
+{
+	*bits_r = 0;
+	for (size_t i = 0; names != NULL && names[i] != NULL; i++) {
+		bool added;
+		int idx =
+		    maildir_keywords_assign(&box->keywords, names[i], &added);
+
+		if (idx < 0)
+			return maildir_error(box->storage, MAILFERRY_E_LIMIT,
+			                     "mailbox %s: keyword '%s' does "
+			                     "not fit, a maildir holds at most "
+			                     "26 keywords",
+			                     box->vname, names[i]);
+		if (added)
+			*kw_changed = true;
+		*bits_r |= 1u << idx;
+	}
+	return 0;
+}
+
+static bool uid_in_ranges(const struct mailferry_uid_range *r, size_t n,
+                          uint32_t uid)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (uid >= r[i].first && uid <= r[i].last)
+			return true;
+	}
+	return false;
+}
+
+static int fsync_path(struct mailferry_storage *storage, const char *path,
+                      bool is_dir)
+{
+	int fd = open(path,
+	              (is_dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+
+	if (fd < 0 || fsync(fd) < 0) {
+		int ret = maildir_error(storage, maildir_errno_code(errno),
+		                        "fsync(%s) failed: %s", path,
+		                        strerror(errno));
+
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Rename every saved file into new/ or cur/ and add it to the uidlist. */
+static int commit_saves(struct mailferry_trans *t, bool *kw_changed)
+{
+	struct mailferry_mailbox *box = t->box;
+	struct mailferry_storage *storage = box->storage;
+	struct maildir_uidlist *ul = &box->uidlist;
+	struct mf_buf name = MF_BUF_INIT, dest = MF_BUF_INIT, ext = MF_BUF_INIT;
+	uint32_t *bits = mf_calloc(t->saves.count + 1, sizeof(uint32_t));
+	int ret = 0;
+
+	/* validate everything before the first rename */
+	for (size_t i = 0; i < t->saves.count && ret == 0; i++) {
+		struct save_item *item = &t->saves.items[i];
+
+		if (!item->finished)
+			ret = maildir_error(storage, MAILFERRY_E_INVALID,
+			                    "commit with an unfinished save");
+		else if (item->want_uid != 0 && item->want_uid < ul->next_uid)
+			ret = maildir_error(storage, MAILFERRY_E_EXISTS,
+			                    "mailbox %s: wanted UID %u was "
+			                    "taken meanwhile (UIDNEXT %u)",
+			                    box->vname, item->want_uid,
+			                    ul->next_uid);
+		else
+			ret = keyword_bits(box, item->keywords, &bits[i],
+			                   kw_changed);
+	}
+	if (ret == 0 && storage->fsync_mode == MAILDIR_FSYNC_OPTIMIZED) {
+		/* data before names; one pass at commit, never per save */
+		for (size_t i = 0; i < t->saves.count && ret == 0; i++)
+			ret = fsync_path(storage, t->saves.items[i].tmp_path,
+			                 false);
+	}
+	mf_array_reserve(&box->saved_uids, t->saves.count);
+	for (size_t i = 0; i < t->saves.count && ret == 0; i++) {
+		struct save_item *item = &t->saves.items[i];
+		struct maildir_fname_info info;
+		bool to_new = item->flags == 0 && bits[i] == 0;
+		uint32_t uid =
+		    item->want_uid != 0 ? item->want_uid : ul->next_uid;
+
+		mf_buf_truncate(&name, 0);
+		mf_buf_printf(&name, "%s,S=%llu,W=%llu", item->base,
+		              (unsigned long long)item->size,
+		              (unsigned long long)item->vsize);
+		mf_buf_truncate(&dest, 0);
+		mf_buf_printf(&dest, "%s/%s/", box->path,
+		              to_new ? "new" : "cur");
+		if (to_new) {
+			mf_buf_append_str(&dest, mf_buf_str(&name));
+		} else {
+			mf_zero(&info);
+			info.flags = item->flags;
+			info.keywords = bits[i];
+			maildir_fname_build(mf_buf_str(&name), &info, &dest);
+		}
+		if (rename(item->tmp_path, mf_buf_str(&dest)) < 0) {
+			ret = maildir_error(storage, maildir_errno_code(errno),
+			                    "rename(%s, %s) failed: %s",
+			                    item->tmp_path, mf_buf_str(&dest),
+			                    strerror(errno));
+			break;
+		}
+		free(item->tmp_path);
+		item->tmp_path = NULL;
+		mf_buf_truncate(&ext, 0);
+		if (item->pop3_uidl != NULL)
+			mf_buf_printf(&ext, "P%s", item->pop3_uidl);
+		if (item->pop3_order != 0)
+			mf_buf_printf(&ext, "%sO%u", ext.len > 0 ? " " : "",
+			              item->pop3_order);
+		maildir_uidlist_add(ul, uid, mf_buf_str(&name), item->guid,
+		                    ext.len > 0 ? mf_buf_str(&ext) : NULL);
+		mf_array_push(&box->saved_uids, uid);
+	}
+	free(bits);
+	mf_buf_free(&name);
+	mf_buf_free(&dest);
+	mf_buf_free(&ext);
+	return ret;
+}
+
+/* Apply flag changes by renaming files. */
+static int commit_flags(struct mailferry_trans *t, bool *kw_changed)
+{
+	struct mailferry_mailbox *box = t->box;
+	struct mf_buf from = MF_BUF_INIT, to = MF_BUF_INIT;
+	int ret = 0;
+
+	for (size_t c = 0; c < t->changes.count && ret == 0; c++) {
+		const struct flag_change *ch = &t->changes.items[c];
+		uint32_t bits;
+
+		if ((ret = keyword_bits(box, ch->keywords, &bits, kw_changed)) <
+		    0)
+			break;
+		for (size_t i = 0; i < box->msgs.count && ret == 0; i++) {
+			struct maildir_msg *msg = &box->msgs.items[i];
+			struct maildir_fname_info info = msg->info;
+			uint32_t named = 0;
+
+			if (!uid_in_ranges(ch->ranges, ch->count, msg->uid))
+				continue;
+			if (msg->info.foreign_info) {
+				maildir_log_warning(
+				    box->storage,
+				    "%s: flags not changed, the "
+				    "file name has an info part "
+				    "we do not rewrite",
+				    msg->fname);
+				continue;
+			}
+			for (int k = 0; k < MAILDIR_MAX_KEYWORDS; k++) {
+				if (box->keywords.names[k] != NULL)
+					named |= 1u << k;
+			}
+			switch (ch->modify) {
+			case MAILFERRY_MODIFY_ADD:
+				info.flags |= ch->flags;
+				info.keywords |= bits;
+				break;
+			case MAILFERRY_MODIFY_REMOVE:
+				info.flags &= ~ch->flags;
+				info.keywords &= ~bits;
+				break;
+			case MAILFERRY_MODIFY_REPLACE:
+				info.flags = ch->flags;
+				/* letters without a name are not ours to
+				 * drop: keep them */
+				info.keywords = bits | (info.keywords & ~named);
+				break;
+			}
+			if (info.flags == msg->info.flags &&
+			    info.keywords == msg->info.keywords)
+				continue;
+			maildir_msg_path(box, msg, &from);
+			mf_buf_truncate(&to, 0);
+			mf_buf_printf(&to, "%s/%s/", box->path,
+			              msg->in_new ? "new" : "cur");
+			maildir_fname_build(msg->fname, &info, &to);
+			if (rename(mf_buf_str(&from), mf_buf_str(&to)) < 0) {
+				if (errno == ENOENT) {
+					/* expunged or renamed by someone
+					 * else meanwhile: skip, the next
+					 * sync sees the truth */
+					maildir_log_warning(
+					    box->storage,
+					    "%s: vanished while changing "
+					    "its flags",
+					    mf_buf_str(&from));
+					continue;
+				}
+				ret = maildir_error(
+				    box->storage, maildir_errno_code(errno),
+				    "rename(%s, %s) failed: %s",
+				    mf_buf_str(&from), mf_buf_str(&to),
+				    strerror(errno));
+				break;
+			}
+			free(msg->fname);
+			msg->fname =
+			    mf_strdup(strrchr(mf_buf_str(&to), '/') + 1);
+			msg->info = info;
+		}
+	}
+	mf_buf_free(&from);
+	mf_buf_free(&to);
+	return ret;
+}
+
+static int commit_expunges(struct mailferry_trans *t,
+                           struct maildir_expunged_list *out)
+{
+	struct mailferry_mailbox *box = t->box;
+	struct maildir_uidlist *ul = &box->uidlist;
+	struct mf_buf path = MF_BUF_INIT;
+	int ret = 0;
+
+	for (size_t i = 0; i < box->msgs.count && ret == 0; i++) {
+		struct maildir_msg *msg = &box->msgs.items[i];
+		struct maildir_expunged *e;
+
+		if (!uid_in_ranges(t->expunges.items, t->expunges.count,
+		                   msg->uid))
+			continue;
+		maildir_msg_path(box, msg, &path);
+		if (unlink(mf_buf_str(&path)) < 0 && errno != ENOENT) {
+			ret = maildir_error(box->storage,
+			                    maildir_errno_code(errno),
+			                    "unlink(%s) failed: %s",
+			                    mf_buf_str(&path), strerror(errno));
+			break;
+		}
+		e = mf_array_append_zero(out);
+		e->uid = msg->uid;
+		e->guid = mf_strdup(msg->guid);
+		for (size_t r = 0; r < ul->recs.count; r++) {
+			if (ul->recs.items[r].uid == msg->uid) {
+				maildir_uidlist_remove_at(ul, r);
+				break;
+			}
+		}
+	}
+	mf_buf_free(&path);
+	return ret;
+}
+
+static void apply_modseqs(struct mailferry_trans *t)
+{
+	struct mailferry_mailbox *box = t->box;
+	struct mf_index_trans *it;
+	bool any = false;
+
+	if (box->index == NULL || mf_index_lock(box->index) < 0)
+		return;
+	it = mf_index_trans_begin(
+	    box->index,
+	    MF_INDEX_TRANS_EXTERNAL |
+	        ((t->flags & MAILFERRY_TRANS_SYNC) ? MF_INDEX_TRANS_SYNC : 0));
+	for (size_t i = 0; i < t->modseqs.count; i++) {
+		if (maildir_msg_find(box, t->modseqs.items[i].uid) == NULL)
+			continue;
+		mf_index_trans_modseq(it, t->modseqs.items[i].uid,
+		                      t->modseqs.items[i].modseq);
+		any = true;
+	}
+	for (size_t i = 0; i < t->saves.count && i < box->saved_uids.count;
+	     i++) {
+		if (t->saves.items[i].min_modseq == 0)
+			continue;
+		mf_index_trans_modseq(it, box->saved_uids.items[i],
+		                      t->saves.items[i].min_modseq);
+		any = true;
+	}
+	if (!any)
+		mf_index_trans_rollback(&it);
+	else if (mf_index_trans_commit(&it) < 0)
+		maildir_log_warning(box->storage, "mailbox %s: %s", box->vname,
+		                    mf_index_last_error(box->index));
+	mf_index_unlock(box->index);
+	maildir_index_fill_modseqs(box);
+}
+
+int maildir_trans_commit(struct mailferry_trans **tp,
+                         struct mailferry_commit_result *result_r)
+{
+	struct mailferry_trans *t = *tp;
+	struct mailferry_mailbox *box = t->box;
+	struct mailferry_storage *storage = box->storage;
+	struct maildir_dotlock *lock = NULL;
+	struct maildir_expunged_list expunged = MF_ARRAY_INIT;
+	bool kw_changed = false;
+	char *error = NULL;
+	int ret;
+
+	*tp = NULL;
+	box->saved_uids.count = 0;
+	if (t->cur != NULL)
+		maildir_save_cancel(t);
+	if ((ret = maildir_uidlist_lock(box, &lock)) < 0)
+		goto out;
+	/* catch up with others first, so that the index gets their
+	 * changes without our SYNC mark */
+	if ((ret = maildir_sync(box, lock)) < 0)
+		goto out;
+	if ((ret = commit_saves(t, &kw_changed)) == 0 &&
+	    (ret = commit_flags(t, &kw_changed)) == 0)
+		ret = commit_expunges(t, &expunged);
+	/* whatever was renamed must be listed, even after a failure */
+	if (kw_changed) {
+		char *path = mf_strdup_printf("%s/" MAILDIR_KEYWORDS_NAME,
+		                              box->control_dir);
+
+		if (maildir_keywords_write(&box->keywords, path,
+		                           maildir_fsync_commit(storage),
+		                           &error) < 0 &&
+		    ret == 0)
+			ret = maildir_error(storage, maildir_errno_code(errno),
+			                    "%s", error);
+		mf_free(&error);
+		free(path);
+	}
+	{
+		char *path = mf_strdup_printf("%s/" MAILDIR_UIDLIST_NAME,
+		                              box->control_dir);
+
+		if (maildir_uidlist_write(&box->uidlist, path,
+		                          maildir_fsync_commit(storage),
+		                          &error) < 0 &&
+		    ret == 0)
+			ret = maildir_error(storage, maildir_errno_code(errno),
+			                    "%s", error);
+		mf_free(&error);
+		free(path);
+	}
+	if (maildir_fsync_commit(storage)) {
+		char *p = mf_strdup_printf("%s/cur", box->path);
+		int r = fsync_path(storage, p, true);
+
+		free(p);
+		p = mf_strdup_printf("%s/new", box->path);
+		if (r == 0)
+			r = fsync_path(storage, p, true);
+		free(p);
+		if (r < 0 && ret == 0)
+			ret = r;
+	}
+	{
+		/* refresh (still locked) and record our changes in the
+		 * index with the transaction's SYNC mark */
+		int r = maildir_sync(box, lock);
+		if (r == 0 && expunged.count > 0 && box->index != NULL)
+			r = maildir_index_sync(
+			    box, expunged.items, expunged.count,
+			    (t->flags & MAILFERRY_TRANS_SYNC) != 0);
+		if (r < 0 && ret == 0)
+			ret = r;
+	}
+	apply_modseqs(t);
+out:
+	maildir_dotlock_release(&lock);
+	if (ret == 0 && result_r != NULL) {
+		result_r->struct_size = sizeof(*result_r);
+		result_r->uidvalidity = box->uidlist.uidvalidity;
+		result_r->saved_uids = box->saved_uids.items;
+		result_r->saved_count = box->saved_uids.count;
+	}
+	for (size_t i = 0; i < expunged.count; i++)
+		free(expunged.items[i].guid);
+	mf_array_free(&expunged);
+	trans_free(t, true);
+	return ret;
+}
+
+void maildir_trans_rollback(struct mailferry_trans **tp)
+{
+	struct mailferry_trans *t = *tp;
+
+	if (t == NULL)
+		return;
+	*tp = NULL;
+	trans_free(t, true);
+}
+
+/* Hard-link path into tmp/ as a new save. */
+static int link_save(struct mailferry_trans *t,
+                     const struct mailferry_save *save, const char *path,
+                     int64_t src_mtime, uint64_t size, uint64_t vsize)
+{
+	struct mailferry_mailbox *box = t->box;
+	struct save_item *item;
+	int ret;
+
+	if (save->received_date != 0 && save->received_date != src_mtime)
+		return MAILFERRY_E_NOTSUPP; /* a link shares the mtime */
+	if ((ret = check_save_params(t, save)) < 0)
+		return ret;
+	item = new_item(t, save);
+	if (link(path, item->tmp_path) < 0) {
+		int err = errno;
+
+		save_item_free(item, false);
+		t->saves.count--;
+		if (err == EXDEV || err == EPERM || err == EMLINK ||
+		    err == ENOTSUP)
+			return MAILFERRY_E_NOTSUPP;
+		return maildir_error(box->storage, maildir_errno_code(err),
+		                     "link(%s, %s/tmp) failed: %s", path,
+		                     box->path, strerror(err));
+	}
+	item->size = size;
+	item->vsize = vsize;
+	item->finished = true;
+	return 0;
+}
+
+static int vsize_of_path(const char *path, uint64_t size, uint64_t *vsize_r)
+{
+	const char *slash = strrchr(path, '/');
+	char buf[65536];
+	bool last_cr = false;
+	ssize_t n;
+	int fd;
+
+	if (maildir_fname_get_size(slash != NULL ? slash + 1 : path, 'W',
+	                           vsize_r) == 0)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	*vsize_r = size;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == '\n' && !last_cr)
+				(*vsize_r)++;
+			last_cr = buf[i] == '\r';
+		}
+	}
+	close(fd);
+	return n < 0 ? -1 : 0;
+}
+
+int maildir_save_from_path(struct mailferry_trans *t,
+                           const struct mailferry_save *save, const char *path)
+{
+	struct stat st;
+	uint64_t vsize;
+
+	if (t->cur != NULL)
+		return maildir_error(t->box->storage, MAILFERRY_E_INVALID,
+		                     "save_from_path() during another save");
+	if (stat(path, &st) < 0)
+		return maildir_error(t->box->storage, maildir_errno_code(errno),
+		                     "stat(%s) failed: %s", path,
+		                     strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return MAILFERRY_E_NOTSUPP;
+	if (vsize_of_path(path, (uint64_t)st.st_size, &vsize) < 0)
+		return MAILFERRY_E_NOTSUPP;
+	return link_save(t, save, path, (int64_t)st.st_mtime,
+	                 (uint64_t)st.st_size, vsize);
+}
+
+int maildir_copy(struct mailferry_trans *t, struct mailferry_mailbox *src,
+                 uint32_t src_uid, const struct mailferry_save *save)
+{
+	const char *path;
+	int ret = maildir_msg_get_path(src, src_uid, &path);
+
+	if (ret < 0)
+		return ret;
+	return maildir_save_from_path(t, save, path);
+}

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * maildir-storage.h - the driver's private types, shared by its modules.
+ *
+ * Files of a mailbox (all as Dovecot 2.3 writes them):
+ *   <box>/cur/ new/ tmp/           message files (maildir-filename.h)
+ *   <control>/dovecot-uidlist      UIDs (maildir-uidlist.h), its lock
+ *   <control>/dovecot-keywords     keyword letters (maildir-keywords.h)
+ *   <index>/dovecot.index(.log)    flags/keywords/modseqs/expunges cache
+ * Storage-wide: subscriptions and dovecot-uidvalidity in the control root,
+ * dovecot.mailbox.log in the index root.
+ */
+#ifndef MAILDIR_STORAGE_H
+#define MAILDIR_STORAGE_H
+
+#include <mailferry/driver.h>
+
+#include "mf-array.h"
+#include "mf-buf.h"
+#include "maildir-dotlock.h"
+#include "maildir-filename.h"
+#include "maildir-keywords.h"
+#include "maildir-layout.h"
+#include "maildir-uidlist.h"
+#include "maildir-warn.h"
+
+struct mf_index;
+
+extern const struct mailferry_core_api *maildir_api;
+
+enum maildir_fsync_mode {
+	MAILDIR_FSYNC_OPTIMIZED = 0, /* at transaction commit */
+	MAILDIR_FSYNC_ALWAYS = 1,    /* also every file as it is written */
+	MAILDIR_FSYNC_NEVER = 2,
+};
+
+struct mailferry_storage {
+	struct mailferry_ctx *ctx;
+	char *root;         /* mail root */
+	char *inbox_path;   /* INBOX's directory (INBOX= or the root) */
+	char *control_root; /* CONTROL= or NULL */
+	char *index_root;   /* INDEX= or NULL */
+	enum maildir_layout layout;
+	bool readonly;
+	bool no_index; /* INDEX=MEMORY: no dovecot.index* files */
+	enum maildir_fsync_mode fsync_mode;
+	unsigned int lock_timeout_secs;
+	struct mailferry_storage_info info;
+	char *display;
+	struct maildir_warn warn;
+};
+
+/* One message as of the last refresh. */
+struct maildir_msg {
+	uint32_t uid;
+	char *fname; /* current file name in cur/ or new/, owned */
+	bool in_new;
+	struct maildir_fname_info info;
+	char *guid;     /* G extension or the base name, owned */
+	uint64_t psize; /* UINT64_MAX when unknown */
+	uint64_t vsize; /* UINT64_MAX when unknown */
+	uint64_t modseq;
+};
+
+struct mailferry_mailbox {
+	struct mailferry_storage *storage;
+	char *vname;
+	char *path;        /* the maildir */
+	char *control_dir; /* dovecot-uidlist, dovecot-keywords */
+	char *index_dir;   /* dovecot.index* */
+	bool readonly;
+	struct maildir_uidlist uidlist;
+	struct maildir_keywords keywords;
+	MF_ARRAY(struct maildir_msg) msgs; /* ascending UID */
+	struct mf_index *index;            /* NULL when unusable */
+	int sync_lock_fd;                  /* -1 unless SYNC_LOCK */
+	/* borrowed to the core by msg_get_path */
+	struct mf_buf path_buf;
+	/* committed save UIDs, reported by trans_commit */
+	MF_ARRAY(uint32_t) saved_uids;
+};
+
+/* --- maildir-storage.c --- */
+/* Record an error on the storage's ctx and return code. */
+int maildir_error(struct mailferry_storage *storage, int code, const char *fmt,
+                  ...) MF_PRINTF(3, 4);
+/* Error code for an errno value (ENOENT -> NOTFOUND, ENOSPC -> NOSPACE,
+ * EACCES -> PERM ...). */
+int maildir_errno_code(int err);
+void maildir_log_warning(struct mailferry_storage *storage, const char *fmt,
+                         ...) MF_PRINTF(2, 3);
+bool maildir_fsync_commit(const struct mailferry_storage *storage);
+/* Directory paths of vname (allocated). Returns 0 or INVALID. */
+int maildir_box_paths(struct mailferry_storage *storage, const char *vname,
+                      char **path_r, char **control_r, char **index_r);
+/* Where storage-wide files live. */
+const char *maildir_control_root(const struct mailferry_storage *storage);
+const char *maildir_index_root(const struct mailferry_storage *storage);
+/* Append a record to dovecot.mailbox.log (warns on failure). */
+void maildir_mailbox_log_add(struct mailferry_storage *storage, uint8_t type,
+                             const uint8_t guid[16]);
+/* Read a mailbox's GUID from its uidlist without opening it; false when
+ * unknown. */
+bool maildir_peek_guid(struct mailferry_storage *storage, const char *vname,
+                       uint8_t guid_r[16]);
+
+/* --- maildir-list.c --- */
+int maildir_list_begin(struct mailferry_storage *storage, uint32_t flags,
+                       struct mailferry_list_iter **iter_r);
+int maildir_list_next(struct mailferry_list_iter *iter,
+                      const struct mailferry_mailbox_info **info_r);
+int maildir_list_end(struct mailferry_list_iter **iter);
+/* Names of every existing mailbox (selectable or not), allocated. */
+int maildir_list_names(struct mailferry_storage *storage, char ***names_r,
+                       size_t *count_r);
+void maildir_names_free(char ***names, size_t count);
+
+/* --- maildir-mailbox.c --- */
+int maildir_mailbox_create(struct mailferry_storage *storage, const char *name,
+                           const struct mailferry_mailbox_create *params);
+int maildir_mailbox_delete(struct mailferry_storage *storage, const char *name,
+                           int directory);
+int maildir_mailbox_rename(struct mailferry_storage *storage,
+                           const char *old_name, const char *new_name);
+int maildir_mailbox_update(struct mailferry_storage *storage, const char *name,
+                           const struct mailferry_mailbox_update *update);
+int maildir_mailbox_open(struct mailferry_storage *storage, const char *name,
+                         uint32_t flags, struct mailferry_mailbox **box_r);
+void maildir_mailbox_close(struct mailferry_mailbox **box);
+int maildir_mailbox_status(struct mailferry_mailbox *box,
+                           struct mailferry_mailbox_status *status_r);
+/* Create cur/ new/ tmp/ (and the control/index dirs) of a mailbox. */
+int maildir_create_subdirs(struct mailferry_storage *storage, const char *path,
+                           const char *control_dir, const char *index_dir);
+
+/* --- maildir-subs.c --- */
+int maildir_subs_begin(struct mailferry_storage *storage,
+                       struct mailferry_subs_iter **iter_r);
+int maildir_subs_next(struct mailferry_subs_iter *iter, const char **name_r);
+int maildir_subs_end(struct mailferry_subs_iter **iter);
+int maildir_set_subscribed(struct mailferry_storage *storage, const char *name,
+                           int subscribed);
+int maildir_mlog_begin(struct mailferry_storage *storage,
+                       struct mailferry_log_iter **iter_r);
+int maildir_mlog_next(struct mailferry_log_iter *iter,
+                      const struct mailferry_log_record **rec_r);
+int maildir_mlog_end(struct mailferry_log_iter **iter);
+
+/* --- maildir-sync.c --- */
+/* Bring box up to date with the disk: scan cur/ and new/, give new files
+ * UIDs (under the uidlist lock), drop vanished ones, then record the
+ * differences in the index. locked: the caller already holds the uidlist
+ * lock (lock != NULL). */
+int maildir_sync(struct mailferry_mailbox *box, struct maildir_dotlock *lock);
+/* Take the mailbox's uidlist lock. Returns 0 or an error code. */
+int maildir_uidlist_lock(struct mailferry_mailbox *box,
+                         struct maildir_dotlock **lock_r);
+/* Message by UID, NULL if absent. */
+struct maildir_msg *maildir_msg_find(struct mailferry_mailbox *box,
+                                     uint32_t uid);
+/* Full path of a message's file into buf. */
+void maildir_msg_path(struct mailferry_mailbox *box,
+                      const struct maildir_msg *msg, struct mf_buf *buf);
+/* Keyword names of msg (NULL-terminated, allocated array of borrowed
+ * strings from box->keywords; free() the array). */
+const char **maildir_msg_keywords(struct mailferry_mailbox *box,
+                                  const struct maildir_msg *msg);
+/* The 128-bit GUID Dovecot logs in expunge records for a message GUID
+ * string: the GUID itself when it is 32 hex digits, else the last 16
+ * bytes of its SHA-1. */
+void maildir_guid128(const char *guid, uint8_t out[16]);
+
+/* --- maildir-index.c --- */
+/* Open (creating) box->index; failures only warn (box->index = NULL). */
+void maildir_index_open(struct mailferry_mailbox *box);
+/* Record in the index what differs from the maildir state in box->msgs;
+ * expunged: UIDs + GUIDs of messages this sync found gone. */
+struct maildir_expunged {
+	uint32_t uid;
+	char *guid; /* owned, may be NULL */
+};
+/* An MF_ARRAY of them with a name, to pass around. */
+struct maildir_expunged_list {
+	struct maildir_expunged *items;
+	size_t count;
+	size_t cap;
+};
+int maildir_index_sync(struct mailferry_mailbox *box,
+                       const struct maildir_expunged *expunged, size_t count,
+                       bool sync_flag);
+/* Fill msg->modseq from the index. */
+void maildir_index_fill_modseqs(struct mailferry_mailbox *box);
+
+/* --- maildir-mail.c --- */
+int maildir_msg_iter_begin(struct mailferry_mailbox *box,
+                           const struct mailferry_msg_query *query,
+                           struct mailferry_msg_iter **iter_r);
+int maildir_msg_iter_next(struct mailferry_msg_iter *iter,
+                          const struct mailferry_msg **msg_r);
+int maildir_msg_iter_end(struct mailferry_msg_iter **iter);
+int maildir_expunge_iter_begin(struct mailferry_mailbox *box, uint64_t since,
+                               struct mailferry_expunge_iter **iter_r);
+int maildir_expunge_iter_next(struct mailferry_expunge_iter *iter,
+                              const struct mailferry_expunge **exp_r);
+int maildir_expunge_iter_end(struct mailferry_expunge_iter **iter);
+int maildir_msg_open(struct mailferry_mailbox *box, uint32_t uid,
+                     uint32_t flags, struct mailferry_stream **stream_r);
+int maildir_stream_read(struct mailferry_stream *stream, void *buf, size_t size,
+                        size_t *size_r);
+void maildir_stream_close(struct mailferry_stream **stream);
+int maildir_msg_get_path(struct mailferry_mailbox *box, uint32_t uid,
+                         const char **path_r);
+
+/* --- maildir-save.c --- */
+int maildir_trans_begin(struct mailferry_mailbox *box, uint32_t flags,
+                        struct mailferry_trans **trans_r);
+int maildir_save_begin(struct mailferry_trans *trans,
+                       const struct mailferry_save *save);
+int maildir_save_write(struct mailferry_trans *trans, const void *data,
+                       size_t size);
+int maildir_save_finish(struct mailferry_trans *trans);
+void maildir_save_cancel(struct mailferry_trans *trans);
+int maildir_update_flags(struct mailferry_trans *trans,
+                         const struct mailferry_uidset *uids,
+                         enum mailferry_modify modify, uint32_t flags,
+                         const char *const *keywords);
+int maildir_update_modseq(struct mailferry_trans *trans, uint32_t uid,
+                          uint64_t min_modseq);
+int maildir_expunge(struct mailferry_trans *trans,
+                    const struct mailferry_uidset *uids);
+int maildir_trans_commit(struct mailferry_trans **trans,
+                         struct mailferry_commit_result *result_r);
+void maildir_trans_rollback(struct mailferry_trans **trans);
+int maildir_copy(struct mailferry_trans *trans, struct mailferry_mailbox *src,
+                 uint32_t src_uid, const struct mailferry_save *save);
+int maildir_save_from_path(struct mailferry_trans *trans,
+                           const struct mailferry_save *save, const char *path);
+
+#endif

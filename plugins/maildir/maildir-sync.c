@@ -1,0 +1,632 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Synchronising the in-memory view of a mailbox with the disk: scan cur/
+ * and new/, match files to dovecot-uidlist records by base name, give new
+ * files UIDs and forget vanished ones under the uidlist lock, then let the
+ * index record the differences (maildir-index.c).
+ *
+ * Concurrency: files may be renamed (flag changes, new/ -> cur/) by others
+ * while we scan, so readdir() can miss a file. A record whose file was not
+ * seen is only treated as expunged after a second scan confirms it, and
+ * UIDs are only ever assigned with the lock held after re-reading the
+ * uidlist, exactly like Dovecot, so a UID is never given twice.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <time.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/sha.h>
+
+#include "mf-alloc.h"
+#include "mf-hex.h"
+#include "mf-uidvalidity.h"
+#include "maildir-storage.h"
+
+struct scan_file {
+	char *base;  /* owned */
+	char *fname; /* owned */
+	bool in_new;
+	bool matched;
+	uint32_t uid; /* assigned UID when new */
+};
+
+struct scan {
+	MF_ARRAY(struct scan_file) files; /* sorted by base */
+	/* for every uidlist record (same order): index into files or -1 */
+	MF_ARRAY(long) rec_file;
+	size_t missing_count, new_count;
+};
+
+static void scan_free(struct scan *s)
+{
+	for (size_t i = 0; i < s->files.count; i++) {
+		free(s->files.items[i].base);
+		free(s->files.items[i].fname);
+	}
+	mf_array_free(&s->files);
+	mf_array_free(&s->rec_file);
+	mf_zero(s);
+}
+
+void maildir_guid128(const char *guid, uint8_t out[16])
+{
+	unsigned char sha[SHA_DIGEST_LENGTH];
+
+	if (mf_guid128_from_hex(guid, out) == 0)
+		return;
+	SHA1((const unsigned char *)guid, strlen(guid), sha);
+	memcpy(out, sha + SHA_DIGEST_LENGTH - 16, 16);
+}
+
+static int scan_dir(struct mailferry_mailbox *box, const char *sub, bool in_new,
+                    struct scan *s)
+{
+	struct mailferry_storage *storage = box->storage;
+	char *path = mf_strdup_printf("%s/%s", box->path, sub);
+	DIR *dir = opendir(path);
+	struct dirent *d;
+
+	if (dir == NULL) {
+		int err = errno;
+
+		if (err == ENOENT) {
+			/* Dovecot recreates missing cur/new/tmp */
+			maildir_log_warning(storage, "%s: missing, %s", path,
+			                    storage->readonly
+			                        ? "treating it as empty"
+			                        : "creating it");
+			if (!storage->readonly && mkdir(path, 0700) < 0 &&
+			    errno != EEXIST)
+				maildir_log_warning(storage,
+				                    "mkdir(%s) failed: %s",
+				                    path, strerror(errno));
+			free(path);
+			return 0;
+		}
+		free(path);
+		return maildir_error(storage, maildir_errno_code(err),
+		                     "opendir(%s/%s) failed: %s", box->path,
+		                     sub, strerror(err));
+	}
+	while ((d = readdir(dir)) != NULL) {
+		struct scan_file *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		if (d->d_type == DT_DIR)
+			continue;
+		if (!maildir_fname_is_valid(d->d_name)) {
+			maildir_log_warning(storage,
+			                    "%s/%s: file name cannot be a "
+			                    "message, ignoring it",
+			                    path, d->d_name);
+			continue;
+		}
+		f = mf_array_append_zero(&s->files);
+		f->fname = mf_strdup(d->d_name);
+		f->base =
+		    mf_strndup(d->d_name, maildir_fname_base_len(d->d_name));
+		f->in_new = in_new;
+	}
+	closedir(dir);
+	free(path);
+	return 0;
+}
+
+static int cmp_file(const void *a, const void *b)
+{
+	const struct scan_file *fa = a, *fb = b;
+	int ret = strcmp(fa->base, fb->base);
+
+	if (ret != 0)
+		return ret;
+	/* cur/ before new/ so that the cur/ copy wins on duplicates */
+	return (int)fa->in_new - (int)fb->in_new;
+}
+
+static bool same_file(const char *a, const char *b, bool *a_gone_r,
+                      bool *b_gone_r)
+{
+	struct stat sa, sb;
+
+	*a_gone_r = stat(a, &sa) < 0 && errno == ENOENT;
+	*b_gone_r = stat(b, &sb) < 0 && errno == ENOENT;
+	return !*a_gone_r && !*b_gone_r && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/* Two files share a base name. Either a rename raced with our scan (one of
+ * them is gone or both are the same inode: keep one), or there really are
+ * two messages: give the second a new base name so it gets its own UID,
+ * as Dovecot does. */
+static void resolve_duplicate(struct mailferry_mailbox *box,
+                              struct scan_file *keep, struct scan_file *dup,
+                              bool *drop_keep_r, bool *drop_dup_r)
+{
+	struct mailferry_storage *storage = box->storage;
+	char *pk = mf_strdup_printf("%s/%s/%s", box->path,
+	                            keep->in_new ? "new" : "cur", keep->fname);
+	char *pd = mf_strdup_printf("%s/%s/%s", box->path,
+	                            dup->in_new ? "new" : "cur", dup->fname);
+	bool k_gone, d_gone;
+
+	*drop_keep_r = *drop_dup_r = false;
+	if (same_file(pk, pd, &k_gone, &d_gone) || d_gone) {
+		*drop_dup_r = true;
+	} else if (k_gone) {
+		*drop_keep_r = true;
+	} else if (storage->readonly) {
+		maildir_log_warning(storage,
+		                    "%s and %s have the same base name; "
+		                    "the second one is not visible until "
+		                    "the store is writable",
+		                    pk, pd);
+		*drop_dup_r = true;
+	} else {
+		struct mf_buf nb = MF_BUF_INIT, nf = MF_BUF_INIT;
+		const char *colon = strchr(dup->fname, ':');
+		char *np;
+
+		maildir_fname_generate(&nb);
+		mf_buf_append_str(&nf, mf_buf_str(&nb));
+		if (colon != NULL)
+			mf_buf_append_str(&nf, colon);
+		np = mf_strdup_printf("%s/%s/%s", box->path,
+		                      dup->in_new ? "new" : "cur",
+		                      mf_buf_str(&nf));
+		if (rename(pd, np) == 0) {
+			maildir_log_warning(storage,
+			                    "%s: duplicate base name of %s, "
+			                    "renamed to %s",
+			                    pd, pk, np);
+			free(dup->base);
+			free(dup->fname);
+			dup->base = mf_buf_detach(&nb);
+			dup->fname = mf_buf_detach(&nf);
+		} else {
+			maildir_log_warning(storage,
+			                    "%s: duplicate base name of %s, "
+			                    "rename(%s) failed: %s",
+			                    pd, pk, np, strerror(errno));
+			*drop_dup_r = true;
+		}
+		free(np);
+		mf_buf_free(&nb);
+		mf_buf_free(&nf);
+	}
+	free(pk);
+	free(pd);
+}
+
+static int do_scan(struct mailferry_mailbox *box, struct scan *s)
+{
+	int ret;
+	size_t kept = 0;
+
+	scan_free(s);
+	/* new/ first: a message moving new/ -> cur/ meanwhile is then seen
+	 * at least once */
+	if ((ret = scan_dir(box, "new", true, s)) < 0 ||
+	    (ret = scan_dir(box, "cur", false, s)) < 0)
+		return ret;
+	qsort(s->files.items, s->files.count, sizeof(struct scan_file),
+	      cmp_file);
+	for (size_t i = 0; i < s->files.count; i++) {
+		struct scan_file *f = &s->files.items[i];
+
+		if (kept > 0 &&
+		    strcmp(s->files.items[kept - 1].base, f->base) == 0) {
+			struct scan_file *k = &s->files.items[kept - 1];
+			bool drop_k, drop_f;
+
+			resolve_duplicate(box, k, f, &drop_k, &drop_f);
+			if (drop_k) {
+				free(k->base);
+				free(k->fname);
+				*k = *f;
+				continue;
+			}
+			if (drop_f) {
+				free(f->base);
+				free(f->fname);
+				continue;
+			}
+			/* f was renamed to a new unique base: keep both;
+			 * order is restored by the re-sort below */
+		}
+		s->files.items[kept++] = *f;
+	}
+	s->files.count = kept;
+	qsort(s->files.items, s->files.count, sizeof(struct scan_file),
+	      cmp_file);
+	return 0;
+}
+
+static long find_file(struct scan *s, const char *base)
+{
+	size_t lo = 0, hi = s->files.count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(s->files.items[mid].base, base);
+
+		if (c == 0)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static void match(struct mailferry_mailbox *box, struct scan *s)
+{
+	struct maildir_uidlist *ul = &box->uidlist;
+
+	s->rec_file.count = 0;
+	s->missing_count = 0;
+	for (size_t i = 0; i < s->files.count; i++)
+		s->files.items[i].matched = false;
+	for (size_t i = 0; i < ul->recs.count; i++) {
+		long fi = find_file(s, ul->recs.items[i].base);
+
+		mf_array_push(&s->rec_file, fi);
+		if (fi < 0)
+			s->missing_count++;
+		else
+			s->files.items[fi].matched = true;
+	}
+	s->new_count = 0;
+	for (size_t i = 0; i < s->files.count; i++) {
+		if (!s->files.items[i].matched)
+			s->new_count++;
+	}
+}
+
+/* Scan; if records lack their file, scan again before believing it. */
+static int scan_and_match(struct mailferry_mailbox *box, struct scan *s)
+{
+	int ret;
+
+	if ((ret = do_scan(box, s)) < 0)
+		return ret;
+	match(box, s);
+	if (s->missing_count == 0)
+		return 0;
+	if ((ret = do_scan(box, s)) < 0)
+		return ret;
+	match(box, s);
+	return 0;
+}
+
+int maildir_uidlist_lock(struct mailferry_mailbox *box,
+                         struct maildir_dotlock **lock_r)
+{
+	struct mailferry_storage *storage = box->storage;
+	char *path =
+	    mf_strdup_printf("%s/" MAILDIR_UIDLIST_NAME, box->control_dir);
+	char *error = NULL;
+	int ret = maildir_dotlock_take(path, storage->lock_timeout_secs,
+	                               MAILDIR_UIDLIST_LOCK_STALE_SECS, lock_r,
+	                               &error);
+
+	free(path);
+	if (ret > 0)
+		return 0;
+	ret = maildir_error(
+	    storage, ret == 0 ? MAILFERRY_E_INUSE : maildir_errno_code(errno),
+	    "mailbox %s: %s", box->vname, error);
+	free(error);
+	return ret;
+}
+
+static int read_uidlist(struct mailferry_mailbox *box)
+{
+	char *path =
+	    mf_strdup_printf("%s/" MAILDIR_UIDLIST_NAME, box->control_dir);
+	char *error = NULL;
+	int ret = 0;
+
+	if (maildir_uidlist_read(&box->uidlist, path, &box->storage->warn,
+	                         &error) < 0) {
+		ret = maildir_error(box->storage, maildir_errno_code(errno),
+		                    "%s", error);
+		free(error);
+	}
+	free(path);
+	return ret;
+}
+
+static int read_keywords(struct mailferry_mailbox *box)
+{
+	char *path =
+	    mf_strdup_printf("%s/" MAILDIR_KEYWORDS_NAME, box->control_dir);
+	char *error = NULL;
+	int ret = 0;
+
+	if (maildir_keywords_read(&box->keywords, path, &box->storage->warn,
+	                          &error) < 0) {
+		ret = maildir_error(box->storage, maildir_errno_code(errno),
+		                    "%s", error);
+		free(error);
+	}
+	free(path);
+	return ret;
+}
+
+static int cmp_new_file(const void *a, const void *b)
+{
+	const struct scan_file *const *fa = a, *const *fb = b;
+
+	return maildir_fname_cmp((*fa)->fname, (*fb)->fname);
+}
+
+/* Give every unmatched file a UID, in delivery order. */
+static void assign_uids(struct mailferry_mailbox *box, struct scan *s)
+{
+	struct maildir_uidlist *ul = &box->uidlist;
+	struct scan_file **newf;
+	size_t n = 0;
+
+	if (s->new_count == 0)
+		return;
+	newf = mf_calloc(s->new_count, sizeof(*newf));
+	for (size_t i = 0; i < s->files.count; i++) {
+		if (!s->files.items[i].matched)
+			newf[n++] = &s->files.items[i];
+	}
+	qsort(newf, n, sizeof(*newf), cmp_new_file);
+	for (size_t i = 0; i < n; i++) {
+		if (ul->next_uid == UINT32_MAX) {
+			maildir_log_warning(box->storage,
+			                    "mailbox %s: UIDs exhausted, %s "
+			                    "gets no UID",
+			                    box->vname, newf[i]->fname);
+			continue;
+		}
+		newf[i]->uid = ul->next_uid;
+		maildir_uidlist_add(ul, newf[i]->uid, newf[i]->base, NULL,
+		                    NULL);
+		mf_array_push(&s->rec_file, (long)(newf[i] - s->files.items));
+		newf[i]->matched = true;
+	}
+	free(newf);
+}
+
+static int init_header(struct mailferry_mailbox *box)
+{
+	struct maildir_uidlist *ul = &box->uidlist;
+	char *error = NULL;
+	uint32_t uv = 0;
+
+	if (ul->uidvalidity == 0) {
+		if (mf_uidvalidity_next(maildir_control_root(box->storage), &uv,
+		                        &error) < 0) {
+			maildir_log_warning(box->storage,
+			                    "%s, using the time as "
+			                    "UIDVALIDITY",
+			                    error);
+			free(error);
+			uv = (uint32_t)time(NULL);
+		}
+		ul->uidvalidity = uv;
+	}
+	if (ul->next_uid == 0)
+		ul->next_uid = 1;
+	if (!ul->have_guid) {
+		if (maildir_api->random(ul->guid, sizeof(ul->guid)) < 0)
+			return maildir_error(box->storage, MAILFERRY_E_TEMP,
+			                     "no random bytes for a GUID");
+		ul->have_guid = true;
+	}
+	ul->version = 3;
+	return 0;
+}
+
+static void free_msgs(struct mailferry_mailbox *box)
+{
+	for (size_t i = 0; i < box->msgs.count; i++) {
+		free(box->msgs.items[i].fname);
+		free(box->msgs.items[i].guid);
+	}
+	box->msgs.count = 0;
+}
+
+static void build_msgs(struct mailferry_mailbox *box, struct scan *s)
+{
+	struct maildir_uidlist *ul = &box->uidlist;
+	struct mf_buf tmp = MF_BUF_INIT;
+
+	free_msgs(box);
+	for (size_t i = 0; i < ul->recs.count; i++) {
+		const struct maildir_uidlist_rec *rec = &ul->recs.items[i];
+		long fi = i < s->rec_file.count ? s->rec_file.items[i] : -1;
+		struct maildir_msg *msg;
+		const char *v;
+
+		if (fi < 0)
+			continue;
+		const struct scan_file *f = &s->files.items[fi];
+
+		msg = mf_array_append_zero(&box->msgs);
+		msg->uid = rec->uid;
+		msg->fname = mf_strdup(f->fname);
+		msg->in_new = f->in_new;
+		if (maildir_fname_parse_info(f->fname, &msg->info) < 0) {
+			maildir_log_warning(box->storage,
+			                    "%s: too many unknown flag letters "
+			                    "in file name; its flags are read "
+			                    "but never rewritten",
+			                    f->fname);
+			msg->info.foreign_info = true;
+		}
+		msg->guid =
+		    mf_strdup(rec->guid != NULL ? rec->guid : rec->base);
+		msg->psize = msg->vsize = UINT64_MAX;
+		if (maildir_fname_get_size(f->fname, 'S', &msg->psize) < 0 &&
+		    (v = maildir_uidlist_rec_ext(rec, 'S', &tmp)) != NULL)
+			msg->psize = strtoull(v, NULL, 10);
+		if (maildir_fname_get_size(f->fname, 'W', &msg->vsize) < 0 &&
+		    (v = maildir_uidlist_rec_ext(rec, 'W', &tmp)) != NULL)
+			msg->vsize = strtoull(v, NULL, 10);
+	}
+	mf_buf_free(&tmp);
+}
+
+static int cmp_rec_uid(const void *a, const void *b)
+{
+	const struct maildir_uidlist_rec *ra = a, *rb = b;
+
+	return ra->uid < rb->uid ? -1 : ra->uid > rb->uid;
+}
+
+int maildir_sync(struct mailferry_mailbox *box, struct maildir_dotlock *held)
+{
+	struct mailferry_storage *storage = box->storage;
+	struct maildir_uidlist *ul = &box->uidlist;
+	struct maildir_dotlock *lock = held;
+	struct maildir_expunged_list expunged = MF_ARRAY_INIT;
+	struct scan s;
+	bool need_write;
+	int ret;
+
+	mf_zero(&s);
+	if ((ret = read_uidlist(box)) < 0 || (ret = read_keywords(box)) < 0 ||
+	    (ret = scan_and_match(box, &s)) < 0)
+		goto out;
+	need_write = s.new_count > 0 || s.missing_count > 0 ||
+	             ul->version != 3 || ul->needs_rewrite;
+	if (need_write && !storage->readonly) {
+		if (lock == NULL &&
+		    (ret = maildir_uidlist_lock(box, &lock)) < 0) {
+			if (ret != MAILFERRY_E_PERM)
+				goto out;
+			/* not ours to write: numbering stays in memory */
+			maildir_log_warning(
+			    storage,
+			    "mailbox %s: cannot lock the uidlist "
+			    "(read-only files?): new messages "
+			    "get temporary UIDs",
+			    box->vname);
+			lock = NULL;
+		} else if (held == NULL) {
+			/* re-read what others may have written meanwhile */
+			if ((ret = read_uidlist(box)) < 0 ||
+			    (ret = read_keywords(box)) < 0 ||
+			    (ret = scan_and_match(box, &s)) < 0)
+				goto out;
+		}
+	}
+	if (need_write) {
+		if (ul->version != 3 || ul->uidvalidity == 0 ||
+		    !ul->have_guid) {
+			if ((ret = init_header(box)) < 0)
+				goto out;
+		}
+		/* forget records whose file is gone (twice confirmed) */
+		size_t kept = 0;
+
+		for (size_t i = 0; i < ul->recs.count; i++) {
+			struct maildir_uidlist_rec *rec = &ul->recs.items[i];
+
+			if (s.rec_file.items[i] < 0) {
+				struct maildir_expunged *e =
+				    mf_array_append_zero(&expunged);
+
+				e->uid = rec->uid;
+				e->guid = mf_strdup(
+				    rec->guid != NULL ? rec->guid : rec->base);
+				free(rec->base);
+				free(rec->guid);
+				free(rec->ext);
+				continue;
+			}
+			s.rec_file.items[kept] = s.rec_file.items[i];
+			ul->recs.items[kept++] = *rec;
+		}
+		ul->recs.count = kept;
+		s.rec_file.count = kept;
+		assign_uids(box, &s);
+		qsort(ul->recs.items, ul->recs.count, sizeof(ul->recs.items[0]),
+		      cmp_rec_uid);
+		/* rec_file is in record order: rebuild it after the sort */
+		match(box, &s);
+		if (lock != NULL) {
+			char *path = mf_strdup_printf(
+			    "%s/" MAILDIR_UIDLIST_NAME, box->control_dir);
+			char *error = NULL;
+
+			if (maildir_uidlist_write(ul, path,
+			                          maildir_fsync_commit(storage),
+			                          &error) < 0) {
+				ret = maildir_error(storage,
+				                    maildir_errno_code(errno),
+				                    "%s", error);
+				free(error);
+				free(path);
+				goto out;
+			}
+			free(path);
+			ul->needs_rewrite = false;
+		}
+	}
+	build_msgs(box, &s);
+	if (box->index != NULL)
+		ret = maildir_index_sync(box, expunged.items, expunged.count,
+		                         false);
+out:
+	if (lock != held)
+		maildir_dotlock_release(&lock);
+	for (size_t i = 0; i < expunged.count; i++)
+		free(expunged.items[i].guid);
+	mf_array_free(&expunged);
+	scan_free(&s);
+	return ret;
+}
+
+struct maildir_msg *maildir_msg_find(struct mailferry_mailbox *box,
+                                     uint32_t uid)
+{
+	size_t lo = 0, hi = box->msgs.count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint32_t u = box->msgs.items[mid].uid;
+
+		if (u == uid)
+			return &box->msgs.items[mid];
+		if (u < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+void maildir_msg_path(struct mailferry_mailbox *box,
+                      const struct maildir_msg *msg, struct mf_buf *buf)
+{
+	mf_buf_truncate(buf, 0);
+	mf_buf_printf(buf, "%s/%s/%s", box->path, msg->in_new ? "new" : "cur",
+	              msg->fname);
+}
+
+const char **maildir_msg_keywords(struct mailferry_mailbox *box,
+                                  const struct maildir_msg *msg)
+{
+	const char **names =
+	    mf_calloc(MAILDIR_MAX_KEYWORDS + 1, sizeof(char *));
+	size_t n = 0;
+
+	for (int i = 0; i < MAILDIR_MAX_KEYWORDS; i++) {
+		if ((msg->info.keywords & (1u << i)) != 0 &&
+		    box->keywords.names[i] != NULL)
+			names[n++] = box->keywords.names[i];
+	}
+	return names;
+}

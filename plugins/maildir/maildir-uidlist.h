@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * maildir-uidlist.h - the dovecot-uidlist file: which UID each message file
+ * (by base name) has, plus the mailbox's UIDVALIDITY, next UID and GUID.
+ * Reads versions 1 (Courier: "1 <uidvalidity> <nextuid>", "<uid> <file>")
+ * and 3 ("3 V<uv> N<next> G<guid> ...", "<uid> [<ext>...] :<base>");
+ * always writes version 3. Writers hold the dovecot-uidlist.lock dotlock
+ * (maildir-dotlock.h) and replace the file atomically.
+ */
+#ifndef MAILDIR_UIDLIST_H
+#define MAILDIR_UIDLIST_H
+
+#include "mf-array.h"
+#include "mf-buf.h"
+#include "maildir-warn.h"
+
+#define MAILDIR_UIDLIST_NAME "dovecot-uidlist"
+/* Dovecot takes over a uidlist lock unchanged for this long. */
+#define MAILDIR_UIDLIST_LOCK_STALE_SECS 120
+
+struct maildir_uidlist_rec {
+	uint32_t uid;
+	char *base; /* base file name (up to ':'), owned */
+	char *guid; /* G extension, owned, NULL when none */
+	/* The other extensions as written ("S123 W456 Pxyz"), owned, NULL
+	 * when none. Kept verbatim when the file is rewritten. */
+	char *ext;
+};
+
+struct maildir_uidlist {
+	unsigned int version; /* 0 = no usable file was read */
+	uint32_t uidvalidity;
+	uint32_t next_uid; /* effective: max(header N, last UID + 1) */
+	uint8_t guid[16];
+	bool have_guid;
+	/* Unknown header fields ("P..."), kept on rewrite; owned or NULL. */
+	char *hdr_extra;
+	/* Records in ascending UID order, base names unique. */
+	MF_ARRAY(struct maildir_uidlist_rec) recs;
+	/* Set when the file had problems that a rewrite repairs (broken or
+	 * duplicate lines, old version, missing GUID). */
+	bool needs_rewrite;
+};
+
+/* Parse data (len bytes) read from path into ul (which must be zeroed or
+ * cleared). Problems are reported through warn naming path and line:
+ * a broken header makes the whole file ignored (version 0, like Dovecot,
+ * which then gives every file a new UID under a new UIDVALIDITY); broken,
+ * out-of-order or duplicate lines are skipped (their files get new UIDs),
+ * a base name listed twice keeps the later UID. Never fails. */
+void maildir_uidlist_parse(struct maildir_uidlist *ul, const char *path,
+                           const char *data, size_t len,
+                           const struct maildir_warn *warn);
+
+/* Read and parse path. A missing file leaves ul empty (version 0) and
+ * returns 0; an I/O error returns -1 with *error_r allocated. */
+int maildir_uidlist_read(struct maildir_uidlist *ul, const char *path,
+                         const struct maildir_warn *warn, char **error_r);
+
+/* Serialise ul in version 3 format into out. ul->uidvalidity and
+ * ul->next_uid must be non-zero and ul->have_guid set. */
+void maildir_uidlist_format(const struct maildir_uidlist *ul,
+                            struct mf_buf *out);
+
+/* Write ul to path via path.tmp + rename (fdatasync first when
+ * do_fsync). The caller holds the uidlist lock. Returns 0 or -1 with
+ * *error_r. */
+int maildir_uidlist_write(const struct maildir_uidlist *ul, const char *path,
+                          bool do_fsync, char **error_r);
+
+/* Look up by UID / base name (binary / linear search); NULL if absent. */
+struct maildir_uidlist_rec *maildir_uidlist_find_uid(struct maildir_uidlist *ul,
+                                                     uint32_t uid);
+
+/* Value of extension key in rec->ext (copied into tmp), or NULL. */
+const char *maildir_uidlist_rec_ext(const struct maildir_uidlist_rec *rec,
+                                    char key, struct mf_buf *tmp);
+
+/* Append a record (uid must be above every UID present); takes copies. */
+void maildir_uidlist_add(struct maildir_uidlist *ul, uint32_t uid,
+                         const char *base, const char *guid, const char *ext);
+
+/* Remove the record at index idx. */
+void maildir_uidlist_remove_at(struct maildir_uidlist *ul, size_t idx);
+
+void maildir_uidlist_clear(struct maildir_uidlist *ul);
+
+#endif
