@@ -1,1 +1,11 @@
 # SPDX-License-Identifier: MIT
+# Tests of the maildir driver: file formats (Check) and interop with the
+# real Dovecot (shell, through the mailferry CLI).
+check_PROGRAMS += tests/maildir/test-maildir-formats
+TESTS += tests/maildir/test-maildir-formats
+tests_maildir_test_maildir_formats_SOURCES = tests/maildir/test-maildir-formats.c
+tests_maildir_test_maildir_formats_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/plugins/maildir
+tests_maildir_test_maildir_formats_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_maildir_test_maildir_formats_LDADD = \
+	plugins/maildir/libmaildir-core.la core/lib/libmflib.la $(CHECK_LIBS)
