@@ -620,7 +620,7 @@ static void merge_common(struct box_sync *bs, const struct smsg *l,
 {
 	bool prefer_local;
 
-	if (bs->ctx->p->mode == MF_SYNC_MODE_BACKUP) {
+	if (bs->ctx->p->mode == MF_ENGINE_BACKUP) {
 		const struct smsg *src = bs->ctx->source == 0 ? l : r;
 		*flags_r = src->flags;
 		*kw_r = src->kw;
@@ -746,7 +746,7 @@ static void merge_common_part(struct box_sync *bs)
 			bs->anomaly = true;
 			return;
 		}
-		if (bs->ctx->p->mode == MF_SYNC_MODE_BACKUP &&
+		if (bs->ctx->p->mode == MF_ENGINE_BACKUP &&
 		    have == &bs->b[bs->ctx->source]) {
 			/* the destination lost a message it cannot get back
 			 * at this UID */
@@ -851,7 +851,7 @@ static void merge_new_part(struct box_sync *bs)
 			const struct smsg *r = a->side == 0 ? mo : ma;
 			merge_common(bs, l, r, &flags, &kw);
 			modseq = MF_MAX(l->modseq, r->modseq);
-		} else if (p->mode == MF_SYNC_MODE_BACKUP &&
+		} else if (p->mode == MF_ENGINE_BACKUP &&
 		           a->side != bs->ctx->source) {
 			/* destination-only: not in the source */
 			mf_array_push(&bs->b[a->side].expunges, ma->uid);
@@ -1470,7 +1470,7 @@ static int sync_once(struct box_sync *bs, struct mf_sync_box_state *state)
 				    side_err(&bs->b[i]));
 		}
 	}
-	if (ctx->p->mode == MF_SYNC_MODE_BACKUP) {
+	if (ctx->p->mode == MF_ENGINE_BACKUP) {
 		merge_backup(bs);
 		return 0;
 	}
@@ -1558,7 +1558,7 @@ int mf_sync_mailbox(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
 			           n0->real);
 			state = NULL;
 		}
-		if (ctx->p->mode == MF_SYNC_MODE_BACKUP) {
+		if (ctx->p->mode == MF_ENGINE_BACKUP) {
 			bs.recreate = true;
 			goto backup_recreate;
 		}
@@ -1631,7 +1631,7 @@ state_out:
 		                         : MF_MIN(bs.b[0].st.highest_modseq,
 		                                  bs.b[1].st.highest_modseq);
 		newst.messages = ref->st.messages;
-		if (ctx->p->mode != MF_SYNC_MODE_TWOWAY &&
+		if (ctx->p->mode != MF_ENGINE_TWOWAY &&
 		    bs.b[0].st.messages != bs.b[1].st.messages) {
 			/* one-way: sides may differ for good */
 		}

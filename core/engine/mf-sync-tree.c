@@ -691,7 +691,7 @@ static void decide_names(struct mf_sync_ctx *ctx)
 		if (nb == NULL || strcmp(na->name, nb->name) == 0) {
 			w = na;
 		} else if (ctx->source >= 0 &&
-		           ctx->p->mode == MF_SYNC_MODE_BACKUP) {
+		           ctx->p->mode == MF_ENGINE_BACKUP) {
 			w = ctx->source == 0 ? na : nb;
 		} else if (na->rename_ts != nb->rename_ts) {
 			w = na->rename_ts > nb->rename_ts ? na : nb;
@@ -863,7 +863,7 @@ static int sync_dirs(struct mf_sync_ctx *ctx)
 			if (!n->exists || n->is_box ||
 			    node_by_name(o, n->name) != NULL)
 				continue;
-			if (ctx->p->mode == MF_SYNC_MODE_BACKUP)
+			if (ctx->p->mode == MF_ENGINE_BACKUP)
 				delete_here = i != ctx->source;
 			else
 				delete_here =
@@ -928,7 +928,7 @@ static int sync_subs(struct mf_sync_ctx *ctx)
 
 			if (sub_find(o, name) != NULL)
 				continue;
-			if (ctx->p->mode == MF_SYNC_MODE_BACKUP) {
+			if (ctx->p->mode == MF_ENGINE_BACKUP) {
 				subscribe_other = i == ctx->source;
 			} else {
 				int64_t sub_ts = log_ts_name(
@@ -965,7 +965,7 @@ int mf_sync_tree(struct mf_sync_ctx *ctx)
 			return ret;
 		propagate_rename_ts(&ctx->side[i]);
 	}
-	if (ctx->p->mode == MF_SYNC_MODE_BACKUP) {
+	if (ctx->p->mode == MF_ENGINE_BACKUP) {
 		ret = backup_prune(ctx);
 	} else {
 		ret = apply_box_deletes(ctx);

@@ -341,12 +341,12 @@ int mf_sync_run(const struct mf_sync_params *params, struct mf_storage *local,
 	ctx.commit_interval = params->commit_interval != 0
 	                          ? params->commit_interval
 	                          : DEFAULT_COMMIT_INTERVAL;
-	ctx.source = params->mode == MF_SYNC_MODE_TWOWAY ? -1
-	             : params->reverse                   ? 1
-	                                                 : 0;
+	ctx.source = params->mode == MF_ENGINE_TWOWAY ? -1
+	             : params->reverse                ? 1
+	                                              : 0;
 	init_side(&ctx, 0, local);
 	init_side(&ctx, 1, remote);
-	if (params->mode != MF_SYNC_MODE_TWOWAY &&
+	if (params->mode != MF_ENGINE_TWOWAY &&
 	    !ctx.side[1 - ctx.source].writable) {
 		ret =
 		    mf_sync_fail(&ctx, MAILFERRY_E_PERM,
@@ -354,7 +354,7 @@ int mf_sync_run(const struct mf_sync_params *params, struct mf_storage *local,
 		                 ctx.side[1 - ctx.source].st->location);
 		goto out;
 	}
-	if (params->mode == MF_SYNC_MODE_TWOWAY &&
+	if (params->mode == MF_ENGINE_TWOWAY &&
 	    (!ctx.side[0].writable || !ctx.side[1].writable)) {
 		ret = mf_sync_fail(&ctx, MAILFERRY_E_PERM,
 		                   "two-way sync needs both stores writable; "

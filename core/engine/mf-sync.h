@@ -19,14 +19,14 @@
 struct mf_storage;
 struct mf_settings;
 
-enum mf_sync_mode {
-	MF_SYNC_MODE_TWOWAY = 0, /* sync: nothing lost on either side */
-	MF_SYNC_MODE_BACKUP,     /* backup: destination made identical */
-	MF_SYNC_MODE_ONEWAY,     /* sync -1: destination merged, source kept */
+enum mf_engine_mode {
+	MF_ENGINE_TWOWAY = 0, /* sync: nothing lost on either side */
+	MF_ENGINE_BACKUP,     /* backup: destination made identical */
+	MF_ENGINE_ONEWAY,     /* sync -1: destination merged, source kept */
 };
 
 struct mf_sync_params {
-	enum mf_sync_mode mode;
+	enum mf_engine_mode mode;
 	/* -R: remote is the source (backup / one-way only). */
 	bool reverse;
 	/* -f: full comparison of every mailbox. */

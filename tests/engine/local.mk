@@ -1,1 +1,27 @@
 # SPDX-License-Identifier: MIT
+# Engine tests: pure algorithm units, and scenario / model-based sync tests
+# between two stores of the memdrv test driver (loaded through the loader).
+check_LTLIBRARIES += tests/engine/memdrv.la
+tests_engine_memdrv_la_SOURCES = tests/engine/memdrv.c
+tests_engine_memdrv_la_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS)
+# check_LTLIBRARIES are not installed; -rpath makes libtool build a .so
+tests_engine_memdrv_la_LDFLAGS = $(MF_DRIVER_LINK) -rpath /nowhere
+tests_engine_memdrv_la_LIBADD = core/lib/libmflib.la $(OPENSSL_LIBS)
+
+MF_ENGINE_TEST_LIBS = core/engine/libmfengine.la core/loader/libmfloader.la \
+	core/lib/libmflib.la $(LTDL_LIBS) $(OPENSSL_LIBS) $(CHECK_LIBS)
+
+check_PROGRAMS += tests/engine/test-engine-units tests/engine/test-engine-sync
+TESTS += tests/engine/test-engine-units tests/engine/test-engine-sync
+tests_engine_test_engine_units_SOURCES = tests/engine/test-engine-units.c
+tests_engine_test_engine_units_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/core/engine $(OPENSSL_CFLAGS) $(CHECK_CFLAGS)
+tests_engine_test_engine_units_LDADD = $(MF_ENGINE_TEST_LIBS)
+
+tests_engine_test_engine_sync_SOURCES = tests/engine/test-engine-sync.c \
+	tests/engine/engine-harness.c tests/engine/engine-harness.h
+tests_engine_test_engine_sync_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/core/engine $(OPENSSL_CFLAGS) $(CHECK_CFLAGS)
+tests_engine_test_engine_sync_LDADD = $(MF_ENGINE_TEST_LIBS)
+# the test needs the driver built first
+EXTRA_tests_engine_test_engine_sync_DEPENDENCIES = tests/engine/memdrv.la
