@@ -88,6 +88,7 @@ int dbox_body_open(int fd, const char *path, uint64_t body_offset,
 			    "dbox file %s: offset %" PRIu64 ": %s", path,
 			    body_offset, derr);
 			free(derr);
+			b->fd = -1;
 			dbox_body_free(&b);
 			return MAILFERRY_E_NOTSUPP;
 		}

@@ -14,7 +14,8 @@
 struct dbox_body;
 
 /* Start reading body_size bytes at body_offset of fd. The reader owns fd
- * (closes it on free). path and uid are for messages. expected_size is the
+ * after a successful open (closes it on free); on failure it stays the
+ * caller's. path and uid are for messages. expected_size is the
  * plaintext size the metadata promises (UINT64_MAX: unknown); a shorter
  * result is reported as truncated. Returns 0 or a negative
  * enum mailferry_error with *error_r allocated. */

@@ -11,10 +11,29 @@ plugins_dbox_common_libdboxcommon_la_SOURCES = \
 	plugins/dbox-common/dbox-file.c plugins/dbox-common/dbox-file.h \
 	plugins/dbox-common/dbox-compress.c plugins/dbox-common/dbox-compress.h \
 	plugins/dbox-common/dbox-writer.c plugins/dbox-common/dbox-writer.h \
-	plugins/dbox-common/dbox-body.c plugins/dbox-common/dbox-body.h
+	plugins/dbox-common/dbox-body.c plugins/dbox-common/dbox-body.h \
+	plugins/dbox-common/dbox-storage.c plugins/dbox-common/dbox-storage.h \
+	plugins/dbox-common/dbox-settings.c \
+	plugins/dbox-common/dbox-names.c \
+	plugins/dbox-common/dbox-temp.c plugins/dbox-common/dbox-temp.h \
+	plugins/dbox-common/dbox-list.c \
+	plugins/dbox-common/dbox-mailbox.c \
+	plugins/dbox-common/dbox-trans.c \
+	plugins/dbox-common/dbox-resync.c plugins/dbox-common/dbox-resync.h \
+	plugins/dbox-common/dbox-ops.c
+plugins_dbox_common_libdboxcommon_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 
 DBOX_COMMON_LIBS = plugins/dbox-common/libdboxcommon.la \
-	core/lib/libmflib.la $(ZSTD_LIBS) $(ZLIB_LIBS)
+	core/index/libmfindex.la core/lib/libmflib.la \
+	$(ZSTD_LIBS) $(ZLIB_LIBS) $(OPENSSL_LIBS)
+
+# The sdbox driver: one file per message.
+driver_LTLIBRARIES += plugins/sdbox/sdbox.la
+plugins_sdbox_sdbox_la_SOURCES = plugins/sdbox/sdbox.c
+plugins_sdbox_sdbox_la_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/core/index -I$(top_srcdir)/plugins/dbox-common
+plugins_sdbox_sdbox_la_LDFLAGS = $(MF_DRIVER_LINK)
+plugins_sdbox_sdbox_la_LIBADD = $(DBOX_COMMON_LIBS)
 
 # Unit tests of the dbox file format and compression.
 check_PROGRAMS += tests/dbox/test-dbox-file

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/* Storage open/close, errors and the driver entry point shared by sdbox
+ * and mdbox. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mf-alloc.h"
+#include "mf-file.h"
+#include "dbox-storage.h"
+
+const struct mailferry_core_api *dbox_api;
+
+int dbox_error(struct mailferry_storage *st, int code, const char *fmt, ...)
+{
+	char *text;
+	va_list args;
+	struct mf_buf buf = MF_BUF_INIT;
+
+	va_start(args, fmt);
+	mf_buf_vprintf(&buf, fmt, args);
+	va_end(args);
+	text = mf_buf_detach(&buf);
+	dbox_api->set_error(st != NULL ? st->ctx : NULL, code, "%s", text);
+	free(text);
+	return code;
+}
+
+int dbox_error_take(struct mailferry_storage *st, int code, char *err)
+{
+	dbox_error(st, code, "%s", err != NULL ? err : "unknown error");
+	free(err);
+	return code;
+}
+
+int dbox_errno_code(int err)
+{
+	switch (err) {
+	case ENOENT:
+		return MAILFERRY_E_NOTFOUND;
+	case EEXIST:
+	case ENOTEMPTY:
+		return MAILFERRY_E_EXISTS;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return MAILFERRY_E_PERM;
+	case ENOSPC:
+	case EDQUOT:
+		return MAILFERRY_E_NOSPACE;
+	case ENOMEM:
+		return MAILFERRY_E_NOMEM;
+	default:
+		return MAILFERRY_E_TEMP;
+	}
+}
+
+/* Dovecot keeps <root>/dbox-alt-root -> ALT path so that a changed ALT
+ * setting is noticed; keep it the same way. */
+static void alt_symlink_check(struct mailferry_storage *st)
+{
+	char *link_path = mf_strdup_printf("%s/" DBOX_ALT_SYMLINK, st->root);
+	char target[4096];
+	ssize_t n = readlink(link_path, target, sizeof(target) - 1);
+
+	if (n < 0 && errno == ENOENT && !st->readonly) {
+		if (symlink(st->alt_root, link_path) < 0 && errno != EEXIST)
+			dbox_api->log(st->ctx, MAILFERRY_LOG_WARNING,
+			              "symlink(%s, %s) failed: %s",
+			              st->alt_root, link_path, strerror(errno));
+	} else if (n >= 0) {
+		target[n] = '\0';
+		if (strcmp(target, st->alt_root) != 0)
+			dbox_api->log(st->ctx, MAILFERRY_LOG_WARNING,
+			              "alternate storage path changed from %s "
+			              "to %s (%s)",
+			              target, st->alt_root, link_path);
+	}
+	free(link_path);
+}
+
+static int storage_open(struct mailferry_ctx *ctx,
+                        const struct mailferry_open_params *params,
+                        struct mailferry_storage **storage_r,
+                        const struct dbox_format *fmt)
+{
+	struct mailferry_storage *st = mf_calloc(1, sizeof(*st));
+	struct stat sb;
+	char *err = NULL;
+	int ret;
+
+	st->fmt = fmt;
+	st->ctx = ctx;
+	st->readonly = (params->flags & MAILFERRY_STORAGE_READONLY) != 0;
+	if (params->path == NULL || params->path[0] == '\0') {
+		ret = dbox_error(st, MAILFERRY_E_INVALID,
+		                 "%s: location needs a path (%s:/path/to/mail)",
+		                 fmt->name, fmt->name);
+		goto fail;
+	}
+	st->root = mf_strdup(params->path);
+	while (strlen(st->root) > 1 && mf_str_ends(st->root, "/"))
+		st->root[strlen(st->root) - 1] = '\0';
+	ret = dbox_settings_read(st, params);
+	if (ret < 0)
+		goto fail;
+	if (stat(st->root, &sb) < 0) {
+		if (errno != ENOENT ||
+		    (params->flags & MAILFERRY_STORAGE_CREATE) == 0 ||
+		    st->readonly) {
+			ret = dbox_error(st, dbox_errno_code(errno),
+			                 "%s: stat(%s) failed: %s", fmt->name,
+			                 st->root, strerror(errno));
+			goto fail;
+		}
+		if (mf_mkdir_parents(st->root, st->set.dir_mode, &err) < 0) {
+			ret = dbox_error_take(st, dbox_errno_code(errno), err);
+			goto fail;
+		}
+	} else if (!S_ISDIR(sb.st_mode)) {
+		ret = dbox_error(st, MAILFERRY_E_INVALID,
+		                 "%s: %s is not a directory", fmt->name,
+		                 st->root);
+		goto fail;
+	}
+	if (st->alt_root != NULL)
+		alt_symlink_check(st);
+	if (fmt->storage_init != NULL) {
+		ret = fmt->storage_init(st);
+		if (ret < 0)
+			goto fail;
+	}
+	st->display = st->alt_root == NULL
+	                  ? mf_strdup_printf("%s:%s", fmt->name, st->root)
+	                  : mf_strdup_printf("%s:%s:ALT=%s", fmt->name,
+	                                     st->root, st->alt_root);
+	st->info.struct_size = sizeof(st->info);
+	st->info.caps = fmt->caps;
+	if (st->readonly)
+		st->info.caps |= MAILFERRY_CAP_READONLY;
+	st->info.hier_sep = '/';
+	st->info.display = st->display;
+	*storage_r = st;
+	return 0;
+fail:
+	free(st->root);
+	free(st->alt_root);
+	free(st);
+	return ret;
+}
+
+/* Each driver's ops table calls through here with its own format; the
+ * format is found via the descriptor registered at entry. */
+static const struct dbox_format *entry_format;
+
+void dbox_register_format(const struct dbox_format *fmt);
+void dbox_register_format(const struct dbox_format *fmt)
+{
+	entry_format = fmt;
+}
+
+int dbox_storage_open(struct mailferry_ctx *ctx,
+                      const struct mailferry_open_params *params,
+                      struct mailferry_storage **storage_r);
+int dbox_storage_open(struct mailferry_ctx *ctx,
+                      const struct mailferry_open_params *params,
+                      struct mailferry_storage **storage_r)
+{
+	return storage_open(ctx, params, storage_r, entry_format);
+}
+
+void dbox_storage_close(struct mailferry_storage **_st);
+void dbox_storage_close(struct mailferry_storage **_st)
+{
+	struct mailferry_storage *st = *_st;
+
+	if (st == NULL)
+		return;
+	*_st = NULL;
+	if (st->fmt->storage_deinit != NULL)
+		st->fmt->storage_deinit(st);
+	free(st->display);
+	free(st->root);
+	free(st->alt_root);
+	free(st);
+}
+
+int dbox_storage_info(struct mailferry_storage *st,
+                      const struct mailferry_storage_info **info_r);
+int dbox_storage_info(struct mailferry_storage *st,
+                      const struct mailferry_storage_info **info_r)
+{
+	*info_r = &st->info;
+	return 0;
+}
+
+const struct mailferry_driver *
+dbox_driver_entry(const struct mailferry_driver *desc,
+                  const struct mailferry_core_api *api, uint32_t core_major)
+{
+	if (core_major != MAILFERRY_ABI_MAJOR) {
+		api->log(NULL, MAILFERRY_LOG_ERROR,
+		         "%s driver: built for ABI %u, core has ABI %u",
+		         desc->name, MAILFERRY_ABI_MAJOR, core_major);
+		return NULL;
+	}
+	dbox_api = api;
+	return desc;
+}
