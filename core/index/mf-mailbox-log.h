@@ -34,8 +34,9 @@ struct mf_mailbox_log_rec {
  * allocated *error_r naming the file and offset. */
 int mf_mailbox_log_read(const char *path, struct mf_mailbox_log_rec **recs_r,
                         uint32_t *count_r, char **error_r);
-/* Append records (types 1-5) under an fcntl lock, rotating the file to
- * <path>.2 first when it has reached 4 KiB like Dovecot. mode is the file
+/* Append records (types 1-5) with
+ * one atomic O_APPEND write per record (Dovecot takes no lock either) and
+ * rotate to <path>.2 once the file reaches 4 KiB. mode is the file
  * mode used if the file is created. Returns 0 or -1 with *error_r. */
 int mf_mailbox_log_append(const char *path,
                           const struct mf_mailbox_log_rec *recs, uint32_t count,

@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: MIT
 # Tests of core/index: unit tests (Check), a test-only CLI that prints what
 # the reader sees, and shell tests against the real Dovecot.
-noinst_PROGRAMS += tests/index/mf-index-tool
+check_PROGRAMS += tests/index/mf-index-tool
 tests_index_mf_index_tool_SOURCES = tests/index/mf-index-tool.c
 tests_index_mf_index_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/index
 tests_index_mf_index_tool_LDADD = core/index/libmfindex.la core/lib/libmflib.la
+
+TESTS += tests/index/dovecot-read.sh
+EXTRA_DIST += tests/index/dovecot-read.sh

@@ -13,6 +13,7 @@
  *           uidvalidity:N  nextuid:N  modseq:UID:N  modseq-enable
  *           ext-intro:NAME:HDR:REC:ALIGN  ext-rec:NAME:UID:HEX
  *           ext-hdr:NAME:OFF:HEX  ext-inc:NAME:UID:DIFF  write-main
+ *   mf-index-tool dump FILE                 mf_dump_file()
  *   mf-index-tool stress DIR PREFIX COUNT SEED  COUNT random flag/keyword
  *       toggles (one transaction each); prints "uid op" lines it applied
  */
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 
 #include "mf-alloc.h"
+#include "mf-dump.h"
 #include "mf-hex.h"
 #include "mf-index.h"
 
@@ -370,6 +372,20 @@ int main(int argc, char **argv)
 {
 	const char *prefix = "dovecot.index";
 
+	if (argc >= 3 && strcmp(argv[1], "dump") == 0) {
+		struct mf_buf out = MF_BUF_INIT;
+		char *error = NULL;
+		int ret = mf_dump_file(argv[2], &out, &error);
+
+		fputs(mf_buf_str(&out), stdout);
+		mf_buf_free(&out);
+		if (ret < 0) {
+			fprintf(stderr, "mf-index-tool: %s\n", error);
+			free(error);
+			return 1;
+		}
+		return 0;
+	}
 	if (argc >= 3 && strcmp(argv[1], "state") == 0)
 		return cmd_state(argv[2], argc >= 4 ? argv[3] : prefix);
 	if (argc >= 5 && strcmp(argv[1], "changes") == 0)
