@@ -4,12 +4,14 @@
  * driver kind the suite knows, filled with the fixture through the files
  * (read-only eml) or through the driver's own save path (the others).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "mf-buf.h"
 #include "mf-file.h"
 #include "conf.h"
 
@@ -20,7 +22,7 @@ enum conf_kind {
 	KIND_UNKNOWN,
 	KIND_LOCAL,  /* writable store in a directory: "NAME:TMP/NAME" */
 	KIND_EML,    /* read-only tree written by the factory */
-	KIND_REMOTE, /* imapc: only with a disposable account given */
+	KIND_REMOTE, /* imapc: only with MF_CONFORMANCE_IMAPC given */
 };
 
 static enum conf_kind driver_kind(const char *name)
@@ -148,50 +150,76 @@ static void storage_open(struct conf_env *env)
 	env->readonly = (env->caps & MAILFERRY_CAP_READONLY) != 0;
 }
 
+/* MF_CONFORMANCE_<NAME>: a location template for any driver, "@TMP@"
+ * standing for the test's fresh directory. NULL when unset. */
+static char *env_location(const char *name, const char *tmp)
+{
+	struct mf_buf var = MF_BUF_INIT, loc = MF_BUF_INIT;
+	const char *tmpl, *p, *at;
+
+	mf_buf_append_str(&var, "MF_CONFORMANCE_");
+	for (p = name; *p != '\0'; p++)
+		mf_buf_append_c(&var, *p == '-' ? '_' : (char)toupper(*p));
+	tmpl = getenv(mf_buf_str(&var));
+	mf_buf_free(&var);
+	if (tmpl == NULL || tmpl[0] == '\0')
+		return NULL;
+	if (tmp == NULL)
+		return mf_strdup(tmpl);
+	for (p = tmpl; (at = strstr(p, "@TMP@")) != NULL; p = at + 5) {
+		mf_buf_append(&loc, p, (size_t)(at - p));
+		mf_buf_append_str(&loc, tmp);
+	}
+	mf_buf_append_str(&loc, p);
+	return mf_buf_detach(&loc);
+}
+
 int conf_begin(struct conf_env *env, int idx, unsigned setup)
 {
-	const char *remote;
+	enum conf_kind kind;
+	char *tmpl;
 
 	memset(env, 0, sizeof(*env));
 	env->drv = mf_driver_at((size_t)idx);
 	ck_assert_ptr_nonnull(env->drv);
 	env->name = env->drv->desc->name;
+	kind = driver_kind(env->name);
 
-	switch (driver_kind(env->name)) {
-	case KIND_UNKNOWN:
-		printf("%s: skipped: the conformance suite has no location "
-		       "factory for this driver (%s)\n",
-		       env->name, env->drv->path);
+	tmpl = env_location(env->name, NULL);
+	if (tmpl == NULL && (kind == KIND_UNKNOWN || kind == KIND_REMOTE)) {
+		printf("%s: skipped: no location factory for this driver (%s); "
+		       "set MF_CONFORMANCE_%s to the location of a disposable "
+		       "store, @TMP@ standing for a fresh directory\n",
+		       env->name, env->drv->path, env->name);
 		return -1;
-	case KIND_REMOTE:
-		remote = getenv("MF_CONFORMANCE_IMAPC");
-		if (remote == NULL || remote[0] == '\0') {
-			printf("%s: skipped: set MF_CONFORMANCE_IMAPC to the "
-			       "location of a disposable, empty account\n",
-			       env->name);
-			return -1;
-		}
-		env->location = mf_strdup(remote);
-		break;
-	case KIND_LOCAL:
-	case KIND_EML:
-		break;
 	}
+	free(tmpl);
 
 	env->tmp = mf_strdup_printf("%s/%s-XXXXXX", conf_tmp_root, env->name);
 	ck_assert_msg(mkdtemp(env->tmp) != NULL, "mkdtemp(%s): %s", env->tmp,
 	              strerror(errno));
-	if (driver_kind(env->name) == KIND_EML) {
+	env->location = env_location(env->name, env->tmp);
+	if (env->location != NULL) {
+		env->open_flags = MAILFERRY_STORAGE_CREATE;
+		kind = KIND_UNKNOWN; /* the user's store: filled via the ABI */
+	} else if (kind == KIND_EML) {
 		char *root = mf_strdup_printf("%s/eml", env->tmp);
 		eml_populate(root, setup);
 		env->location = mf_strdup_printf("eml:%s", root);
 		free(root);
-	} else if (env->location == NULL) {
+	} else {
 		env->location = mf_strdup_printf("%s:%s/%s", env->name,
 		                                 env->tmp, env->name);
 		env->open_flags = MAILFERRY_STORAGE_CREATE;
 	}
 	storage_open(env);
+	if (env->readonly && kind != KIND_EML && setup != CONF_EMPTY) {
+		printf("%s: skipped: a read-only store the suite cannot fill "
+		       "with its fixture\n",
+		       env->name);
+		conf_end(env);
+		return -1;
+	}
 	if (!env->readonly)
 		abi_populate(env, setup);
 	return 0;

@@ -75,8 +75,10 @@ static void load_tree(const char *dir, const char *name)
 		free(path);
 	}
 	closedir(dirp);
-	qsort(files.items, files.count, sizeof(char *), cmp_str);
-	qsort(subdirs.items, subdirs.count, sizeof(char *), cmp_str);
+	if (files.count > 0)
+		qsort(files.items, files.count, sizeof(char *), cmp_str);
+	if (subdirs.count > 0)
+		qsort(subdirs.items, subdirs.count, sizeof(char *), cmp_str);
 
 	for (size_t i = 0; i < files.count; i++) {
 		char *path = mf_strdup_printf("%s/%s", dir, files.items[i]);

@@ -6,8 +6,11 @@
  * built in tree next to this program.
  *
  * Environment: MF_TOP_SRCDIR, MF_TOP_BUILDDIR (set by make check; the
- * configure-time paths are the fallback), MF_CONFORMANCE_IMAPC (a location
- * of a disposable, empty IMAP account; without it imapc is skipped).
+ * configure-time paths are the fallback). MF_CONFORMANCE_<NAME> (name in
+ * upper case, '-' as '_') gives the location of a disposable, empty store
+ * for driver <name>, "@TMP@" standing for a fresh directory per test: the
+ * only way to test imapc (e.g. an IMAP account) or a third-party driver,
+ * and an override for the built-in maildir/sdbox/mdbox/eml factories.
  */
 #include <errno.h>
 #include <stdio.h>
