@@ -488,8 +488,8 @@ static int expand_vars(struct mf_parse *ctx, const char *file,
 		if (env)
 			p += 4;
 		start = p;
-		while (isalnum((unsigned char)*p) || *p == '_' || *p == '/' ||
-		       *p == '-' || *p == '.')
+		while (isalnum((unsigned char)*p) || *p == '_' ||
+		       (!env && (*p == '/' || *p == '-' || *p == '.')))
 			p++;
 		if (p == start) {
 			/* a lone '$' stays literal */
@@ -763,9 +763,17 @@ static int parse_text(struct mf_parse *ctx, const char *name, const char *text,
 			ret = perr(ctx, name, lineno, "NUL byte in line");
 			break;
 		}
-		if (full.len == 0)
+		if (full.len == 0) {
 			start_line = lineno;
-		mf_buf_append(&full, text + pos, llen);
+			mf_buf_append(&full, text + pos, llen);
+		} else {
+			/* a continuation line: drop its indentation */
+			size_t skip = 0;
+
+			while (skip < llen && is_white(text[pos + skip]))
+				skip++;
+			mf_buf_append(&full, text + pos + skip, llen - skip);
+		}
 		pos += llen + (nl == NULL ? 0 : 1);
 		/* a trailing backslash joins the next line */
 		while (full.len > 0 && (full.data[full.len - 1] == '\r' ||
@@ -776,6 +784,9 @@ static int parse_text(struct mf_parse *ctx, const char *name, const char *text,
 		       full.data[0] != '#';
 		if (cont) {
 			mf_buf_truncate(&full, full.len - 1);
+			while (full.len > 0 &&
+			       is_white(full.data[full.len - 1]))
+				mf_buf_truncate(&full, full.len - 1);
 			mf_buf_append_c(&full, ' ');
 			if (full.len > MF_SETTINGS_MAX_LINE)
 				ret = perr(ctx, name, lineno,

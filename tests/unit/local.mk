@@ -1,1 +1,105 @@
 # SPDX-License-Identifier: MIT
+# Unit tests (Check, fork mode) for settings, locations, the driver loader,
+# the ABI layout and the CLI, plus an end-to-end shell test of the program.
+
+# Test drivers: one source, each .so broken in one way (see testdrv.c).
+# -rpath makes libtool build shared objects although they are never
+# installed; dup/ holds a second "tgood" for the duplicate-name test.
+TESTDRV_LDFLAGS = $(MF_DRIVER_LINK) -rpath /nowhere
+
+check_LTLIBRARIES += tests/unit/drivers/tgood.la
+tests_unit_drivers_tgood_la_SOURCES = tests/unit/drivers/testdrv.c
+tests_unit_drivers_tgood_la_LDFLAGS = $(TESTDRV_LDFLAGS)
+
+check_LTLIBRARIES += tests/unit/drivers/tmajor.la
+tests_unit_drivers_tmajor_la_SOURCES = tests/unit/drivers/testdrv.c
+tests_unit_drivers_tmajor_la_CPPFLAGS = $(AM_CPPFLAGS) -DTD_NAME='"tmajor"' -DTD_ABI_MAJOR='(MAILFERRY_ABI_MAJOR + 1)' -DTD_ABI_MINOR=0
+tests_unit_drivers_tmajor_la_LDFLAGS = $(TESTDRV_LDFLAGS)
+
+check_LTLIBRARIES += tests/unit/drivers/tminor.la
+tests_unit_drivers_tminor_la_SOURCES = tests/unit/drivers/testdrv.c
+tests_unit_drivers_tminor_la_CPPFLAGS = $(AM_CPPFLAGS) -DTD_NAME='"tminor"' -DTD_ABI_MINOR='(MAILFERRY_ABI_MINOR + 1)'
+tests_unit_drivers_tminor_la_LDFLAGS = $(TESTDRV_LDFLAGS)
+
+check_LTLIBRARIES += tests/unit/drivers/tnoentry.la
+tests_unit_drivers_tnoentry_la_SOURCES = tests/unit/drivers/testdrv.c
+tests_unit_drivers_tnoentry_la_CPPFLAGS = $(AM_CPPFLAGS) -DTD_NAME='"tnoentry"' -DTD_NO_ENTRY
+# exports everything but the entry point (an empty export list would not link)
+tests_unit_drivers_tnoentry_la_LDFLAGS = -module -avoid-version -shared \
+	-rpath /nowhere $(SAN_LDFLAGS)
+
+check_LTLIBRARIES += tests/unit/drivers/tnull.la
+tests_unit_drivers_tnull_la_SOURCES = tests/unit/drivers/testdrv.c
+tests_unit_drivers_tnull_la_CPPFLAGS = $(AM_CPPFLAGS) -DTD_NAME='"tnull"' -DTD_RETURN_NULL
+tests_unit_drivers_tnull_la_LDFLAGS = $(TESTDRV_LDFLAGS)
+
+check_LTLIBRARIES += tests/unit/drivers/tname.la
+tests_unit_drivers_tname_la_SOURCES = tests/unit/drivers/testdrv.c
+tests_unit_drivers_tname_la_CPPFLAGS = $(AM_CPPFLAGS) -DTD_NAME='"other"'
+tests_unit_drivers_tname_la_LDFLAGS = $(TESTDRV_LDFLAGS)
+
+check_LTLIBRARIES += tests/unit/drivers/tsmalldesc.la
+tests_unit_drivers_tsmalldesc_la_SOURCES = tests/unit/drivers/testdrv.c
+tests_unit_drivers_tsmalldesc_la_CPPFLAGS = $(AM_CPPFLAGS) -DTD_NAME='"tsmalldesc"' -DTD_SMALL_DESC
+tests_unit_drivers_tsmalldesc_la_LDFLAGS = $(TESTDRV_LDFLAGS)
+
+check_LTLIBRARIES += tests/unit/drivers/tsmallops.la
+tests_unit_drivers_tsmallops_la_SOURCES = tests/unit/drivers/testdrv.c
+tests_unit_drivers_tsmallops_la_CPPFLAGS = $(AM_CPPFLAGS) -DTD_NAME='"tsmallops"' -DTD_SMALL_OPS
+tests_unit_drivers_tsmallops_la_LDFLAGS = $(TESTDRV_LDFLAGS)
+
+check_LTLIBRARIES += tests/unit/drivers/tnullslot.la
+tests_unit_drivers_tnullslot_la_SOURCES = tests/unit/drivers/testdrv.c
+tests_unit_drivers_tnullslot_la_CPPFLAGS = $(AM_CPPFLAGS) -DTD_NAME='"tnullslot"' -DTD_NULL_SLOT
+tests_unit_drivers_tnullslot_la_LDFLAGS = $(TESTDRV_LDFLAGS)
+
+check_LTLIBRARIES += tests/unit/drivers/dup/tgood.la
+tests_unit_drivers_dup_tgood_la_SOURCES = tests/unit/drivers/testdrv.c
+tests_unit_drivers_dup_tgood_la_LDFLAGS = $(TESTDRV_LDFLAGS)
+
+check_PROGRAMS += tests/unit/test-settings
+TESTS += tests/unit/test-settings
+tests_unit_test_settings_SOURCES = tests/unit/test-settings.c
+tests_unit_test_settings_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/cli
+tests_unit_test_settings_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_settings_LDADD = $(MF_CLI_LIBS) $(CHECK_LIBS)
+
+check_PROGRAMS += tests/unit/test-location
+TESTS += tests/unit/test-location
+tests_unit_test_location_SOURCES = tests/unit/test-location.c
+tests_unit_test_location_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/cli
+tests_unit_test_location_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_location_LDADD = $(MF_CLI_LIBS) $(CHECK_LIBS)
+
+check_PROGRAMS += tests/unit/test-loader
+TESTS += tests/unit/test-loader
+tests_unit_test_loader_SOURCES = tests/unit/test-loader.c
+tests_unit_test_loader_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/cli
+tests_unit_test_loader_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_loader_LDADD = $(MF_CLI_LIBS) $(CHECK_LIBS)
+
+check_PROGRAMS += tests/unit/test-sync-opts
+TESTS += tests/unit/test-sync-opts
+tests_unit_test_sync_opts_SOURCES = tests/unit/test-sync-opts.c
+tests_unit_test_sync_opts_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/cli
+tests_unit_test_sync_opts_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_sync_opts_LDADD = $(MF_CLI_LIBS) $(CHECK_LIBS)
+
+check_PROGRAMS += tests/unit/test-cli
+TESTS += tests/unit/test-cli
+tests_unit_test_cli_SOURCES = tests/unit/test-cli.c
+tests_unit_test_cli_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/cli
+tests_unit_test_cli_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_cli_LDADD = $(MF_CLI_LIBS) $(CHECK_LIBS)
+
+check_PROGRAMS += tests/unit/test-abi-layout
+TESTS += tests/unit/test-abi-layout
+tests_unit_test_abi_layout_SOURCES = tests/unit/test-abi-layout.c
+tests_unit_test_abi_layout_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/cli
+tests_unit_test_abi_layout_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_abi_layout_LDADD =  $(CHECK_LIBS)
+
+# End-to-end: the program's usage errors, exit codes, help, drivers,
+# mailbox list/status and fetch against the test driver.
+TESTS += tests/unit/cli.sh
+EXTRA_DIST += tests/unit/cli.sh
