@@ -22,6 +22,9 @@ struct mailferry_msg_iter {
 	const char **kw_added;
 	const char **kw_removed;
 	struct mf_buf path;
+	/* \Recent as Dovecot reports it outside IMAP sessions: files still
+	 * in new/ and UIDs from the index's first_recent_uid on */
+	uint32_t first_recent_uid;
 };
 
 struct mailferry_expunge_iter {
@@ -74,6 +77,10 @@ int maildir_msg_iter_begin(struct mailferry_mailbox *box,
 
 	memcpy(&iter->query, query, qsize);
 	iter->box = box;
+	iter->first_recent_uid =
+	    box->index != NULL
+	        ? MF_MAX(mf_index_get_header(box->index)->first_recent_uid, 1)
+	        : UINT32_MAX;
 	if (iter->query.uid_last == 0)
 		iter->query.uid_last = UINT32_MAX;
 	if (iter->query.changed_since > 0) {
@@ -208,7 +215,7 @@ int maildir_msg_iter_next(struct mailferry_msg_iter *iter,
 	out->uid = msg->uid;
 	out->guid = msg->guid;
 	out->flags = msg->info.flags;
-	if (msg->in_new)
+	if (msg->in_new || msg->uid >= iter->first_recent_uid)
 		out->flags |= MAILFERRY_FLAG_RECENT;
 	iter->keywords = maildir_msg_keywords(box, msg);
 	out->keywords = iter->keywords[0] != NULL ? iter->keywords : NULL;

@@ -719,6 +719,12 @@ int maildir_mailbox_status(struct mailferry_mailbox *box,
 		}
 	}
 	if (box->index != NULL) {
+		uint32_t fr = mf_index_get_header(box->index)->first_recent_uid;
+
+		if (fr != 0 && fr < status_r->first_recent_uid)
+			status_r->first_recent_uid = fr;
+	}
+	if (box->index != NULL) {
 		const struct mf_index_header *hdr =
 		    mf_index_get_header(box->index);
 

@@ -9,3 +9,9 @@ tests_maildir_test_maildir_formats_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_maildir_test_maildir_formats_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_maildir_test_maildir_formats_LDADD = \
 	plugins/maildir/libmaildir-core.la core/lib/libmflib.la $(CHECK_LIBS)
+
+# md-writer: saves/changes through the driver ABI for the interop tests
+check_PROGRAMS += tests/maildir/md-writer
+tests_maildir_md_writer_SOURCES = tests/maildir/md-writer.c
+tests_maildir_md_writer_LDADD = core/loader/libmfloader.la \
+	core/lib/libmflib.la $(LTDL_LIBS) $(OPENSSL_LIBS)
