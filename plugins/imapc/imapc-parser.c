@@ -547,6 +547,8 @@ static char *format_error(const struct parser *p)
 	line_end = line_start;
 	while (line_end < p->len && p->data[line_end] != '\n')
 		line_end++;
+	if (line_end > line_start && p->data[line_end - 1] == '\r')
+		line_end--;
 	mf_buf_printf(&buf, "malformed IMAP response: %s at byte %zu: '",
 	              p->error, p->error_pos);
 	imapc_quote_excerpt(&buf, p->data + line_start, line_end - line_start,

@@ -193,8 +193,9 @@ int imapc_mutf7_to_utf8(const char *src, struct mf_buf *out)
 				high = unit;
 			} else if (unit >= 0xdc00 && unit <= 0xdfff) {
 				return -1;
-			} else if (is_direct((unsigned char)unit) ||
-			           unit == '&') {
+			} else if (unit < 0x80 &&
+			           (is_direct((unsigned char)unit) ||
+			            unit == '&')) {
 				/* must have been written directly */
 				return -1;
 			} else {

@@ -1,1 +1,20 @@
 # SPDX-License-Identifier: MIT
+# Tests of the imapc driver: parser and mUTF-7 units (Check), and shell
+# tests against a real Dovecot imapd started on 127.0.0.1 (imapd.sh).
+IMAPC_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/imapc
+
+check_PROGRAMS += tests/imapc/test-imapc-parser
+TESTS += tests/imapc/test-imapc-parser
+tests_imapc_test_imapc_parser_SOURCES = tests/imapc/test-imapc-parser.c
+tests_imapc_test_imapc_parser_CPPFLAGS = $(IMAPC_TEST_CPPFLAGS)
+tests_imapc_test_imapc_parser_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_imapc_test_imapc_parser_LDADD = plugins/imapc/libimapcproto.la \
+	core/lib/libmflib.la $(CHECK_LIBS)
+
+check_PROGRAMS += tests/imapc/test-imapc-utf7
+TESTS += tests/imapc/test-imapc-utf7
+tests_imapc_test_imapc_utf7_SOURCES = tests/imapc/test-imapc-utf7.c
+tests_imapc_test_imapc_utf7_CPPFLAGS = $(IMAPC_TEST_CPPFLAGS)
+tests_imapc_test_imapc_utf7_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_imapc_test_imapc_utf7_LDADD = plugins/imapc/libimapcproto.la \
+	core/lib/libmflib.la $(CHECK_LIBS)
