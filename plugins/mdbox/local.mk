@@ -1,1 +1,13 @@
 # SPDX-License-Identifier: MIT
+# The mdbox driver: messages in shared storage/m.N files, found through the
+# map index. The shared dbox code (plugins/dbox-common) is built by
+# plugins/sdbox/local.mk, which defines DBOX_COMMON_LIBS.
+driver_LTLIBRARIES += plugins/mdbox/mdbox.la
+plugins_mdbox_mdbox_la_SOURCES = \
+	plugins/mdbox/mdbox.c \
+	plugins/mdbox/mdbox-map.c plugins/mdbox/mdbox-map.h \
+	plugins/mdbox/mdbox-purge.c plugins/mdbox/mdbox-purge.h
+plugins_mdbox_mdbox_la_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/core/index -I$(top_srcdir)/plugins/dbox-common
+plugins_mdbox_mdbox_la_LDFLAGS = $(MF_DRIVER_LINK)
+plugins_mdbox_mdbox_la_LIBADD = $(DBOX_COMMON_LIBS)
