@@ -15,3 +15,7 @@ check_PROGRAMS += tests/maildir/md-writer
 tests_maildir_md_writer_SOURCES = tests/maildir/md-writer.c
 tests_maildir_md_writer_LDADD = core/loader/libmfloader.la \
 	core/lib/libmflib.la $(LTDL_LIBS) $(OPENSSL_LIBS)
+
+# interop with the real Dovecot (skipped only when doveadm is missing)
+TESTS += tests/maildir/interop-read.sh
+EXTRA_DIST += tests/maildir/interop-read.sh tests/maildir/md-common.sh

@@ -17,6 +17,8 @@
  *   commit                      prints "uids: N N N..."
  *   subscribe NAME / unsubscribe NAME / rename OLD NEW / delete NAME
  *   update NAME [guid=HEX] [uidvalidity=N] [uidnext=N] [modseq=N]
+ *   subscriptions               prints "sub: NAME" lines
+ *   mailboxlog                  prints "log: TYPE GUIDHEX" lines
  * Every failure is printed with the storage's error text and makes the
  * program exit 1 at once.
  */
@@ -286,6 +288,29 @@ static void run(char **tok, size_t n)
 	} else if (strcmp(tok[0], "delete") == 0 && n >= 2) {
 		if ((ret = ops->mailbox_delete(storage->st, tok[1], 0)) < 0)
 			fail("delete", ret);
+	} else if (strcmp(tok[0], "subscriptions") == 0) {
+		struct mailferry_subs_iter *it;
+		const char *name;
+
+		if ((ret = ops->subscriptions_begin(storage->st, &it)) < 0)
+			fail("subscriptions_begin", ret);
+		while ((ret = ops->subscriptions_next(it, &name)) > 0)
+			printf("sub: %s\n", name);
+		if (ret < 0 || (ret = ops->subscriptions_end(&it)) < 0)
+			fail("subscriptions", ret);
+	} else if (strcmp(tok[0], "mailboxlog") == 0) {
+		struct mailferry_log_iter *it;
+		const struct mailferry_log_record *rec;
+		char hex[MF_GUID128_HEX_LEN];
+
+		if ((ret = ops->mailbox_log_begin(storage->st, &it)) < 0)
+			fail("mailbox_log_begin", ret);
+		while ((ret = ops->mailbox_log_next(it, &rec)) > 0) {
+			mf_guid128_to_hex(rec->id, hex);
+			printf("log: %u %s\n", rec->type, hex);
+		}
+		if (ret < 0 || (ret = ops->mailbox_log_end(&it)) < 0)
+			fail("mailbox log", ret);
 	} else if (strcmp(tok[0], "update") == 0 && n >= 2) {
 		struct mailferry_mailbox_update u;
 
