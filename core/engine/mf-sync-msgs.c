@@ -1604,12 +1604,19 @@ backup_recreate:
 		                n0->real, total, 0);
 	}
 	ctx->res->boxes_synced++;
+	/* all saves first: a save may read the other side's copy of a
+	 * message that side is about to move away (expunge) */
 	for (int i = 0; i < 2; i++) {
 		if (!bs.b[i].s->writable)
 			continue;
 		ret = apply_saves(&bs, i);
-		if (ret == 0)
-			ret = apply_changes(&bs, i);
+		if (ret < 0)
+			goto out;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (!bs.b[i].s->writable)
+			continue;
+		ret = apply_changes(&bs, i);
 		if (ret < 0)
 			goto out;
 	}

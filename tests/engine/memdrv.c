@@ -684,9 +684,32 @@ static int mm_subs_end(struct mailferry_subs_iter **itp)
 
 /* --------------------------------------------------------- tree changes */
 
+/* With $MEMDRV_SEED set, "random" GUIDs and UIDVALIDITYs come from a
+ * seeded generator so that test runs are reproducible. */
 static int random_bytes(void *buf, size_t size)
 {
-	return api->random(buf, size);
+	static uint64_t state;
+	static char last_seed[64];
+	const char *seed = getenv("MEMDRV_SEED");
+	uint8_t *p = buf;
+
+	if (seed == NULL)
+		return api->random(buf, size);
+	if (strcmp(seed, last_seed) != 0) {
+		/* a new seed value restarts the sequence */
+		state = 1469598103934665603ull;
+		for (const char *c = seed; *c != '\0'; c++)
+			state = (state ^ (uint8_t)*c) * 1099511628211ull;
+		mf_strlcpy(last_seed, seed, sizeof(last_seed));
+	}
+	for (size_t i = 0; i < size; i++) {
+		/* xorshift64* */
+		state ^= state >> 12;
+		state ^= state << 25;
+		state ^= state >> 27;
+		p[i] = (uint8_t)((state * 2685821657736338717ull) >> 56);
+	}
+	return 0;
 }
 
 static int mm_create(struct mailferry_storage *st, const char *name,
