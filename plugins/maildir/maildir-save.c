@@ -721,11 +721,10 @@ int maildir_trans_commit(struct mailferry_trans **tp,
 	{
 		/* refresh (still locked) and record our changes in the
 		 * index with the transaction's SYNC mark */
-		int r = maildir_sync(box, lock);
-		if (r == 0 && expunged.count > 0 && box->index != NULL)
-			r = maildir_index_sync(
-			    box, expunged.items, expunged.count,
-			    (t->flags & MAILFERRY_TRANS_SYNC) != 0);
+		int r =
+		    maildir_sync_ext(box, lock, expunged.items, expunged.count,
+		                     (t->flags & MAILFERRY_TRANS_SYNC) != 0);
+
 		if (r < 0 && ret == 0)
 			ret = r;
 	}

@@ -152,6 +152,14 @@ int maildir_mlog_end(struct mailferry_log_iter **iter);
  * differences in the index. locked: the caller already holds the uidlist
  * lock (lock != NULL). */
 int maildir_sync(struct mailferry_mailbox *box, struct maildir_dotlock *lock);
+/* The same, also telling the index about expunges the caller did (their
+ * GUIDs go into the expunge records) and marking the index records with
+ * Dovecot's SYNC flag when sync_flag. */
+struct maildir_expunged;
+int maildir_sync_ext(struct mailferry_mailbox *box,
+                     struct maildir_dotlock *lock,
+                     const struct maildir_expunged *extra, size_t extra_count,
+                     bool sync_flag);
 /* Take the mailbox's uidlist lock. Returns 0 or an error code. */
 int maildir_uidlist_lock(struct mailferry_mailbox *box,
                          struct maildir_dotlock **lock_r);

@@ -487,6 +487,14 @@ static int cmp_rec_uid(const void *a, const void *b)
 
 int maildir_sync(struct mailferry_mailbox *box, struct maildir_dotlock *held)
 {
+	return maildir_sync_ext(box, held, NULL, 0, false);
+}
+
+int maildir_sync_ext(struct mailferry_mailbox *box,
+                     struct maildir_dotlock *held,
+                     const struct maildir_expunged *extra, size_t extra_count,
+                     bool sync_flag)
+{
 	struct mailferry_storage *storage = box->storage;
 	struct maildir_uidlist *ul = &box->uidlist;
 	struct maildir_dotlock *lock = held;
@@ -576,9 +584,16 @@ int maildir_sync(struct mailferry_mailbox *box, struct maildir_dotlock *held)
 		}
 	}
 	build_msgs(box, &s);
+	for (size_t i = 0; i < extra_count; i++) {
+		struct maildir_expunged *e = mf_array_append_zero(&expunged);
+
+		e->uid = extra[i].uid;
+		e->guid =
+		    extra[i].guid == NULL ? NULL : mf_strdup(extra[i].guid);
+	}
 	if (box->index != NULL)
 		ret = maildir_index_sync(box, expunged.items, expunged.count,
-		                         false);
+		                         sync_flag);
 out:
 	if (lock != held)
 		maildir_dotlock_release(&lock);

@@ -17,5 +17,6 @@ tests_maildir_md_writer_LDADD = core/loader/libmfloader.la \
 	core/lib/libmflib.la $(LTDL_LIBS) $(OPENSSL_LIBS)
 
 # interop with the real Dovecot (skipped only when doveadm is missing)
-TESTS += tests/maildir/interop-read.sh
-EXTRA_DIST += tests/maildir/interop-read.sh tests/maildir/md-common.sh
+TESTS += tests/maildir/interop-read.sh tests/maildir/interop-write.sh
+EXTRA_DIST += tests/maildir/interop-read.sh tests/maildir/md-common.sh \
+	tests/maildir/interop-write.sh

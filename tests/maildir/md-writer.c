@@ -19,6 +19,8 @@
  *   update NAME [guid=HEX] [uidvalidity=N] [uidnext=N] [modseq=N]
  *   subscriptions               prints "sub: NAME" lines
  *   mailboxlog                  prints "log: TYPE GUIDHEX" lines
+ *   changes MAILBOX MODSEQ      prints "changed: UID MODSEQ +FLAGS -FLAGS"
+ *                               and "expunged: UID GUIDHEX" lines
  * Every failure is printed with the storage's error text and makes the
  * program exit 1 at once.
  */
@@ -213,6 +215,45 @@ static void uidset_one(uint32_t uid, struct mailferry_uid_range *r,
 	set->count = 1;
 }
 
+static void print_changes(const char *name, uint64_t since)
+{
+	const struct mailferry_driver_ops *ops = storage->ops;
+	struct mailferry_mailbox *b;
+	struct mailferry_msg_iter *it;
+	struct mailferry_expunge_iter *eit;
+	struct mailferry_msg_query q;
+	const struct mailferry_msg *m;
+	const struct mailferry_expunge *e;
+	char hex[MF_GUID128_HEX_LEN];
+	int ret;
+
+	if ((ret = ops->mailbox_open(storage->st, name, 0, &b)) < 0)
+		fail("mailbox_open", ret);
+	mf_zero(&q);
+	q.struct_size = sizeof(q);
+	q.uid_last = UINT32_MAX;
+	q.fields = MAILFERRY_FIELD_FLAGS | MAILFERRY_FIELD_MODSEQ |
+	           MAILFERRY_FIELD_CHANGES;
+	q.changed_since = since;
+	if ((ret = ops->msg_iter_begin(b, &q, &it)) < 0)
+		fail("msg_iter_begin", ret);
+	while ((ret = ops->msg_iter_next(it, &m)) > 0)
+		printf("changed: %u %llu +%x -%x\n", m->uid,
+		       (unsigned long long)m->modseq, m->flags_added,
+		       m->flags_removed);
+	if (ret < 0 || (ret = ops->msg_iter_end(&it)) < 0)
+		fail("msg_iter", ret);
+	if ((ret = ops->expunge_iter_begin(b, since, &eit)) < 0)
+		fail("expunge_iter_begin", ret);
+	while ((ret = ops->expunge_iter_next(eit, &e)) > 0) {
+		mf_guid128_to_hex(e->guid, hex);
+		printf("expunged: %u %s\n", e->uid, e->have_guid ? hex : "-");
+	}
+	if (ret < 0 || (ret = ops->expunge_iter_end(&eit)) < 0)
+		fail("expunge_iter", ret);
+	ops->mailbox_close(&b);
+}
+
 static void run(char **tok, size_t n)
 {
 	const struct mailferry_driver_ops *ops = storage->ops;
@@ -311,6 +352,8 @@ static void run(char **tok, size_t n)
 		}
 		if (ret < 0 || (ret = ops->mailbox_log_end(&it)) < 0)
 			fail("mailbox log", ret);
+	} else if (strcmp(tok[0], "changes") == 0 && n >= 3) {
+		print_changes(tok[1], strtoull(tok[2], NULL, 10));
 	} else if (strcmp(tok[0], "update") == 0 && n >= 2) {
 		struct mailferry_mailbox_update u;
 
