@@ -459,11 +459,6 @@ static int fetch_mailbox(struct fetch_ctx *ctx, const char *name)
 	return exit_code;
 }
 
-static bool has_wildcards(const char *mask)
-{
-	return strpbrk(mask, "*%") != NULL;
-}
-
 int mf_cmd_fetch(struct mf_cli *cli, int argc, char **argv)
 {
 	struct mf_cli_mailboxes boxes = {MF_ARRAY_INIT};
@@ -486,22 +481,10 @@ int mf_cmd_fetch(struct mf_cli *cli, int argc, char **argv)
 		                            (int)ctx.masks.count, &boxes);
 	if (ret != MF_EX_OK)
 		goto out;
-	for (size_t i = 0; i < ctx.masks.count; i++) {
-		bool found = false;
-
-		if (has_wildcards(ctx.masks.items[i]))
-			continue;
-		for (size_t b = 0; b < boxes.list.count && !found; b++)
-			found = mf_mask_match(ctx.masks.items[i],
-			                      boxes.list.items[b].name,
-			                      ctx.storage->info->hier_sep);
-		if (!found) {
-			ret = mf_cli_fail(
-			    MF_EX_NOTFOUND, "%s: mailbox %s: not found",
-			    ctx.storage->location, ctx.masks.items[i]);
-			goto out;
-		}
-	}
+	ret = mf_cli_check_names(ctx.storage, ctx.masks.items,
+	                         (int)ctx.masks.count, &boxes);
+	if (ret != MF_EX_OK)
+		goto out;
 
 	ctx.chunk = mf_malloc(READ_CHUNK);
 	ctx.fmt = mf_fmt_new(mf_cli_fmt(cli, MF_FMT_PAGER), stdout);

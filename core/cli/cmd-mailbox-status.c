@@ -233,6 +233,8 @@ int mf_cmd_mailbox_status(struct mf_cli *cli, int argc, char **argv)
 	if (ret != MF_EX_OK)
 		goto out;
 	ret = mf_cli_list_mailboxes(storage, argv + 2, argc - 2, &boxes);
+	if (ret == MF_EX_OK)
+		ret = mf_cli_check_names(storage, argv + 2, argc - 2, &boxes);
 	if (ret != MF_EX_OK)
 		goto out;
 
@@ -254,9 +256,6 @@ int mf_cmd_mailbox_status(struct mf_cli *cli, int argc, char **argv)
 	}
 	if (mf_fmt_finish(&fmt) < 0 && ret == MF_EX_OK)
 		ret = mf_cli_fail(MF_EX_TEMPFAIL, "writing the output failed");
-	if (ret == MF_EX_OK && boxes.list.count == 0 && argc > 2)
-		ret = mf_cli_fail(MF_EX_NOTFOUND, "%s: no mailbox matches",
-		                  storage->location);
 out:
 	mf_cli_mailboxes_free(&boxes);
 	mf_array_free(&fields.list);

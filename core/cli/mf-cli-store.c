@@ -96,3 +96,23 @@ void mf_cli_mailboxes_free(struct mf_cli_mailboxes *boxes)
 		free(boxes->list.items[i].name);
 	mf_array_free(&boxes->list);
 }
+
+int mf_cli_check_names(struct mf_storage *storage, char **masks, int mask_count,
+                       const struct mf_cli_mailboxes *boxes)
+{
+	for (int i = 0; i < mask_count; i++) {
+		bool found = false;
+
+		if (strpbrk(masks[i], "*%") != NULL)
+			continue;
+		for (size_t b = 0; b < boxes->list.count && !found; b++)
+			found =
+			    mf_mask_match(masks[i], boxes->list.items[b].name,
+			                  storage->info->hier_sep);
+		if (!found)
+			return mf_cli_fail(MF_EX_NOTFOUND,
+			                   "%s: mailbox %s: not found",
+			                   storage->location, masks[i]);
+	}
+	return MF_EX_OK;
+}

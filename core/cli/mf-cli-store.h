@@ -27,6 +27,10 @@ struct mf_cli_mailboxes {
 int mf_cli_list_mailboxes(struct mf_storage *storage, char **masks,
                           int mask_count, struct mf_cli_mailboxes *boxes);
 void mf_cli_mailboxes_free(struct mf_cli_mailboxes *boxes);
+/* A mask without wildcards names one mailbox: if it matched nothing,
+ * print "<location>: mailbox NAME: not found" and return MF_EX_NOTFOUND. */
+int mf_cli_check_names(struct mf_storage *storage, char **masks, int mask_count,
+                       const struct mf_cli_mailboxes *boxes);
 
 /* Print "mailferry: <location>: <what>: <driver detail>" for a failed
  * call and return its exit code. */

@@ -147,7 +147,8 @@ run 0 -f json mailbox status tgood:/x messages &&
 	fail "mailbox status json: $out"
 usage_error "unknown status field 'bogus'" mailbox status tgood:/x 'messages bogus'
 usage_error "missing FIELDS" mailbox status tgood:/x
-run 68 mailbox status tgood:/x messages Nope && expect_err "no mailbox matches"
+run 68 mailbox status tgood:/x messages Nope && expect_err "tgood:/x: mailbox Nope: not found"
+run 0 mailbox status tgood:/x messages "Nope*" && [ -z "$out" ] || fail "status of an empty mask: $out"
 
 # --- fetch ------------------------------------------------------------
 run 0 fetch tgood:/x 'uid flags' mailbox INBOX &&
