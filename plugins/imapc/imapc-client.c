@@ -25,6 +25,7 @@ struct imapc_client {
 	struct imapc_conn *conn;
 	bool logged_in;
 	uint32_t caps;
+	unsigned int caps_gen; /* bumped whenever caps are replaced */
 	unsigned int tag_counter;
 	MF_ARRAY(struct imapc_cmd_priv *) pending;
 	imapc_untagged_handler *handler;
@@ -195,6 +196,7 @@ static void set_caps_from_args(struct imapc_client *client,
                                const struct imapc_arg *args, size_t count)
 {
 	client->caps = 0;
+	client->caps_gen++;
 	for (size_t i = 0; i < count; i++) {
 		if (imapc_arg_is_string(&args[i]))
 			client->caps |= imapc_capability_from_word(args[i].str);
@@ -697,16 +699,14 @@ static int client_connect_once(struct imapc_client *client)
 			goto fail;
 	}
 	if (!client->preauth) {
-		uint32_t before = client->caps;
-		client->caps = 0;
+		/* the caps before login decide the mechanism; the server
+		 * sends new ones with its OK, or we ask */
+		unsigned int gen = client->caps_gen;
 		if (imapc_auth_login(client, &client->set) < 0)
 			goto fail;
-		if (client->caps == 0) {
-			client->caps = before;
-			if (imapc_client_run(client, "CAPABILITY",
-			                     "CAPABILITY") < 0)
-				goto fail;
-		}
+		if (client->caps_gen == gen &&
+		    imapc_client_run(client, "CAPABILITY", "CAPABILITY") < 0)
+			goto fail;
 	}
 	uint32_t caps = imapc_client_caps(client);
 	if ((caps & IMAPC_CAP_ID) != 0 &&

@@ -18,3 +18,11 @@ tests_imapc_test_imapc_utf7_CPPFLAGS = $(IMAPC_TEST_CPPFLAGS)
 tests_imapc_test_imapc_utf7_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_imapc_test_imapc_utf7_LDADD = plugins/imapc/libimapcproto.la \
 	core/lib/libmflib.la $(CHECK_LIBS)
+
+# A small program driving stores through the loader (writes, copies,
+# change listings, memory-bounded reads) for the shell tests.
+check_PROGRAMS += tests/imapc/imapc-tool
+tests_imapc_imapc_tool_SOURCES = tests/imapc/imapc-tool.c
+tests_imapc_imapc_tool_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_imapc_imapc_tool_LDADD = core/loader/libmfloader.la \
+	core/lib/libmflib.la $(LTDL_LIBS) $(OPENSSL_LIBS)
