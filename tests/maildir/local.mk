@@ -17,6 +17,7 @@ tests_maildir_md_writer_LDADD = core/loader/libmfloader.la \
 	core/lib/libmflib.la $(LTDL_LIBS) $(OPENSSL_LIBS)
 
 # interop with the real Dovecot (skipped only when doveadm is missing)
-TESTS += tests/maildir/interop-read.sh tests/maildir/interop-write.sh
+TESTS += tests/maildir/interop-read.sh tests/maildir/interop-write.sh \
+	tests/maildir/corpus.sh
 EXTRA_DIST += tests/maildir/interop-read.sh tests/maildir/md-common.sh \
-	tests/maildir/interop-write.sh
+	tests/maildir/interop-write.sh tests/maildir/corpus.sh
