@@ -152,7 +152,7 @@ static void storage_open(struct conf_env *env)
 
 /* MF_CONFORMANCE_<NAME>: a location template for any driver, "@TMP@"
  * standing for the test's fresh directory. NULL when unset. */
-static char *env_location(const char *name, const char *tmp)
+static char *env_location(const char *name, const char *tmp, char **var_r)
 {
 	struct mf_buf var = MF_BUF_INIT, loc = MF_BUF_INIT;
 	const char *tmpl, *p, *at;
@@ -161,6 +161,8 @@ static char *env_location(const char *name, const char *tmp)
 	for (p = name; *p != '\0'; p++)
 		mf_buf_append_c(&var, *p == '-' ? '_' : (char)toupper(*p));
 	tmpl = getenv(mf_buf_str(&var));
+	if (var_r != NULL)
+		*var_r = mf_buf_detach(&var);
 	mf_buf_free(&var);
 	if (tmpl == NULL || tmpl[0] == '\0')
 		return NULL;
@@ -177,7 +179,7 @@ static char *env_location(const char *name, const char *tmp)
 int conf_begin(struct conf_env *env, int idx, unsigned setup)
 {
 	enum conf_kind kind;
-	char *tmpl;
+	char *tmpl, *var;
 
 	memset(env, 0, sizeof(*env));
 	env->drv = mf_driver_at((size_t)idx);
@@ -185,20 +187,22 @@ int conf_begin(struct conf_env *env, int idx, unsigned setup)
 	env->name = env->drv->desc->name;
 	kind = driver_kind(env->name);
 
-	tmpl = env_location(env->name, NULL);
+	tmpl = env_location(env->name, NULL, &var);
 	if (tmpl == NULL && (kind == KIND_UNKNOWN || kind == KIND_REMOTE)) {
 		printf("%s: skipped: no location factory for this driver (%s); "
-		       "set MF_CONFORMANCE_%s to the location of a disposable "
-		       "store, @TMP@ standing for a fresh directory\n",
-		       env->name, env->drv->path, env->name);
+		       "set %s to the location of a disposable store, @TMP@ "
+		       "standing for a fresh directory\n",
+		       env->name, env->drv->path, var);
+		free(var);
 		return -1;
 	}
 	free(tmpl);
+	free(var);
 
 	env->tmp = mf_strdup_printf("%s/%s-XXXXXX", conf_tmp_root, env->name);
 	ck_assert_msg(mkdtemp(env->tmp) != NULL, "mkdtemp(%s): %s", env->tmp,
 	              strerror(errno));
-	env->location = env_location(env->name, env->tmp);
+	env->location = env_location(env->name, env->tmp, NULL);
 	if (env->location != NULL) {
 		env->open_flags = MAILFERRY_STORAGE_CREATE;
 		kind = KIND_UNKNOWN; /* the user's store: filled via the ABI */
