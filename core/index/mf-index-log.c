@@ -364,15 +364,17 @@ static int log_parse(struct mf_log_file *f, char **error_r)
 	return 0;
 }
 
-int mf_log_file_read(const char *path, struct mf_log_file *file_r,
+int mf_log_file_read(const char *path, int use_fd, struct mf_log_file *file_r,
                      char **error_r)
 {
 	struct mf_buf buf = MF_BUF_INIT;
 	struct stat st;
-	int fd, ret;
+	off_t pos = 0;
+	int fd = use_fd, ret;
 
 	mf_zero(file_r);
-	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		fd = open(path, O_RDONLY);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return MF_INDEX_ERR_NOTFOUND;
@@ -383,28 +385,34 @@ int mf_log_file_read(const char *path, struct mf_log_file *file_r,
 	if (fstat(fd, &st) < 0) {
 		*error_r = mf_strdup_printf("fstat(%s) failed: %s", path,
 		                            strerror(errno));
-		close(fd);
+		if (use_fd < 0)
+			close(fd);
 		return MF_INDEX_ERR_IO;
 	}
 	for (;;) {
 		ssize_t n;
 
 		mf_buf_reserve(&buf, 65536);
-		n = read(fd, buf.data + buf.len, buf.cap - buf.len - 1);
+		n = pread(fd, buf.data + buf.len, buf.cap - buf.len - 1, pos);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			*error_r = mf_strdup_printf("read(%s) failed: %s", path,
 			                            strerror(errno));
-			close(fd);
+			if (use_fd < 0)
+				close(fd);
 			mf_buf_free(&buf);
 			return MF_INDEX_ERR_IO;
 		}
 		if (n == 0)
 			break;
 		buf.len += (size_t)n;
+		pos += n;
 	}
-	close(fd);
+	/* Never close the caller's fd: closing any descriptor of a file
+	 * drops all of this process's fcntl locks on it. */
+	if (use_fd < 0)
+		close(fd);
 	file_r->path = mf_strdup(path);
 	file_r->file_size = buf.len;
 	file_r->data = (uint8_t *)mf_buf_detach(&buf);

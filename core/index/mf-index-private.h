@@ -149,9 +149,11 @@ struct mf_log_file {
 	ino_t ino;
 };
 
-/* Read and check path. Returns 0, MF_INDEX_ERR_NOTFOUND when missing, or
- * an error with *error_r. Framing is validated up to valid_size. */
-int mf_log_file_read(const char *path, struct mf_log_file *file_r,
+/* Read and check path (through use_fd when >= 0: it is neither reopened
+ * nor closed, which would drop our fcntl lock). Returns 0,
+ * MF_INDEX_ERR_NOTFOUND when missing, or an error with *error_r. Framing is
+ * validated up to valid_size. */
+int mf_log_file_read(const char *path, int use_fd, struct mf_log_file *file_r,
                      char **error_r);
 void mf_log_file_free(struct mf_log_file *file);
 /* Iterate records: *offset is advanced; returns 1 with the record, 0 at

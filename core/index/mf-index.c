@@ -168,12 +168,14 @@ int mf_index_load(struct mf_index *index)
 		return ret;
 	}
 
-	ret = mf_log_file_read(index->log_path, &index->log, &err);
+	ret = mf_log_file_read(index->log_path,
+	                       index->locked ? index->lock_fd : -1, &index->log,
+	                       &err);
 	if (ret == 0)
 		index->have_log = true;
 	else if (ret != MF_INDEX_ERR_NOTFOUND)
 		goto log_error;
-	ret = mf_log_file_read(index->log2_path, &index->log2, &err);
+	ret = mf_log_file_read(index->log2_path, -1, &index->log2, &err);
 	if (ret == 0)
 		index->have_log2 = true;
 	else if (ret != MF_INDEX_ERR_NOTFOUND)

@@ -8,3 +8,5 @@ tests_index_mf_index_tool_LDADD = core/index/libmfindex.la core/lib/libmflib.la
 
 TESTS += tests/index/dovecot-read.sh
 EXTRA_DIST += tests/index/dovecot-read.sh
+TESTS += tests/index/dovecot-write.sh
+EXTRA_DIST += tests/index/dovecot-write.sh

@@ -14,12 +14,15 @@
  *           ext-intro:NAME:HDR:REC:ALIGN  ext-rec:NAME:UID:HEX
  *           ext-hdr:NAME:OFF:HEX  ext-inc:NAME:UID:DIFF  write-main
  *   mf-index-tool dump FILE                 mf_dump_file()
- *   mf-index-tool stress DIR PREFIX COUNT SEED  COUNT random flag/keyword
+ * Environment: MF_INDEX_ROTATE_MAX, MF_INDEX_REWRITE_MIN (bytes) override
+ * the log rotation and index rewrite thresholds.
+ *   mf-index-tool stress DIR PREFIX COUNT SEED [DELAY_MS]  COUNT random flag/keyword
  *       toggles (one transaction each); prints "uid op" lines it applied
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "mf-alloc.h"
 #include "mf-dump.h"
@@ -63,12 +66,21 @@ static void print_flags(struct mf_index *index, uint32_t seq)
 static int open_index(const char *dir, const char *prefix, bool write,
                       struct mf_index **index_r)
 {
+	struct mf_index_settings set;
+	const char *env;
 	char *error = NULL;
-	int ret = mf_index_open(dir, prefix,
-	                        write ? MF_INDEX_OPEN_KEEP_BACKUPS
-	                              : MF_INDEX_OPEN_READONLY,
-	                        NULL, index_r, &error);
+	int ret;
 
+	/* tests shrink the thresholds to exercise rotation and rewrites */
+	memset(&set, 0, sizeof(set));
+	if ((env = getenv("MF_INDEX_ROTATE_MAX")) != NULL)
+		set.log_rotate_max_size = (uint32_t)strtoul(env, NULL, 10);
+	if ((env = getenv("MF_INDEX_REWRITE_MIN")) != NULL)
+		set.rewrite_min_log_bytes = (uint32_t)strtoul(env, NULL, 10);
+	ret = mf_index_open(dir, prefix,
+	                    write ? MF_INDEX_OPEN_KEEP_BACKUPS
+	                          : MF_INDEX_OPEN_READONLY,
+	                    &set, index_r, &error);
 	if (ret < 0) {
 		fprintf(stderr, "mf-index-tool: %s\n", error);
 		free(error);
@@ -315,7 +327,7 @@ done:
 }
 
 static int cmd_stress(const char *dir, const char *prefix, unsigned count,
-                      unsigned seed)
+                      unsigned seed, unsigned delay_ms)
 {
 	struct mf_index *index;
 	static const char *const kws[] = {"mfA", "mfB", "mfC"};
@@ -363,6 +375,11 @@ static int cmd_stress(const char *dir, const char *prefix, unsigned count,
 			return 1;
 		}
 		fflush(stdout);
+		if (delay_ms > 0) {
+			struct timespec ts = {0, (long)delay_ms * 1000000L};
+
+			nanosleep(&ts, NULL);
+		}
 	}
 	mf_index_close(&index);
 	return 0;
@@ -399,9 +416,10 @@ int main(int argc, char **argv)
 	if (argc >= 4 && strcmp(argv[1], "write") == 0)
 		return cmd_write(argv[2], argv[3], argc - 4, argv + 4);
 	if (argc >= 6 && strcmp(argv[1], "stress") == 0)
-		return cmd_stress(argv[2], argv[3],
-		                  (unsigned)strtoul(argv[4], NULL, 10),
-		                  (unsigned)strtoul(argv[5], NULL, 10));
+		return cmd_stress(
+		    argv[2], argv[3], (unsigned)strtoul(argv[4], NULL, 10),
+		    (unsigned)strtoul(argv[5], NULL, 10),
+		    argc >= 7 ? (unsigned)strtoul(argv[6], NULL, 10) : 0);
 	fprintf(stderr, "usage: mf-index-tool state|changes|expunges|write|"
 	                "stress DIR ...\n");
 	return 2;
