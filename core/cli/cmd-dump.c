@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* mailferry dump FILE: the index library's decoder, printed. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "mf-buf.h"
 #include "mf-cli.h"
@@ -18,6 +20,9 @@ int mf_cmd_dump(struct mf_cli *cli, int argc, char **argv)
 	if (argc > 1)
 		return mf_cli_usage_error(cli, "unexpected argument '%s'",
 		                          argv[1]);
+	if (access(argv[0], F_OK) < 0 && errno == ENOENT)
+		return mf_cli_fail(MF_EX_NOTFOUND, "dump %s: no such file",
+		                   argv[0]);
 	if (mf_dump_file(argv[0], &out, &error) < 0) {
 		/* print what could be decoded before the error */
 		fwrite(out.data == NULL ? "" : out.data, 1, out.len, stdout);

@@ -86,7 +86,6 @@ const struct mf_cli_cmd mf_cli_commands[] = {
         "doveadm-backup(1); see mailferry(1).",
         mf_cmd_backup,
     },
-#ifdef MF_HAVE_DUMP
     {
         "dump",
         "FILE",
@@ -96,6 +95,5 @@ const struct mf_cli_cmd mf_cli_commands[] = {
         "in readable form, like doveadm dump.",
         mf_cmd_dump,
     },
-#endif
     {NULL, NULL, NULL, NULL, NULL},
 };
