@@ -4,20 +4,173 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "mf-alloc.h"
 #include "mf-cli.h"
+#include "mf-driver.h"
+#include "mf-hex.h"
+#include "mf-settings.h"
+#include "mf-sync.h"
 #include "mf-sync-opts.h"
 
 /*
- * ENGINE HOOK - the one place the sync engine plugs in.
- * The engine (core/engine) is a later piece of work; until it exists a
- * validated command line ends here with a temporary failure, so scripts
- * see "not done, try again later" rather than a false success.
+ * ENGINE HOOK - the one place the sync engine (core/engine) plugs in: the
+ * validated command line becomes struct mf_sync_params, both locations are
+ * opened (local = SRC or mail_location, remote = DEST or mail_replica) and
+ * mf_sync_run() does the work. Prints the state (-s) on stdout, the
+ * summary line on stderr, and the exit status follows doveadm's.
  */
+static const char *sync_setting(struct mf_cli *cli, const char *key)
+{
+	const char *v = cli->set != NULL ? mf_settings_get(cli->set, key) : NULL;
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+static int sync_open(struct mf_cli *cli, const char *location, uint32_t flags,
+                     struct mf_storage **storage_r)
+{
+	const char *user = getenv("USER"), *home = getenv("HOME");
+	char *error;
+	int ret;
+
+	ret = mf_storage_open(location, cli->set, user, home, flags, storage_r,
+	                      &error);
+	if (ret < 0) {
+		ret = mf_cli_fail(mf_cli_exit_code(ret), "%s", error);
+		free(error);
+		return ret;
+	}
+	return MF_EX_OK;
+}
+
+/* Split a space-separated setting into a NULL-terminated vector. */
+static char **split_words(const char *str)
+{
+	char **v = mf_calloc(strlen(str) / 2 + 2, sizeof(char *));
+	size_t n = 0;
+
+	while (*str != '\0') {
+		size_t len;
+		while (*str == ' ' || *str == '\t')
+			str++;
+		len = strcspn(str, " \t");
+		if (len > 0)
+			v[n++] = mf_strndup(str, len);
+		str += len;
+	}
+	return v;
+}
+
 static int sync_run(struct mf_cli *cli, const struct mf_sync_opts *opts)
 {
-	(void)cli;
-	(void)opts;
-	return mf_cli_fail(MF_EX_TEMPFAIL, "sync engine not built yet");
+	struct mf_sync_params p;
+	struct mf_sync_result res;
+	struct mf_storage *local = NULL, *remote = NULL;
+	const char *src = opts->src, *dest = opts->dest, *v;
+	char guid_hex[MF_GUID128_HEX_LEN], *lock_path = NULL, *summary;
+	char **headers = NULL;
+	bool local_is_source;
+	uint64_t interval = 0;
+	char *error = NULL;
+	int ret, code;
+
+	if (src == NULL && (src = sync_setting(cli, "mail_location")) == NULL)
+		return mf_cli_usage_error(cli, "no SRC given and the "
+		                               "mail_location setting is empty");
+	if (dest == NULL && (dest = sync_setting(cli, "mail_replica")) == NULL)
+		return mf_cli_fail(MF_EX_CONFIG, "-d: the mail_replica setting "
+		                                 "is empty");
+	if (opts->all_mailbox != NULL || opts->sync_flag != NULL ||
+	    opts->max_size != 0)
+		fprintf(stderr, "mailferry: warning: -a, -O and -I are not "
+		                "supported yet and are ignored\n");
+
+	mf_zero(&p);
+	p.mode = opts->mode == MF_SYNC_BACKUP    ? MF_ENGINE_BACKUP
+	         : opts->mode == MF_SYNC_ONE_WAY ? MF_ENGINE_ONEWAY
+	                                         : MF_ENGINE_TWOWAY;
+	p.reverse = opts->reverse && p.mode != MF_ENGINE_TWOWAY;
+	p.full = opts->full;
+	p.state = opts->state;
+	p.mailbox = opts->no_mail_sync ? "" : opts->mailbox;
+	if (opts->have_mailbox_guid) {
+		mf_guid128_to_hex(opts->mailbox_guid, guid_hex);
+		p.mailbox_guid = guid_hex;
+	}
+	p.excludes = opts->excludes.items;
+	p.exclude_count = opts->excludes.count;
+	p.prefixes = opts->namespaces.items;
+	p.prefix_count = opts->namespaces.count;
+	p.received_after = opts->since;
+	p.received_before = opts->until;
+	if (opts->lock && opts->lock_timeout > 0 && getenv("HOME") != NULL) {
+		lock_path = mf_strdup_printf("%s/.dovecot-sync.lock",
+		                             getenv("HOME"));
+		p.lock_secs = opts->lock_timeout;
+		p.lock_path = lock_path;
+	}
+	p.purge = opts->purge_remote;
+	p.dry_run = opts->dry_run;
+	p.verbose = cli->verbose;
+	if (cli->set != NULL &&
+	    mf_settings_get_uint(cli->set, "dsync_commit_msgs_interval", 100,
+	                         &interval, &error) < 0) {
+		ret = mf_cli_fail(MF_EX_CONFIG, "%s", error);
+		free(error);
+		goto out;
+	}
+	p.commit_interval = (unsigned int)interval;
+	if ((v = sync_setting(cli, "dsync_hashed_headers")) != NULL) {
+		headers = split_words(v);
+		p.hashed_headers = (const char *const *)headers;
+	}
+	if ((v = sync_setting(cli, "dsync_features")) != NULL &&
+	    strstr(v, "empty-header-workaround") != NULL)
+		p.empty_header_workaround = true;
+
+	/* the source of a backup / -1 is only read */
+	local_is_source = p.mode != MF_ENGINE_TWOWAY && !p.reverse;
+	ret = sync_open(cli, src,
+	                p.mode == MF_ENGINE_TWOWAY ? 0
+	                : local_is_source          ? MAILFERRY_STORAGE_READONLY
+	                                           : MAILFERRY_STORAGE_CREATE,
+	                &local);
+	if (ret == MF_EX_OK)
+		ret = sync_open(cli, dest,
+		                p.mode == MF_ENGINE_TWOWAY ? MAILFERRY_STORAGE_CREATE
+		                : local_is_source ? MAILFERRY_STORAGE_CREATE
+		                                  : MAILFERRY_STORAGE_READONLY,
+		                &remote);
+	if (ret != MF_EX_OK)
+		goto out;
+
+	ret = mf_sync_run(&p, local, remote, &res);
+	code = mf_sync_exit_code(ret, &res);
+	if (opts->state != NULL)
+		printf("%s\n", res.state != NULL ? res.state : "");
+	summary = mf_sync_summary(&res);
+	fprintf(stderr, "mailferry: %s%s\n", p.dry_run ? "dry run: " : "",
+	        summary);
+	free(summary);
+	if (ret < 0)
+		mf_cli_fail(code, "%s failed: %s",
+		            p.mode == MF_ENGINE_BACKUP ? "backup" : "sync",
+		            res.error != NULL ? res.error : mf_error_name(ret));
+	else if (code == MF_EX_CHANGED)
+		fprintf(stderr, "mailferry: warning: mailbox changes caused a "
+		                "desync, run the sync again: %s\n",
+		        res.reason != NULL ? res.reason : "");
+	mf_sync_result_free(&res);
+	ret = code;
+out:
+	if (headers != NULL) {
+		for (size_t i = 0; headers[i] != NULL; i++)
+			free(headers[i]);
+		free(headers);
+	}
+	free(lock_path);
+	mf_storage_close(&remote);
+	mf_storage_close(&local);
+	return ret;
 }
 
 static int sync_command(struct mf_cli *cli, bool backup, int argc, char **argv)

@@ -17,10 +17,12 @@ core_cli_libmfcli_la_SOURCES = \
 	core/cli/cmd-sync.c \
 	core/cli/cmd-dump.c
 core_cli_libmfcli_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/index
+core_cli_libmfcli_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/engine
 core_cli_libmfcli_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 
 # What a program linking libmfcli needs, in link order.
-MF_CLI_LIBS = core/cli/libmfcli.la core/loader/libmfloader.la \
+MF_CLI_LIBS = core/cli/libmfcli.la core/engine/libmfengine.la \
+	core/loader/libmfloader.la \
 	core/index/libmfindex.la core/lib/libmflib.la \
 	$(LTDL_LIBS) $(OPENSSL_LIBS)
 

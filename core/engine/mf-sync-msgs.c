@@ -1156,6 +1156,7 @@ static int apply_saves(struct box_sync *bs, int di)
 		}
 		bs->ctx->res->msgs_saved++;
 		bs->ctx->res->bytes += bytes;
+		mf_progress_msg_done(bs->ctx->progress);
 		in_batch++;
 		if (in_batch >= bs->ctx->commit_interval) {
 			ret = commit_saves(bs, di, &trans, batch_start,
@@ -1624,7 +1625,7 @@ backup_recreate:
 	if (ret < 0)
 		goto out;
 state_out:
-	if (ctx->state_mode) {
+	if (ctx->p->state != NULL) {
 		struct bside *ref = &bs.b[0];
 		refresh_status(&bs.b[0]);
 		refresh_status(&bs.b[1]);

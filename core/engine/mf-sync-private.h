@@ -113,6 +113,7 @@ struct mf_progress *mf_progress_new(bool enabled, unsigned int boxes_total);
 void mf_progress_box(struct mf_progress *pr, unsigned int idx, const char *name,
                      uint64_t msgs_total, uint64_t bytes_total);
 void mf_progress_msg(struct mf_progress *pr, uint64_t bytes);
+void mf_progress_msg_done(struct mf_progress *pr);
 void mf_progress_free(struct mf_progress **pr);
 
 /* Flag merge (mf-sync-flags.c), pure: see §3.7 of the dsync reference.

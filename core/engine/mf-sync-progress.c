@@ -90,6 +90,14 @@ void mf_progress_msg(struct mf_progress *pr, uint64_t bytes)
 	print(pr, false);
 }
 
+void mf_progress_msg_done(struct mf_progress *pr)
+{
+	if (pr == NULL)
+		return;
+	pr->msgs_done++;
+	print(pr, false);
+}
+
 void mf_progress_free(struct mf_progress **prp)
 {
 	struct mf_progress *pr = *prp;
