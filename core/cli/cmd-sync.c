@@ -21,7 +21,8 @@
  */
 static const char *sync_setting(struct mf_cli *cli, const char *key)
 {
-	const char *v = cli->set != NULL ? mf_settings_get(cli->set, key) : NULL;
+	const char *v =
+	    cli->set != NULL ? mf_settings_get(cli->set, key) : NULL;
 	return v != NULL && *v != '\0' ? v : NULL;
 }
 
@@ -74,8 +75,9 @@ static int sync_run(struct mf_cli *cli, const struct mf_sync_opts *opts)
 	int ret, code;
 
 	if (src == NULL && (src = sync_setting(cli, "mail_location")) == NULL)
-		return mf_cli_usage_error(cli, "no SRC given and the "
-		                               "mail_location setting is empty");
+		return mf_cli_usage_error(cli,
+		                          "no SRC given and the "
+		                          "mail_location setting is empty");
 	if (dest == NULL && (dest = sync_setting(cli, "mail_replica")) == NULL)
 		return mf_cli_fail(MF_EX_CONFIG, "-d: the mail_replica setting "
 		                                 "is empty");
@@ -103,8 +105,8 @@ static int sync_run(struct mf_cli *cli, const struct mf_sync_opts *opts)
 	p.received_after = opts->since;
 	p.received_before = opts->until;
 	if (opts->lock && opts->lock_timeout > 0 && getenv("HOME") != NULL) {
-		lock_path = mf_strdup_printf("%s/.dovecot-sync.lock",
-		                             getenv("HOME"));
+		lock_path =
+		    mf_strdup_printf("%s/.dovecot-sync.lock", getenv("HOME"));
 		p.lock_secs = opts->lock_timeout;
 		p.lock_path = lock_path;
 	}
@@ -136,7 +138,8 @@ static int sync_run(struct mf_cli *cli, const struct mf_sync_opts *opts)
 	                &local);
 	if (ret == MF_EX_OK)
 		ret = sync_open(cli, dest,
-		                p.mode == MF_ENGINE_TWOWAY ? MAILFERRY_STORAGE_CREATE
+		                p.mode == MF_ENGINE_TWOWAY
+		                    ? MAILFERRY_STORAGE_CREATE
 		                : local_is_source ? MAILFERRY_STORAGE_CREATE
 		                                  : MAILFERRY_STORAGE_READONLY,
 		                &remote);
@@ -156,8 +159,9 @@ static int sync_run(struct mf_cli *cli, const struct mf_sync_opts *opts)
 		            p.mode == MF_ENGINE_BACKUP ? "backup" : "sync",
 		            res.error != NULL ? res.error : mf_error_name(ret));
 	else if (code == MF_EX_CHANGED)
-		fprintf(stderr, "mailferry: warning: mailbox changes caused a "
-		                "desync, run the sync again: %s\n",
+		fprintf(stderr,
+		        "mailferry: warning: mailbox changes caused a "
+		        "desync, run the sync again: %s\n",
 		        res.reason != NULL ? res.reason : "");
 	mf_sync_result_free(&res);
 	ret = code;
