@@ -8,5 +8,6 @@
 /* Add the test cases, each looped over driver indexes [0, ndrivers). */
 void conf_add_read_tests(Suite *s, int ndrivers);
 void conf_add_write_tests(Suite *s, int ndrivers);
+void conf_add_log_tests(Suite *s, int ndrivers);
 
 #endif

@@ -8,6 +8,7 @@ tests_conformance_test_conformance_SOURCES = \
 	tests/conformance/test-conformance.c \
 	tests/conformance/test-read.c \
 	tests/conformance/test-write.c \
+	tests/conformance/test-log.c \
 	tests/conformance/conf-env.c \
 	tests/conformance/conf-fixture.c \
 	tests/conformance/conf-util.c \
@@ -16,9 +17,10 @@ tests_conformance_test_conformance_SOURCES = \
 tests_conformance_test_conformance_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DMF_CONF_SRCDIR='"$(abs_top_srcdir)"' \
 	-DMF_CONF_BUILDDIR='"$(abs_top_builddir)"'
-tests_conformance_test_conformance_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_conformance_test_conformance_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) \
+	$(OPENSSL_CFLAGS)
 tests_conformance_test_conformance_LDADD = core/loader/libmfloader.la \
-	core/lib/libmflib.la $(CHECK_LIBS)
+	core/lib/libmflib.la $(CHECK_LIBS) $(OPENSSL_LIBS)
 # the suite needs eml.so even when built alone (make tests/conformance/...)
 EXTRA_tests_conformance_test_conformance_DEPENDENCIES = \
 	tests/conformance/eml.la

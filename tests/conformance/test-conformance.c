@@ -91,6 +91,7 @@ int main(void)
 	s = suite_create("conformance");
 	conf_add_read_tests(s, n);
 	conf_add_write_tests(s, n);
+	conf_add_log_tests(s, n);
 	sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_ENV);
