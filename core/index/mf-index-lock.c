@@ -242,6 +242,11 @@ int mf_index_rotate_locked(struct mf_index *index)
 	char *tmp;
 	int ret;
 
+	if (mf_map_check_header(&index->map) != NULL) {
+		/* the index could not be written, so the log must stay
+		 * whole: no rotation */
+		return 0;
+	}
 	if ((ret = mf_index_truncate_garbage(index)) < 0)
 		return ret;
 	mf_map_set_hdr32(&index->map, MF_HOFF_LOG2_ROTATE,
@@ -283,8 +288,16 @@ int mf_index_write_main_locked(struct mf_index *index)
 	struct mf_buf buf = MF_BUF_INIT;
 	char *tmp = mf_strdup_printf("%s.tmp", index->index_path);
 	char *backup = mf_strdup_printf("%s.backup", index->index_path);
+	const char *why = mf_map_check_header(&index->map);
 	int fd, ret = 0;
 
+	if (why != NULL) {
+		/* Dovecot would call such an index corrupted */
+		ret = mf_index_set_error(index, MF_INDEX_ERR_INVALID,
+		                         "not writing %s: %s",
+		                         index->index_path, why);
+		goto out;
+	}
 	if (index->have_log) {
 		mf_map_set_hdr32(&index->map, MF_HOFF_LOG_SEQ, index->log.seq);
 		mf_map_set_hdr32(&index->map, MF_HOFF_HEAD,

@@ -10,3 +10,11 @@ TESTS += tests/index/dovecot-read.sh
 EXTRA_DIST += tests/index/dovecot-read.sh
 TESTS += tests/index/dovecot-write.sh
 EXTRA_DIST += tests/index/dovecot-write.sh
+
+check_PROGRAMS += tests/index/test-index
+TESTS += tests/index/test-index
+tests_index_test_index_SOURCES = tests/index/test-index.c
+tests_index_test_index_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/index
+tests_index_test_index_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_index_test_index_LDADD = core/index/libmfindex.la core/lib/libmflib.la \
+	$(CHECK_LIBS)
