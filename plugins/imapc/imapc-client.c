@@ -788,11 +788,10 @@ int imapc_client_reconnect(struct imapc_client *client)
 	for (unsigned int i = 0; i < tries; i++) {
 		if (client->conn != NULL)
 			client_disconnected(client);
-		client_log(client, MAILFERRY_LOG_WARNING,
-		           "imapc: %s: %s; reconnecting in %u ms (attempt "
-		           "%u of %u)",
-		           imapc_client_peer(client),
-		           imapc_client_error(client), delay, i + 1, tries);
+		client_log(
+		    client, MAILFERRY_LOG_WARNING,
+		    "imapc: %s; reconnecting in %u ms (attempt %u of %u)",
+		    imapc_client_error(client), delay, i + 1, tries);
 		struct timespec ts = {delay / 1000,
 		                      (long)(delay % 1000) * 1000000};
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)

@@ -26,3 +26,12 @@ tests_imapc_imapc_tool_SOURCES = tests/imapc/imapc-tool.c
 tests_imapc_imapc_tool_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_imapc_imapc_tool_LDADD = core/loader/libmfloader.la \
 	core/lib/libmflib.la $(LTDL_LIBS) $(OPENSSL_LIBS)
+
+# A proxy that cuts the first connection at a chosen point (reconnect tests).
+check_PROGRAMS += tests/imapc/imapc-dropproxy
+tests_imapc_imapc_dropproxy_SOURCES = tests/imapc/imapc-dropproxy.c
+
+# Shell tests against a real Dovecot imapd on 127.0.0.1.
+TESTS += tests/imapc/imapc-read.sh
+EXTRA_DIST += tests/imapc/imapd.sh tests/imapc/common.sh \
+	tests/imapc/imapc-read.sh
