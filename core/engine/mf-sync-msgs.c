@@ -90,6 +90,9 @@ struct box_sync {
 	uint32_t next_uid;
 	bool anomaly;  /* stateful data did not add up: redo in full */
 	bool recreate; /* backup: the destination must be rebuilt */
+	/* a save batch was not committed: moves are incomplete, so no
+	 * expunges (they could remove a move's only copy) */
+	bool saves_aborted;
 };
 
 /* ------------------------------------------------------- keyword sets */
@@ -1072,6 +1075,17 @@ static int commit_saves(struct box_sync *bs, int di,
 	mf_zero(&cr);
 	cr.struct_size = sizeof(cr);
 	ret = D->s->st->ops->trans_commit(trans, &cr);
+	if (ret == MAILFERRY_E_EXISTS) {
+		/* a concurrent delivery took a UID we wanted: nothing of
+		 * this batch was saved; the next run redoes it */
+		mf_sync_changed(bs->ctx,
+		                "%s: mailbox %s: UIDs changed due to UID "
+		                "conflicts (%s)",
+		                D->s->label, D->node->real, side_err(D));
+		bs->ctx->require_full_resync = true;
+		bs->saves_aborted = true;
+		return 1;
+	}
 	if (ret < 0)
 		return mf_sync_fail(bs->ctx, ret, "%s: mailbox %s: commit: %s",
 		                    D->s->label, D->node->real, side_err(D));
@@ -1141,6 +1155,7 @@ static int apply_saves(struct box_sync *bs, int di)
 			                "the sync",
 			                bs->b[op->from_side].s->label,
 			                op->from_uid);
+			bs->ctx->require_full_resync = true;
 			op->uid = 0;
 			continue;
 		}
@@ -1161,14 +1176,14 @@ static int apply_saves(struct box_sync *bs, int di)
 		if (in_batch >= bs->ctx->commit_interval) {
 			ret = commit_saves(bs, di, &trans, batch_start,
 			                   i + 1 - batch_start);
-			if (ret < 0)
-				return ret;
+			if (ret != 0)
+				return ret < 0 ? ret : 0;
 		}
 	}
 	if (trans != NULL)
 		ret = commit_saves(bs, di, &trans, batch_start,
 		                   D->saves.count - batch_start);
-	return ret;
+	return ret < 0 ? ret : 0;
 }
 
 static int cmp_flag_op(const void *x, const void *y)
@@ -1614,7 +1629,7 @@ backup_recreate:
 		if (ret < 0)
 			goto out;
 	}
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 2 && !bs.saves_aborted; i++) {
 		if (!bs.b[i].s->writable)
 			continue;
 		ret = apply_changes(&bs, i);
