@@ -43,7 +43,7 @@ for fmt in sdbox mdbox; do
 	dcq altmove mailbox INBOX uid 1:4
 	# make sure Dovecot really wrote both kinds of compressed mail
 	for magic in '\x28\xb5\x2f\xfd' '\x1f\x8b\x08'; do
-		grep -rqaP "$magic" "$DC_ROOT/mail" "$DC_ROOT/alt" ||
+		LC_ALL=C grep -rqaP "$magic" "$DC_ROOT/mail" "$DC_ROOT/alt" ||
 			{ echo "FAIL: $name: no $magic body written"; fail=1; }
 	done
 	compare_fetch "$DC_LOCATION" "$name"
