@@ -209,8 +209,9 @@ static int read_message(struct fetch_ctx *ctx, struct mailferry_mailbox *box,
 	return ret;
 }
 
-/* The unfolded values of header field hdr (joined by ", "), read from the
- * start of the message only. */
+/* The values of header field hdr as stored, read from the start of the
+ * message only. As doveadm prints them: folded lines are kept (with LF line
+ * ends) and several occurrences are separated by a newline. */
 static int read_header(struct fetch_ctx *ctx, struct mailferry_mailbox *box,
                        uint32_t uid, const char *hdr, struct mf_buf *value)
 {
@@ -251,7 +252,7 @@ static int read_header(struct fetch_ctx *ctx, struct mailferry_mailbox *box,
 			const char *v = p + hlen + 1;
 
 			if (value->len > 0)
-				mf_buf_append_str(value, ", ");
+				mf_buf_append_c(value, '\n');
 			while (*v == ' ' || *v == '\t')
 				v++;
 			for (;;) {
@@ -263,7 +264,8 @@ static int read_header(struct fetch_ctx *ctx, struct mailferry_mailbox *box,
 				if (line_end >= end ||
 				    (line_end[1] != ' ' && line_end[1] != '\t'))
 					break;
-				/* folded continuation line */
+				/* folded continuation line, kept */
+				mf_buf_append_c(value, '\n');
 				v = line_end + 1;
 				line_end = memchr(v, '\n', (size_t)(end - v));
 				if (line_end == NULL)

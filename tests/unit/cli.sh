@@ -164,7 +164,8 @@ date.received: 2023-11-14 22:15:00
 date.saved.unixtime: 1700000105
 size.physical: 86
 hdr.message-id: <m2@example.org>
-hdr.subject: two  folded" ] || fail "fetch fields: $out"
+hdr.subject: two
+  folded" ] || fail "fetch fields: $out"
 run 0 -f tab fetch tgood:/x 'mailbox uid seq' uid '4:*' &&
 	[ "$out" = $'mailbox\tuid\tseq\nINBOX\t4\t3\nLists/dev\t7\t1' ] ||
 	fail "fetch tab: $out"

@@ -103,3 +103,8 @@ tests_unit_test_abi_layout_LDADD =  $(CHECK_LIBS)
 # mailbox list/status and fetch against the test driver.
 TESTS += tests/unit/cli.sh
 EXTRA_DIST += tests/unit/cli.sh
+
+# The same Dovecot-written Maildir read by doveadm and by mailferry (through
+# the maildir driver): fetch, mailbox status and list print the same bytes.
+TESTS += tests/unit/cli-doveadm.sh
+EXTRA_DIST += tests/unit/cli-doveadm.sh
