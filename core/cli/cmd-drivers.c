@@ -50,6 +50,8 @@ int mf_cmd_drivers(struct mf_cli *cli, int argc, char **argv)
 {
 	struct mf_fmt *fmt;
 
+	if (mf_cli_reject_options(cli, argc, argv) != MF_EX_OK)
+		return MF_EX_USAGE;
 	if (argc > 0)
 		return mf_cli_usage_error(cli, "unexpected argument '%s'",
 		                          argv[0]);

@@ -15,6 +15,8 @@ int mf_cmd_dump(struct mf_cli *cli, int argc, char **argv)
 	char *error;
 	int ret = MF_EX_OK;
 
+	if (mf_cli_reject_options(cli, argc, argv) != MF_EX_OK)
+		return MF_EX_USAGE;
 	if (argc < 1)
 		return mf_cli_usage_error(cli, "missing FILE");
 	if (argc > 1)

@@ -469,6 +469,8 @@ int mf_cmd_fetch(struct mf_cli *cli, int argc, char **argv)
 
 	mf_zero(&ctx);
 	ctx.cli = cli;
+	if (mf_cli_reject_options(cli, argc, argv) != MF_EX_OK)
+		return MF_EX_USAGE;
 	if (argc < 1)
 		return mf_cli_usage_error(cli, "missing LOCATION");
 	if (argc < 2)

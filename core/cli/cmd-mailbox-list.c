@@ -11,6 +11,8 @@ int mf_cmd_mailbox_list(struct mf_cli *cli, int argc, char **argv)
 	struct mf_fmt *fmt;
 	int ret;
 
+	if (mf_cli_reject_options(cli, argc, argv) != MF_EX_OK)
+		return MF_EX_USAGE;
 	if (argc < 1)
 		return mf_cli_usage_error(cli, "missing LOCATION");
 	ret = mf_cli_open_storage(cli, argv[0], &storage);

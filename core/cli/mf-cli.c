@@ -57,6 +57,19 @@ int mf_cli_usage_error(const struct mf_cli *cli, const char *fmt, ...)
 	return MF_EX_USAGE;
 }
 
+int mf_cli_reject_options(const struct mf_cli *cli, int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++) {
+		if (argv[i][0] == '-' && argv[i][1] != '\0')
+			return mf_cli_usage_error(
+			    cli,
+			    "unknown option '%s' (global options such as "
+			    "-f go before the command)",
+			    argv[i]);
+	}
+	return MF_EX_OK;
+}
+
 int mf_cli_exit_code(int error)
 {
 	switch (error) {

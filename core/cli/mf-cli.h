@@ -64,6 +64,10 @@ int mf_cli_main(int argc, char **argv);
  * returns MF_EX_USAGE. */
 int mf_cli_usage_error(const struct mf_cli *cli, const char *fmt, ...)
     MF_PRINTF(2, 3);
+/* For commands without options of their own: a usage error naming the
+ * first argument that looks like an option (global options such as -f go
+ * before the command). Returns MF_EX_OK or MF_EX_USAGE. */
+int mf_cli_reject_options(const struct mf_cli *cli, int argc, char **argv);
 /* Print "mailferry: <message>" to stderr; returns code. */
 int mf_cli_fail(int code, const char *fmt, ...) MF_PRINTF(2, 3);
 /* Exit code for a negative mailferry error (driver.h). */

@@ -29,7 +29,7 @@
 static int connect_target(int port)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)port)};
+	                         .sin_port = htons((uint16_t)port)};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -45,7 +45,7 @@ static int connect_target(int port)
 /* Count "APPEND " in the client's stream; carry holds the last bytes of
  * the previous read so a word split across reads is still seen once. */
 static size_t count_appends(const char *buf, size_t len, char *carry,
-			    size_t *carry_len)
+                            size_t *carry_len)
 {
 	static char tmp[8 + 65536];
 	size_t n = 0, tlen = *carry_len + len;
@@ -64,7 +64,7 @@ static size_t count_appends(const char *buf, size_t len, char *carry,
 static int mf_write_full_(int fd, const void *data, size_t len);
 
 static void serve(int client, int target_port, const char *mode, long n,
-		  bool drop)
+                  bool drop)
 {
 	int server = connect_target(target_port);
 	char buf[65536], carry[8];
@@ -85,11 +85,12 @@ static void serve(int client, int target_port, const char *mode, long n,
 			break;
 		if (p[0].revents != 0) {
 			ssize_t r = read(client, buf, sizeof(buf));
-			if (r <= 0 || mf_write_full_(server, buf, (size_t)r) < 0)
+			if (r <= 0 ||
+			    mf_write_full_(server, buf, (size_t)r) < 0)
 				break;
 			if (drop && strcmp(mode, "append") == 0) {
 				appends += count_appends(buf, (size_t)r, carry,
-							 &carry_len);
+				                         &carry_len);
 				if ((long)appends >= n)
 					cut_pending = true;
 			}
@@ -142,7 +143,7 @@ int main(int argc, char **argv)
 
 	if (argc != 5) {
 		fprintf(stderr, "usage: imapc-dropproxy PORTFILE TARGET_PORT "
-				"append|bytes N\n");
+		                "append|bytes N\n");
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);

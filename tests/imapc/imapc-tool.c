@@ -340,7 +340,13 @@ static int cmd_changes(char **argv)
 	const struct mailferry_expunge *exp;
 	int ret;
 
-	if ((ret = s->ops->msg_iter_begin(box, &q, &iter)) < 0)
+	ret = s->ops->msg_iter_begin(box, &q, &iter);
+	if (ret == MAILFERRY_E_NOHISTORY) {
+		printf("changes: no history\n");
+		q.changed_since = 0;
+		ret = s->ops->msg_iter_begin(box, &q, &iter);
+	}
+	if (ret < 0)
 		die(s, "msg_iter_begin", ret);
 	while ((ret = s->ops->msg_iter_next(iter, &msg)) > 0)
 		printf("changed %u flags=%u modseq=%llu\n", msg->uid,
@@ -402,6 +408,39 @@ static int cmd_stream(char **argv)
 	return 0;
 }
 
+/* info LOC: the storage's capabilities as words. */
+static int cmd_info(char **argv)
+{
+	static const struct {
+		uint32_t cap;
+		const char *name;
+	} names[] = {
+	    {MAILFERRY_CAP_MSG_GUIDS, "msg-guids"},
+	    {MAILFERRY_CAP_SAVE_GUID, "save-guid"},
+	    {MAILFERRY_CAP_SAVE_UID, "save-uid"},
+	    {MAILFERRY_CAP_MODSEQ, "modseq"},
+	    {MAILFERRY_CAP_CHANGE_LOG, "change-log"},
+	    {MAILFERRY_CAP_MAILBOX_GUIDS, "mailbox-guids"},
+	    {MAILFERRY_CAP_KEYWORDS, "keywords"},
+	    {MAILFERRY_CAP_SUBSCRIPTIONS, "subscriptions"},
+	    {MAILFERRY_CAP_READONLY, "readonly"},
+	};
+	struct mf_storage *s = open_store(argv[0], 0);
+	const struct mailferry_storage_info *info;
+	int ret = s->ops->storage_info(s->st, &info);
+
+	if (ret < 0)
+		die(s, "storage_info", ret);
+	printf("sep=%c caps=", info->hier_sep);
+	for (size_t i = 0; i < MF_N_ELEMENTS(names); i++) {
+		if ((info->caps & names[i].cap) != 0)
+			printf("%s ", names[i].name);
+	}
+	printf("\n");
+	mf_storage_close(&s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char *error;
@@ -443,6 +482,8 @@ int main(int argc, char **argv)
 		ret = cmd_subscriptions(args);
 	else if (strcmp(cmd, "changes") == 0 && n >= 3)
 		ret = cmd_changes(args);
+	else if (strcmp(cmd, "info") == 0)
+		ret = cmd_info(args);
 	else if (strcmp(cmd, "stream") == 0 && n >= 3)
 		ret = cmd_stream(args);
 	else {

@@ -86,6 +86,12 @@ usage_error "unknown formatter 'xml'" -f xml drivers
 usage_error "-o 'noequals': expected key=value" -o noequals drivers
 usage_error "no command 'frob'" help frob
 usage_error "unexpected argument 'x'" drivers x
+usage_error "unknown option '-f' (global options such as -f go before the command)" \
+	fetch -f tab tgood:/x uid
+usage_error "unknown option '-s'" mailbox list tgood:/x -s
+usage_error "unknown option '-x'" mailbox status tgood:/x messages -x
+usage_error "unknown option '-v'" drivers -v
+usage_error "unknown option '-x'" dump -x
 
 # config file errors: exit 78 (EX_CONFIG) naming file:line
 run 78 -c "$TMP/nonexistent.conf" drivers &&
