@@ -18,3 +18,20 @@ tests_index_test_index_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/index
 tests_index_test_index_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_index_test_index_LDADD = core/index/libmfindex.la core/lib/libmflib.la \
 	$(CHECK_LIBS)
+
+# The fuzz entry replayed over the corpus (and mutations of it) in every
+# build; with --enable-fuzz (CC=clang) also a libFuzzer binary.
+check_PROGRAMS += tests/index/fuzz-replay
+TESTS += tests/index/fuzz-replay
+tests_index_fuzz_replay_SOURCES = tests/index/fuzz-replay.c tests/index/fuzz-index.c
+tests_index_fuzz_replay_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/index
+tests_index_fuzz_replay_LDADD = core/index/libmfindex.la core/lib/libmflib.la
+EXTRA_DIST += tests/index/fuzz-corpus
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/index/fuzz-index
+tests_index_fuzz_index_SOURCES = tests/index/fuzz-index.c
+tests_index_fuzz_index_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/index
+tests_index_fuzz_index_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
+tests_index_fuzz_index_LDFLAGS = -fsanitize=fuzzer
+tests_index_fuzz_index_LDADD = core/index/libmfindex.la core/lib/libmflib.la
+endif
