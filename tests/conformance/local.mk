@@ -10,6 +10,7 @@ tests_conformance_test_conformance_SOURCES = \
 	tests/conformance/test-write.c \
 	tests/conformance/test-log.c \
 	tests/conformance/test-eml.c \
+	tests/conformance/test-samples.c \
 	tests/conformance/conf-env.c \
 	tests/conformance/conf-fixture.c \
 	tests/conformance/conf-util.c \

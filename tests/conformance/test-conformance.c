@@ -93,6 +93,7 @@ int main(void)
 	conf_add_write_tests(s, n);
 	conf_add_log_tests(s, n);
 	conf_add_eml_tests(s);
+	conf_add_sample_tests(s);
 	sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_ENV);
