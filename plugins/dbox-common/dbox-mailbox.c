@@ -145,6 +145,10 @@ int dbox_mailbox_create_index(struct mailferry_storage *st, const char *dir,
 			mf_index_trans_set_next_uid(t, next_uid);
 		ret = mf_index_trans_commit(&t);
 	}
+	/* per-message modseqs from the start, as Dovecot keeps them once a
+	 * client used CONDSTORE */
+	if (ret == 0)
+		ret = mf_index_modseq_enable(idx);
 	if (ret < 0)
 		ret = dbox_index_error(st, idx, ret);
 	mf_index_unlock(idx);
@@ -228,6 +232,19 @@ int dbox_mailbox_open_internal(struct mailferry_storage *st, const char *name,
 	}
 	if (st->fmt->check_box != NULL && (ret = st->fmt->check_box(box)) < 0)
 		goto fail;
+	if (!box->readonly && mf_index_ext_find(box->idx, "modseq") == NULL) {
+		/* keep per-message modseqs from now on (Dovecot does this
+		 * on the first CONDSTORE access) */
+		ret = mf_index_lock(box->idx);
+		if (ret == 0) {
+			ret = mf_index_modseq_enable(box->idx);
+			mf_index_unlock(box->idx);
+		}
+		if (ret < 0) {
+			ret = dbox_index_error(st, box->idx, ret);
+			goto fail;
+		}
+	}
 	*box_r = box;
 	return 0;
 fail:

@@ -17,7 +17,7 @@ struct dbox_writer {
 	uint64_t pos; /* file offset where buf[0] goes */
 	unsigned char *buf;
 	size_t buf_used;
-	bool pending_cr;
+	bool prev_cr; /* the last byte written was a CR */
 	uint64_t plain_size;
 	uint64_t lf_count;
 	uint64_t stored_size;
@@ -144,41 +144,22 @@ int dbox_writer_begin(int fd, const char *path, uint64_t offset,
 int dbox_writer_write(struct dbox_writer *w, const void *data, size_t size,
                       char **error_r)
 {
-	const unsigned char *p = data, *end = p + size;
+	const unsigned char *p = data;
 
-	/* Copy runs between CRs, dropping each CR that precedes an LF. A CR
-	 * at the end of a chunk waits for the next chunk's first byte. */
-	while (p < end) {
-		const unsigned char *cr;
-		size_t run;
-
-		if (w->pending_cr) {
-			w->pending_cr = false;
-			if (*p != '\n') {
-				w->plain_size++;
-				if (writer_body(w, "\r", 1, 0, error_r) < 0)
-					return -1;
-			}
-		}
-		cr = memchr(p, '\r', (size_t)(end - p));
-		run = (size_t)((cr == NULL ? end : cr) - p);
-		for (size_t i = 0; i < run; i++)
-			w->lf_count += p[i] == '\n';
-		w->plain_size += run;
-		if (run > 0 && writer_body(w, p, run, 0, error_r) < 0)
-			return -1;
-		p += run;
-		if (cr != NULL) {
-			w->pending_cr = true;
-			p++;
-		}
+	/* The bytes are kept exactly; only the virtual size needs the line
+	 * endings: every LF not preceded by a CR counts one byte more. */
+	for (size_t i = 0; i < size; i++) {
+		if (p[i] == '\n' && !w->prev_cr)
+			w->lf_count++;
+		w->prev_cr = p[i] == '\r';
 	}
-	return 0;
+	w->plain_size += size;
+	return size == 0 ? 0 : writer_body(w, data, size, 0, error_r);
 }
 
 uint64_t dbox_writer_plain_size(const struct dbox_writer *w)
 {
-	return w->plain_size + (w->pending_cr ? 1 : 0);
+	return w->plain_size;
 }
 
 int dbox_writer_finish(struct dbox_writer *w,
@@ -190,12 +171,6 @@ int dbox_writer_finish(struct dbox_writer *w,
 	struct mf_buf meta = MF_BUF_INIT;
 	int ret;
 
-	if (w->pending_cr) {
-		w->pending_cr = false;
-		w->plain_size++;
-		if (writer_body(w, "\r", 1, 0, error_r) < 0)
-			return -1;
-	}
 	if (w->comp != NULL && writer_body(w, NULL, 0, 1, error_r) < 0)
 		return -1;
 	v.physical_size = w->comp != NULL ? w->plain_size : UINT64_MAX;

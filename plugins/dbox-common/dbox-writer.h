@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dbox-writer.h - write one dbox message (message header, body, metadata)
- * into a file at a given offset, the way Dovecot's dbox save does: CRLF
- * line endings become LF, the body is optionally zstd-compressed (then the
- * header holds the compressed size and the metadata a "Z" plaintext size),
- * and the virtual size counts every LF as CRLF.
+ * into a file at a given offset. The body is optionally zstd-compressed
+ * (then the header holds the compressed size and the metadata a "Z"
+ * plaintext size) and the virtual size counts every bare LF as CRLF.
+ *
+ * Unlike Dovecot's own save, which turns CRLF into LF, the bytes are kept
+ * exactly as given: a sync or conversion must not change a message, and
+ * Dovecot reads CRLF bodies fine (the "V" size accounts for them).
  *
  * The writer does not own the file descriptor and never fsyncs; callers
  * decide durability (mail_fsync).
@@ -22,7 +25,7 @@ struct dbox_writer_result {
 	uint64_t msg_offset;    /* where the message header is */
 	uint64_t end_offset;    /* after the metadata block */
 	uint64_t stored_size;   /* body bytes on disk */
-	uint64_t physical_size; /* plaintext (LF) size */
+	uint64_t physical_size; /* plaintext size */
 	uint64_t virtual_size;  /* CRLF size */
 };
 
@@ -35,7 +38,7 @@ int dbox_writer_begin(int fd, const char *path, uint64_t offset,
 /* Append body bytes. Returns 0 or -1 with *error_r (write error). */
 int dbox_writer_write(struct dbox_writer *w, const void *data, size_t size,
                       char **error_r);
-/* Plaintext size written so far (after LF conversion). */
+/* Plaintext size written so far. */
 uint64_t dbox_writer_plain_size(const struct dbox_writer *w);
 /* Finish: complete the body, rewrite the message header with the real
  * size, append the metadata built from values (sizes are filled in by the

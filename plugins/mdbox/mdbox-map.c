@@ -8,6 +8,7 @@
 
 #include "mf-alloc.h"
 #include "mf-file.h"
+#include "dbox-temp.h"
 #include "mdbox-map.h"
 
 static int map_error(struct mailferry_storage *st, int ret)
@@ -55,6 +56,9 @@ int mdbox_map_init(struct mailferry_storage *st)
 	if (!st->readonly &&
 	    mf_mkdir_parents(map->dir, st->set.dir_mode, &err) < 0)
 		return dbox_error_take(st, dbox_errno_code(errno), err);
+	/* m.N files of saves a killed run never committed */
+	if (!st->readonly)
+		dbox_temp_clean(st, map->dir);
 	{
 		struct mf_index_settings set;
 		enum mf_index_open_flags flags = 0;

@@ -169,6 +169,11 @@ static void commit(struct mailferry_trans **t)
 
 	if (ret < 0)
 		die("trans_commit", ret);
+	/* the crash test counts these: each line is a durable commit */
+	if (getenv("DBOX_PUT_REPORT") != NULL) {
+		printf("committed\n");
+		fflush(stdout);
+	}
 }
 
 static int name_cmp(const void *a, const void *b)
