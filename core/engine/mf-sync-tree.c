@@ -494,6 +494,33 @@ static int op_set_guid(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
 	return 0;
 }
 
+/* Backup destination: give mailbox n the identity (GUID, UIDVALIDITY) of
+ * the source's mailbox src of the same name. */
+static int op_adopt(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
+                    struct mf_tnode *n, const struct mf_tnode *src)
+{
+	struct mailferry_mailbox_update up;
+	int ret = 0;
+
+	mf_zero(&up);
+	up.struct_size = sizeof(up);
+	up.fields = MAILFERRY_UPDATE_GUID | MAILFERRY_UPDATE_UIDVALIDITY;
+	memcpy(up.guid, src->guid, 16);
+	up.uidvalidity = src->uidvalidity;
+	mf_sync_note(ctx, s,
+	             "give mailbox %s the source's GUID and "
+	             "UIDVALIDITY %u",
+	             n->real, src->uidvalidity);
+	if (!ctx->p->dry_run)
+		ret = s->st->ops->mailbox_update(s->st->st, n->real, &up);
+	if (ret < 0)
+		return tree_op_failed(ctx, s, ret, "changing the identity of",
+		                      n->real);
+	memcpy(n->guid, src->guid, 16);
+	n->uidvalidity = src->uidvalidity;
+	return 0;
+}
+
 /* --------------------------------------------------------------- merge */
 
 /* Duplicate GUIDs within one side (copied directories): the node whose
@@ -588,6 +615,21 @@ static int backup_prune(struct mf_sync_ctx *ctx)
 		if (sn != NULL && sn->uidvalidity == d->uidvalidity &&
 		    d->uidnext <= sn->uidnext)
 			continue;
+		if (sn == NULL) {
+			/* a mailbox of the same name the destination made
+			 * itself (autocreated INBOX): take the source's
+			 * identity in place when its UIDs allow it; INBOX
+			 * cannot be deleted */
+			struct mf_tnode *same = node_by_name(src, d->name);
+			if (same != NULL && same->is_box &&
+			    box_by_guid(dst, same->guid) == NULL &&
+			    d->uidnext <= same->uidnext) {
+				ret = op_adopt(ctx, dst, d, same);
+				if (ret < 0)
+					return ret;
+				continue;
+			}
+		}
 		if (sn != NULL)
 			mf_warning("%s: deleting mailbox %s: its UIDs cannot "
 			           "match the source's (UIDVALIDITY %u vs %u, "

@@ -25,3 +25,8 @@ tests_engine_test_engine_sync_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_engine_test_engine_sync_LDADD = $(MF_ENGINE_TEST_LIBS)
 # the test needs the driver built first
 EXTRA_tests_engine_test_engine_sync_DEPENDENCIES = tests/engine/memdrv.la
+
+# two Maildirs synced by mailferry and checked with the real Dovecot,
+# including a SIGKILL half-way (skipped only when doveadm is missing)
+TESTS += tests/engine/sync-maildir.sh
+EXTRA_DIST += tests/engine/sync-maildir.sh

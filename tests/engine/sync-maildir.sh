@@ -1,0 +1,139 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# mailferry sync between two Maildirs written and read by the real Dovecot:
+# after each sync `doveadm fetch` shows identical UIDs, GUIDs, flags,
+# keywords and sizes on both sides; a second run changes nothing; a sync
+# killed with SIGKILL half-way and run again reaches the same state.
+set -u
+. "${MF_TOP_SRCDIR:-$(dirname "$0")/../..}/tests/lib/dovecot.sh"
+. "${MF_TOP_SRCDIR:-$(dirname "$0")/../..}/tests/maildir/md-common.sh"
+dc_require
+trap dc_cleanup EXIT
+[ -n "${KEEP:-}" ] && trap - EXIT
+
+FIELDS='mailbox uid guid flags size.physical'
+
+dc_init a "maildir:@ROOT@/Maildir"
+ROOT_A=$DC_ROOT
+LOC_A="maildir:$ROOT_A/Maildir"
+dc_init b "maildir:@ROOT@/Maildir"
+ROOT_B=$DC_ROOT
+LOC_B="maildir:$ROOT_B/Maildir"
+md_gen_msgs "$DC_BASE/msgs" 40
+
+on_a() { DC_ROOT=$ROOT_A dc_doveadm "$@"; }
+on_b() { DC_ROOT=$ROOT_B dc_doveadm "$@"; }
+save_a() { DC_ROOT=$ROOT_A dc_doveadm save -m "$1" < "$2"; }
+save_b() { DC_ROOT=$ROOT_B dc_doveadm save -m "$1" < "$2"; }
+
+# both sides' view through Dovecot, normalised
+fetch_all() {
+	DC_ROOT=$1 dc_doveadm fetch "$FIELDS" mailbox '*' |
+		awk '/^mailbox: /{m=$2} /^uid: /{u=$2} /^guid: /{g=$2}
+		     /^flags: /{sub(/^flags: ?/, ""); f=$0}
+		     /^size.physical: /{print m, u, g, f, $2}' | LC_ALL=C sort
+}
+
+compare() { # LABEL
+	fetch_all "$ROOT_A" > "$DC_BASE/fa"
+	fetch_all "$ROOT_B" > "$DC_BASE/fb"
+	DC_ROOT=$ROOT_A dc_doveadm mailbox list | LC_ALL=C sort > "$DC_BASE/la"
+	DC_ROOT=$ROOT_B dc_doveadm mailbox list | LC_ALL=C sort > "$DC_BASE/lb"
+	local rc=0
+	if ! diff -u "$DC_BASE/la" "$DC_BASE/lb"; then rc=1; fi
+	if ! diff -u "$DC_BASE/fa" "$DC_BASE/fb" | head -30; then rc=1; fi
+	cmp -s "$DC_BASE/fa" "$DC_BASE/fb" || rc=1
+	md_check $rc "$1: Dovecot sees identical stores ($(wc -l < "$DC_BASE/fa") messages)"
+}
+
+sync_ab() { # LABEL [ARGS...]: expects exit 0
+	local label=$1
+	shift
+	"$MAILFERRY" sync "$@" "$LOC_A" "$LOC_B" > "$DC_BASE/out" 2> "$DC_BASE/err"
+	local rc=$?
+	if [ $rc != 0 ]; then cat "$DC_BASE/err"; fi
+	md_check $rc "$label: sync exit $rc"
+}
+
+noop() { # LABEL: a second run must change nothing
+	"$MAILFERRY" sync -f "$LOC_A" "$LOC_B" 2> "$DC_BASE/err"
+	local rc=$?
+	grep -q '0 mailboxes created, 0 deleted, 0 renamed; 0 messages saved, 0 expunged, 0 flag changes' "$DC_BASE/err" || rc=1
+	if [ $rc != 0 ]; then cat "$DC_BASE/err"; fi
+	md_check $rc "$1: second run is a no-op"
+}
+
+# 1. Dovecot creates both stores; both get mail with the same UIDs
+#    (UID conflicts) and their own folders.
+on_a mailbox create Work Lists/dev >/dev/null
+on_b mailbox create Work Archive >/dev/null
+for i in 1 2 3 4 5; do save_a INBOX "$DC_BASE/msgs/msg$i.eml"; done
+for i in 6 7 8; do save_b INBOX "$DC_BASE/msgs/msg$i.eml"; done
+save_a Work "$DC_BASE/msgs/msg9.eml"
+save_b Archive "$DC_BASE/msgs/msg10.eml"
+on_a flags add '\Seen $Label1' mailbox INBOX uid 1
+on_b flags add '\Flagged' mailbox INBOX uid 2
+sync_ab "first sync"
+compare "first sync"
+noop "first sync"
+[ "$(on_a mailbox status messages INBOX)" = "INBOX messages=8" ]
+md_check $? "INBOX has all 8 messages"
+
+# 2. Changes on both sides, then a stateful sync.
+STATE=$("$MAILFERRY" sync -s "" "$LOC_A" "$LOC_B" 2>/dev/null)
+on_a flags add '\Answered' mailbox INBOX uid 6
+on_b flags remove '\Flagged' mailbox INBOX uid 7
+on_b flags add 'Junk' mailbox INBOX uid 7
+on_a expunge mailbox INBOX uid 8
+save_b INBOX "$DC_BASE/msgs/msg11.eml"
+save_a Lists/dev "$DC_BASE/msgs/msg12.eml"
+on_b mailbox rename Archive Archive2 >/dev/null
+sync_ab "stateful sync" -s "$STATE"
+compare "stateful sync"
+noop "stateful sync"
+
+# 3. Backup A -> C, then C equals A.
+dc_init c "maildir:@ROOT@/Maildir"
+ROOT_C=$DC_ROOT
+"$MAILFERRY" backup "$LOC_A" "maildir:$ROOT_C/Maildir" 2> "$DC_BASE/err"
+rc=$?
+if [ $rc != 0 ]; then cat "$DC_BASE/err"; fi
+md_check $rc "backup exit 0"
+fetch_all "$ROOT_A" > "$DC_BASE/fa"
+fetch_all "$ROOT_C" > "$DC_BASE/fc"
+cmp -s "$DC_BASE/fa" "$DC_BASE/fc"
+md_check $? "backup: Dovecot sees the destination identical to the source"
+
+# 4. SIGKILL half-way through a big first sync, then run again.
+mkdir -p "$DC_BASE/big"
+for i in $(seq 1 1500); do
+	printf 'Message-ID: <big-%d@x>\nSubject: big %d\n\n%s\n' "$i" "$i" \
+		"$(head -c $((i % 700 + 50)) /dev/zero | tr '\0' y)" \
+		> "$DC_BASE/big/$i.eml"
+done
+on_a mailbox create Big >/dev/null
+mkdir -p "$ROOT_A/Maildir/.Big/new"
+for i in $(seq 1 1500); do
+	cp "$DC_BASE/big/$i.eml" "$ROOT_A/Maildir/.Big/new/1700000000.M${i}P1.host"
+done
+on_a mailbox status messages Big >/dev/null # Dovecot assigns the UIDs
+"$MAILFERRY" sync "$LOC_A" "$LOC_B" 2>/dev/null &
+pid=$!
+sleep 0.3
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+echo "killed at $(ls "$ROOT_B/Maildir/.Big/cur" "$ROOT_B/Maildir/.Big/new" 2>/dev/null | wc -l) files"
+"$MAILFERRY" sync "$LOC_A" "$LOC_B" 2> "$DC_BASE/err"
+rc=$?
+if [ $rc = 2 ]; then
+	"$MAILFERRY" sync "$LOC_A" "$LOC_B" 2> "$DC_BASE/err"
+	rc=$?
+fi
+if [ $rc != 0 ]; then cat "$DC_BASE/err"; fi
+md_check $rc "re-run after SIGKILL"
+compare "after SIGKILL"
+noop "after SIGKILL"
+[ "$(on_b mailbox status messages Big)" = "Big messages=1500" ]
+md_check $? "every message once after SIGKILL"
+
+exit $md_fail
