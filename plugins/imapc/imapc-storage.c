@@ -25,6 +25,8 @@ bool imapc_storage_retry(struct imapc_storage *storage, unsigned int *attempt)
 
 	if (imapc_client_is_connected(client))
 		return false; /* the server said no: not a connection issue */
+	if (imapc_client_error_code(client) == MAILFERRY_E_INVALIDDATA)
+		return false; /* a server sending garbage would do it again */
 	if (*attempt >= 2 || storage->retry_count == 0)
 		return false;
 	(*attempt)++;

@@ -149,11 +149,16 @@ imapd_start() {
 	return 1
 }
 
-# Stop the server (keeping the tree, for a restart with imapd_start).
+# Stop the server and its processes, serving sessions included, as a
+# crash or a reboot would (keeping the tree, for a restart with
+# imapd_start). Only the master we started and its children are killed.
 imapd_kill() {
-	local pid=${IMAPD_PID:-}
+	local pid=${IMAPD_PID:-} kids
 	[ -n "$pid" ] || pid=$(cat "$IMAPD_ROOT/run/master.pid" 2>/dev/null)
-	if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+	[ -n "$pid" ] || return 0
+	kids=$(ps -o pid= --ppid "$pid" 2>/dev/null)
+	if kill "$pid" 2>/dev/null; then
+		[ -n "$kids" ] && kill -9 $kids 2>/dev/null
 		for _ in $(seq 100); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.05
