@@ -806,6 +806,14 @@ int imapc_client_reconnect(struct imapc_client *client)
 		if (imapc_client_select(client, selected, readonly) < 0) {
 			if (client->conn == NULL)
 				continue;
+			/* gone meanwhile (deleted, renamed): connected but
+			 * nothing selected; what needs it fails with that */
+			client_log(client, MAILFERRY_LOG_DEBUG,
+			           "imapc: reselecting '%s' after reconnecting "
+			           "failed: %s",
+			           selected, imapc_client_error(client));
+			imapc_client_unselect(client);
+			ret = 0;
 			break;
 		}
 		if (client->sel.uidvalidity != uidvalidity) {

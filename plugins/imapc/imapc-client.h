@@ -46,6 +46,7 @@ enum imapc_capability {
 	IMAPC_CAP_BINARY = 1u << 23,
 	IMAPC_CAP_ESEARCH = 1u << 24,
 	IMAPC_CAP_SAVEDATE = 1u << 25,
+	IMAPC_CAP_UNSELECT = 1u << 26,
 };
 
 /* Parse one capability word; 0 when not one we use. */

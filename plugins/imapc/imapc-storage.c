@@ -638,13 +638,25 @@ static int run_name_cmd(struct imapc_storage *storage, const char *verb,
 	}
 	if (strcasecmp(verb, "DELETE") == 0 ||
 	    strcasecmp(verb, "RENAME") == 0) {
-		/* deleting or renaming the selected mailbox: leave it */
-		if (storage->selected != NULL &&
-		    strcmp(storage->selected->remote, remote) == 0) {
-			imapc_bodies_clear(storage->selected);
-			storage->selected = NULL;
+		/* deleting or renaming the mailbox the server has selected
+		 * (even when its handle is closed): leave it first, or a
+		 * server may drop the connection (Dovecot: BYE) */
+		const char *sel = imapc_client_selected(client)->name;
+		if (sel != NULL && strcmp(sel, remote) == 0) {
+			if (storage->selected != NULL) {
+				imapc_bodies_clear(storage->selected);
+				storage->selected = NULL;
+			}
 			imapc_client_set_handler(client, NULL, NULL);
-			(void)imapc_client_run(client, "UNSELECT", "UNSELECT");
+			if ((imapc_client_caps(client) & IMAPC_CAP_UNSELECT) !=
+			    0)
+				(void)imapc_client_run(client, "UNSELECT",
+				                       "UNSELECT");
+			else if (strcmp(remote, "INBOX") != 0)
+				/* not CLOSE: that would expunge \Deleted
+				 * mail; selecting another mailbox does not */
+				(void)imapc_client_run(client, "EXAMINE INBOX",
+				                       "EXAMINE");
 			imapc_client_unselect(client);
 		}
 	}
