@@ -151,7 +151,8 @@ static void storage_open(struct conf_env *env)
 }
 
 /* MF_CONFORMANCE_<NAME>: a location template for any driver, "@TMP@"
- * standing for the test's fresh directory. NULL when unset. */
+ * standing for the test's fresh directory and "@ID@" for its base name (a
+ * fresh account name on a server). NULL when unset. */
 static char *env_location(const char *name, const char *tmp, char **var_r)
 {
 	struct mf_buf var = MF_BUF_INIT, loc = MF_BUF_INIT;
@@ -168,12 +169,36 @@ static char *env_location(const char *name, const char *tmp, char **var_r)
 		return NULL;
 	if (tmp == NULL)
 		return mf_strdup(tmpl);
-	for (p = tmpl; (at = strstr(p, "@TMP@")) != NULL; p = at + 5) {
+	for (p = tmpl; (at = strchr(p, '@')) != NULL;) {
 		mf_buf_append(&loc, p, (size_t)(at - p));
-		mf_buf_append_str(&loc, tmp);
+		if (mf_str_begins(at, "@TMP@")) {
+			mf_buf_append_str(&loc, tmp);
+			p = at + 5;
+		} else if (mf_str_begins(at, "@ID@")) {
+			mf_buf_append_str(&loc, strrchr(tmp, '/') + 1);
+			p = at + 4;
+		} else {
+			mf_buf_append_c(&loc, '@');
+			p = at + 1;
+		}
 	}
 	mf_buf_append_str(&loc, p);
 	return mf_buf_detach(&loc);
+}
+
+int conf_driver_selected(const char *name)
+{
+	const char *list = getenv("MF_CONFORMANCE_DRIVERS");
+	size_t len = strlen(name);
+
+	if (list == NULL || list[0] == '\0')
+		return 1;
+	for (const char *p = list; (p = strstr(p, name)) != NULL; p += len) {
+		if ((p == list || p[-1] == ',') &&
+		    (p[len] == '\0' || p[len] == ','))
+			return 1;
+	}
+	return 0;
 }
 
 int conf_begin(struct conf_env *env, int idx, unsigned setup)
@@ -186,6 +211,12 @@ int conf_begin(struct conf_env *env, int idx, unsigned setup)
 	ck_assert_ptr_nonnull(env->drv);
 	env->name = env->drv->desc->name;
 	kind = driver_kind(env->name);
+	if (!conf_driver_selected(env->name)) {
+		printf("%s: skipped: not in MF_CONFORMANCE_DRIVERS\n",
+		       env->name);
+		return -1;
+	}
+	env->remote = kind == KIND_REMOTE;
 
 	tmpl = env_location(env->name, NULL, &var);
 	if (tmpl == NULL && (kind == KIND_UNKNOWN || kind == KIND_REMOTE)) {

@@ -221,13 +221,36 @@ size_t conf_big_read(struct conf_big_gen *gen, void *buf, size_t len)
 	char *out = buf;
 	size_t n = 0;
 
-	while (n < len && gen->pos < CONF_BIG_SIZE) {
+	while (n < len && (gen->pending_lf || gen->pos < CONF_BIG_SIZE)) {
 		uint64_t pos = gen->pos;
-		out[n++] =
-		    pos < hlen ? big_header[pos] : big_body_byte(pos - hlen);
+		char c;
+
+		if (gen->pending_lf) {
+			gen->pending_lf = 0;
+			c = '\n';
+		} else {
+			c = pos < hlen ? big_header[pos]
+			               : big_body_byte(pos - hlen);
+			if (c == '\n' && gen->crlf) {
+				out[n++] = '\r';
+				gen->pending_lf = 1;
+				continue;
+			}
+		}
+		out[n++] = c;
 		gen->pos++;
 	}
 	return n;
+}
+
+uint64_t conf_big_crlf_size(void)
+{
+	const size_t hlen = sizeof(big_header) - 1;
+	uint64_t lf = (CONF_BIG_SIZE - hlen) / 64; /* one per body line */
+
+	for (size_t i = 0; i < hlen; i++)
+		lf += big_header[i] == '\n';
+	return CONF_BIG_SIZE + lf;
 }
 
 void conf_big_write_file(const char *path)

@@ -42,7 +42,11 @@ const struct conf_box *conf_fixture_box(const char *name);
 #define CONF_BIG_BOX "Big"
 struct conf_big_gen {
 	uint64_t pos;
+	int crlf;       /* produce it with CRLF line endings */
+	int pending_lf; /* the '\n' after an emitted '\r' */
 };
+/* Its size with CRLF line endings. */
+uint64_t conf_big_crlf_size(void);
 /* Next up to len bytes of the big message into buf; returns the count
  * (0 at the end). */
 size_t conf_big_read(struct conf_big_gen *gen, void *buf, size_t len);
@@ -67,7 +71,18 @@ struct conf_env {
 	uint32_t caps; /* the storage's run-time caps */
 	char sep;
 	int readonly;
+	/* A protocol that cannot keep line endings (IMAP sends CRLF only):
+	 * conf_same_body() then compares bodies with CR-LF taken as LF, and
+	 * a few store-side freedoms of IMAP servers are allowed. */
+	int remote;
 };
+
+/* MF_CONFORMANCE_DRIVERS="a,b": only these drivers (default: all). */
+int conf_driver_selected(const char *name);
+/* True when got is want byte for byte, or (env->remote) equal once every
+ * CR-LF pair of both is taken as LF. */
+int conf_same_body(const struct conf_env *env, const char *got, size_t got_size,
+                   const char *want, size_t want_size);
 
 /* Prepare env for driver number idx. Returns 0, or -1 when the test does
  * not apply to that driver (a line saying why was printed). */
@@ -130,6 +145,12 @@ void conf_recs_free(conf_recs_t *recs);
  * returning 0 bytes after the end. Returns malloc'd data. */
 char *conf_read_msg(struct conf_env *env, struct mailferry_mailbox *box,
                     uint32_t uid, size_t chunk, size_t *size_r);
+
+/* uid must not open: msg_open fails with NOTFOUND or EXPUNGED, or (a
+ * pipelining driver) succeeds and the first read fails so. Never an
+ * empty body. what names the case in messages. */
+void conf_expect_no_msg(struct conf_env *env, struct mailferry_mailbox *box,
+                        uint32_t uid, const char *what);
 
 /* Save messages in one transaction. Returns the commit result's UIDs in
  * *uids_r (count n; caller frees). */

@@ -4,6 +4,9 @@
 # tests/sample-driver so the suite always has a third-party-style driver.
 check_PROGRAMS += tests/conformance/test-conformance
 TESTS += tests/conformance/test-conformance
+# the same suite against imapc and a real Dovecot imapd on 127.0.0.1
+TESTS += tests/conformance/imapc.sh
+EXTRA_DIST += tests/conformance/imapc.sh
 tests_conformance_test_conformance_SOURCES = \
 	tests/conformance/test-conformance.c \
 	tests/conformance/test-read.c \
