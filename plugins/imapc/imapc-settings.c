@@ -244,6 +244,12 @@ int imapc_settings_read(struct mailferry_ctx *ctx,
 	cs->conn.ssl_verify = true;
 
 	v = get(&lk, "imapc_ssl");
+	/* an imap:// URL says "no"; a configured starttls still upgrades it
+	 * (settings may make a connection safer, never weaker) */
+	const char *vset = imapc_api->setting(ctx, "imapc_ssl");
+	if (v != NULL && strcasecmp(v, "no") == 0 && vset != NULL &&
+	    strcasecmp(vset, "starttls") == 0)
+		v = vset;
 	if (v == NULL || *v == '\0' || strcasecmp(v, "no") == 0)
 		cs->conn.ssl = IMAPC_SSL_NONE;
 	else if (strcasecmp(v, "imaps") == 0)

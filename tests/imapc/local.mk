@@ -33,7 +33,9 @@ tests_imapc_imapc_dropproxy_SOURCES = tests/imapc/imapc-dropproxy.c
 
 # Shell tests against a real Dovecot imapd on 127.0.0.1.
 TESTS += tests/imapc/imapc-read.sh tests/imapc/imapc-write.sh \
-	tests/imapc/imapc-fault.sh tests/imapc/imapc-engine.sh
+	tests/imapc/imapc-fault.sh tests/imapc/imapc-engine.sh \
+	tests/imapc/imapc-auth.sh
 EXTRA_DIST += tests/imapc/imapd.sh tests/imapc/common.sh \
 	tests/imapc/imapc-read.sh tests/imapc/imapc-write.sh \
-	tests/imapc/imapc-fault.sh tests/imapc/imapc-engine.sh
+	tests/imapc/imapc-fault.sh tests/imapc/imapc-engine.sh \
+	tests/imapc/imapc-auth.sh
