@@ -39,3 +39,25 @@ EXTRA_DIST += tests/imapc/imapd.sh tests/imapc/common.sh \
 	tests/imapc/imapc-read.sh tests/imapc/imapc-write.sh \
 	tests/imapc/imapc-fault.sh tests/imapc/imapc-engine.sh \
 	tests/imapc/imapc-auth.sh
+
+# The parser's fuzz entry replayed over the corpus (every prefix and
+# mutations) in every build; with --enable-fuzz (CC=clang) also a libFuzzer
+# binary (run by tests/run-fuzzers.sh with that corpus as seeds).
+check_PROGRAMS += tests/imapc/fuzz-replay
+TESTS += tests/imapc/fuzz-replay
+tests_imapc_fuzz_replay_SOURCES = tests/imapc/fuzz-replay.c \
+	tests/imapc/fuzz-imap-parser.c
+tests_imapc_fuzz_replay_CPPFLAGS = $(IMAPC_TEST_CPPFLAGS)
+tests_imapc_fuzz_replay_LDADD = plugins/imapc/libimapcproto.la \
+	core/lib/libmflib.la
+EXTRA_DIST += tests/imapc/fuzz-corpus
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/imapc/fuzz-imap-parser
+# the parser is compiled in here so that it gets coverage feedback
+tests_imapc_fuzz_imap_parser_SOURCES = tests/imapc/fuzz-imap-parser.c \
+	plugins/imapc/imapc-parser.c plugins/imapc/imapc-utf7.c \
+	core/lib/mf-alloc.c core/lib/mf-buf.c
+tests_imapc_fuzz_imap_parser_CPPFLAGS = $(IMAPC_TEST_CPPFLAGS)
+tests_imapc_fuzz_imap_parser_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
+tests_imapc_fuzz_imap_parser_LDFLAGS = -fsanitize=fuzzer
+endif
