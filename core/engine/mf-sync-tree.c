@@ -343,6 +343,8 @@ static int tree_op_failed(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
 	                    mf_sync_side_error(s));
 }
 
+static bool has_children(struct mf_sync_side *s, const char *name);
+
 static int op_delete(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
                      struct mf_tnode *n)
 {
@@ -355,7 +357,14 @@ static int op_delete(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
 		                                 n->is_box ? 0 : 1);
 	if (ret < 0)
 		return tree_op_failed(ctx, s, ret, "deleting mailbox", n->real);
-	n->exists = false;
+	if (n->is_box && has_children(s, n->name)) {
+		/* the children stay: what remains is their parent
+		 * directory */
+		n->is_box = false;
+		memset(n->guid, 0, sizeof(n->guid));
+	} else {
+		n->exists = false;
+	}
 	update_counts(ctx, ret, &ctx->res->boxes_deleted);
 	return 0;
 }

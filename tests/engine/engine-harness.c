@@ -31,8 +31,10 @@ void h_init(void)
 	char tmpl[] = "/tmp/mf-engine-test.XXXXXX";
 	char *path;
 
-	path =
-	    mf_strdup_printf("%s/tests/engine/.libs", top != NULL ? top : ".");
+	if (top == NULL)
+		top = ".";
+	path = mf_strdup_printf(
+	    "%s/tests/engine/.libs:%s/plugins/maildir/.libs", top, top);
 	setenv("MAILFERRY_DRIVER_PATH", path, 1);
 	setenv("MAILFERRY_SKIP_DEFAULT_DIR", "1", 1);
 	free(path);
@@ -65,11 +67,30 @@ const char *h_dir(void)
 
 struct mf_storage *h_open(const char *name, const char *opts)
 {
-	struct mf_storage *st;
-	char *loc = mf_strdup_printf("memdrv:%s/%s%s", tmpdir, name,
+	char *loc = mf_strdup_printf("memdrv:@DIR@/%s%s", name,
 	                             opts != NULL ? opts : "");
-	char *error = NULL;
+	struct mf_storage *st = h_open_loc(loc);
+
+	free(loc);
+	return st;
+}
+
+struct mf_storage *h_open_loc(const char *location)
+{
+	struct mf_storage *st;
+	struct mf_buf b = MF_BUF_INIT;
+	const char *p = strstr(location, "@DIR@");
+	char *loc, *error = NULL;
 	int ret;
+
+	if (p != NULL) {
+		mf_buf_append(&b, location, (size_t)(p - location));
+		mf_buf_append_str(&b, tmpdir);
+		mf_buf_append_str(&b, p + 5);
+	} else {
+		mf_buf_append_str(&b, location);
+	}
+	loc = mf_buf_detach(&b);
 
 	ret = mf_storage_open(loc, NULL, NULL, NULL, MAILFERRY_STORAGE_CREATE,
 	                      &st, &error);
@@ -259,6 +280,11 @@ void h_snap(struct mf_storage *st, struct h_snap *snap)
 	while (st->ops->mailbox_list_next(it, &info) > 0) {
 		struct h_box *b = mf_array_append_zero(&snap->boxes);
 		b->name = mf_strdup(info->name);
+		b->real = mf_strdup(info->name);
+		for (char *c = b->name; *c != '\0'; c++) {
+			if (*c == st->info->hier_sep)
+				*c = '/';
+		}
 		b->dir = (info->flags & MAILFERRY_MAILBOX_NOSELECT) != 0;
 	}
 	st->ops->mailbox_list_end(&it);
@@ -275,7 +301,7 @@ void h_snap(struct mf_storage *st, struct h_snap *snap)
 
 		if (b->dir)
 			continue;
-		mb = open_box(st, b->name);
+		mb = open_box(st, b->real);
 		mf_zero(&s);
 		s.struct_size = sizeof(s);
 		ck_assert_int_eq(st->ops->mailbox_status(mb, &s), 0);
@@ -316,8 +342,14 @@ void h_snap(struct mf_storage *st, struct h_snap *snap)
 	}
 	if (MF_HAS_OP(st, subscriptions_begin) &&
 	    st->ops->subscriptions_begin(st->st, &sit) == 0) {
-		while (st->ops->subscriptions_next(sit, &name) > 0)
-			mf_array_push(&snap->subs, mf_strdup(name));
+		while (st->ops->subscriptions_next(sit, &name) > 0) {
+			char *n = mf_strdup(name);
+			for (char *c = n; *c != '\0'; c++) {
+				if (*c == st->info->hier_sep)
+					*c = '/';
+			}
+			mf_array_push(&snap->subs, n);
+		}
 		st->ops->subscriptions_end(&sit);
 		qsort(snap->subs.items, snap->subs.count, sizeof(char *),
 		      cmp_strp);
@@ -335,6 +367,7 @@ void h_snap_free(struct h_snap *snap)
 		}
 		mf_array_free(&b->msgs);
 		free(b->name);
+		free(b->real);
 	}
 	mf_array_free(&snap->boxes);
 	for (size_t i = 0; i < snap->subs.count; i++)

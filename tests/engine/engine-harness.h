@@ -21,6 +21,8 @@ const char *h_dir(void);
 /* Open (creating) store `name` under the temp dir; opts appended to the
  * location (":SEP=." etc.) or NULL. */
 struct mf_storage *h_open(const char *name, const char *opts);
+/* Open (creating) a full location; "@DIR@" is replaced by the temp dir. */
+struct mf_storage *h_open_loc(const char *location);
 void h_close(struct mf_storage **st);
 /* Advance the mailbox-log clock by secs (timestamps of later log records). */
 void h_tick(int secs);
@@ -52,7 +54,8 @@ struct h_msg {
 	char *body_md5;
 };
 struct h_box {
-	char *name;
+	char *name; /* with '/' as separator */
+	char *real; /* as the store names it */
 	bool dir;
 	uint8_t guid[16];
 	uint32_t uidvalidity, uidnext;

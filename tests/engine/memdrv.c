@@ -696,9 +696,10 @@ static int random_bytes(void *buf, size_t size)
 	if (seed == NULL)
 		return api->random(buf, size);
 	if (strcmp(seed, last_seed) != 0) {
-		/* a new seed value restarts the sequence */
+		/* a new value restarts the sequence; "N#run" seeds with N
+		 * only, so a test can restart the same sequence */
 		state = 1469598103934665603ull;
-		for (const char *c = seed; *c != '\0'; c++)
+		for (const char *c = seed; *c != '\0' && *c != '#'; c++)
 			state = (state ^ (uint8_t)*c) * 1099511628211ull;
 		mf_strlcpy(last_seed, seed, sizeof(last_seed));
 	}

@@ -468,7 +468,8 @@ START_TEST(separator_mismatch)
 	ck_assert_int_eq(h_sync(&p, A, c, &r), 0);
 	mf_sync_result_free(&r);
 	h_snap(c, &s);
-	ck_assert_uint_eq(box_of(&s, "Lists.dev")->msgs.count, 1);
+	/* snapshots show '/' as separator */
+	ck_assert_uint_eq(box_of(&s, "Lists/dev")->msgs.count, 1);
 	ck_assert_ptr_nonnull(h_snap_box(&s, "a_b"));
 	h_snap_free(&s);
 	ck_assert_int_eq(h_sync(&p, A, c, &r), 0);
@@ -751,9 +752,23 @@ static void list_free(strlist *l)
 	mf_array_free(l);
 }
 
-/* Body hashes of everything now in st (to learn GUID of new saves). */
+/* name with the store's hierarchy separator (static buffer) */
+static const char *real_name(struct mf_storage *st, const char *name)
+{
+	static char buf[128];
+
+	mf_strlcpy(buf, name, sizeof(buf));
+	for (char *c = buf; *c != '\0'; c++) {
+		if (*c == '/')
+			*c = st->info->hier_sep;
+	}
+	return buf;
+}
+
+/* Random changes on one store. Messages are identified by their body
+ * (unique per save) so that stores without GUIDs work the same. */
 static void random_ops(struct rng *r, struct mf_storage *st, strlist *live,
-                       unsigned int *msgno, unsigned int nops)
+                       strlist *deleted, unsigned int *msgno, unsigned int nops)
 {
 	for (unsigned int i = 0; i < nops; i++) {
 		struct h_snap s;
@@ -765,25 +780,30 @@ static void random_ops(struct rng *r, struct mf_storage *st, strlist *live,
 		b = h_snap_box(&s, name);
 		if (op < 8) {
 			if (b == NULL)
-				(void)h_create_guid(st, name, NULL, 0);
+				(void)h_create_guid(st, real_name(st, name),
+				                    NULL, 0);
 		} else if (op < 12) {
 			if (b != NULL && !b->dir &&
 			    strcmp(name, "INBOX") != 0) {
+				char hex[33];
 				for (size_t k = 0; k < b->msgs.count; k++)
-					list_del(live, b->msgs.items[k].guid);
-				(void)h_delete(st, name);
+					list_del(live,
+					         b->msgs.items[k].body_md5);
+				mf_hex_encode(b->guid, 16, hex);
+				if (h_delete(st, b->real) == 0)
+					mf_array_push(deleted, mf_strdup(hex));
 			}
 		} else if (op < 16) {
 			const char *to =
 			    box_names[rnd(r, MF_N_ELEMENTS(box_names))];
 			if (b != NULL && !b->dir && strcmp(name, "INBOX") != 0)
-				(void)h_rename(st, name, to);
+				(void)h_rename(st, b->real, real_name(st, to));
 		} else if (op < 20) {
-			h_subscribe(st, name, rnd(r, 2) == 0);
+			h_subscribe(st, real_name(st, name), rnd(r, 2) == 0);
 		} else if (op < 60) {
 			if (b != NULL && !b->dir) {
 				struct h_snap s2;
-				uint32_t uid = h_save(st, name, ++*msgno);
+				uint32_t uid = h_save(st, b->real, ++*msgno);
 				h_snap(st, &s2);
 				const struct h_box *b2 = h_snap_box(&s2, name);
 				for (size_t k = 0; k < b2->msgs.count; k++) {
@@ -791,7 +811,7 @@ static void random_ops(struct rng *r, struct mf_storage *st, strlist *live,
 						mf_array_push(
 						    live,
 						    mf_strdup(b2->msgs.items[k]
-						                  .guid));
+						                  .body_md5));
 				}
 				h_snap_free(&s2);
 			}
@@ -800,17 +820,17 @@ static void random_ops(struct rng *r, struct mf_storage *st, strlist *live,
 				const struct h_msg *m = &b->msgs.items[rnd(
 				    r, (uint32_t)b->msgs.count)];
 				static const char *const kws[] = {
-				    NULL, "$Work", "$Later", "Odd kw"};
-				h_flags(st, name, m->uid,
+				    NULL, "$Work", "$Later", "Junk"};
+				h_flags(st, b->real, m->uid,
 				        (enum mailferry_modify)rnd(r, 2),
-				        1u << rnd(r, 5), kws[rnd(r, 3)]);
+				        1u << rnd(r, 5), kws[rnd(r, 4)]);
 			}
 		} else {
 			if (b != NULL && !b->dir && b->msgs.count > 0) {
 				const struct h_msg *m = &b->msgs.items[rnd(
 				    r, (uint32_t)b->msgs.count)];
-				list_del(live, m->guid);
-				h_expunge(st, name, m->uid);
+				list_del(live, m->body_md5);
+				h_expunge(st, b->real, m->uid);
 			}
 		}
 		h_snap_free(&s);
@@ -832,7 +852,7 @@ static void check_live(const strlist *live, uint64_t seed, unsigned int round)
 		for (size_t i = 0; i < s.boxes.count; i++) {
 			const struct h_box *b = &s.boxes.items[i];
 			for (size_t k = 0; k < b->msgs.count; k++) {
-				const char *g = b->msgs.items[k].guid;
+				const char *g = b->msgs.items[k].body_md5;
 				ck_assert_msg(!list_has(&mine, g),
 				              "seed %llu round %u: message %s "
 				              "twice on side %d",
@@ -856,8 +876,52 @@ enum algo { ALGO_FULL, ALGO_FAST, ALGO_STATE };
 
 /* Run `rounds` rounds of random changes on both sides followed by a sync;
  * returns the final snapshot of A for comparisons between algorithms. */
+enum kind { KIND_MEM, KIND_SEP, KIND_HASH, KIND_MAILDIR };
+static bool model_verbose;
+
+static void dump_both(const char *when)
+{
+	struct h_snap a, b;
+	char *da, *db;
+
+	h_snap(A, &a);
+	h_snap(B, &b);
+	da = h_snap_dump(&a);
+	db = h_snap_dump(&b);
+	fprintf(stderr, "--- %s\nA:\n%sB:\n%s", when, da, db);
+	free(da);
+	free(db);
+	h_snap_free(&a);
+	h_snap_free(&b);
+}
+
+static const char *const kind_loc[][2] = {
+    [KIND_MEM] = {"memdrv:@DIR@/%s-a", "memdrv:@DIR@/%s-b"},
+    [KIND_SEP] = {"memdrv:@DIR@/%s-a", "memdrv:@DIR@/%s-b:SEP=."},
+    [KIND_HASH] = {"memdrv:@DIR@/%s-a:NOGUIDS=1",
+                   "memdrv:@DIR@/%s-b:NOGUIDS=1"},
+    [KIND_MAILDIR] = {"maildir:@DIR@/%s-a", "maildir:@DIR@/%s-b"},
+};
+
+/* Replace A and B by fresh stores of kind, named after tag. */
+static void model_open(enum kind kind, const char *tag)
+{
+	char loc[256];
+
+	h_close(&A);
+	h_close(&B);
+	snprintf(loc, sizeof(loc), kind_loc[kind][0], tag);
+	A = h_open_loc(loc);
+	snprintf(loc, sizeof(loc), kind_loc[kind][1], tag);
+	B = h_open_loc(loc);
+	if (kind == KIND_MAILDIR) {
+		h_create(A, "INBOX");
+		h_create(B, "INBOX");
+	}
+}
+
 static void model_run(uint64_t seed, unsigned int rounds, enum algo algo,
-                      struct h_snap *final_r)
+                      enum kind kind, struct h_snap *final_r)
 {
 	struct rng r = {seed * 2654435761u + 7};
 	strlist live = MF_ARRAY_INIT;
@@ -865,18 +929,51 @@ static void model_run(uint64_t seed, unsigned int rounds, enum algo algo,
 	char *state = mf_strdup("");
 	char seedbuf[64];
 
-	snprintf(seedbuf, sizeof(seedbuf), "%llu-%d", (unsigned long long)seed,
-	         (int)algo);
+	/* the same seed gives the same GUIDs whatever the algorithm */
+	static unsigned int run;
+	snprintf(seedbuf, sizeof(seedbuf), "%llu#%u", (unsigned long long)seed,
+	         ++run);
 	setenv("MEMDRV_SEED", seedbuf, 1);
-	fprintf(stderr, "model: seed %llu, %u rounds, algorithm %d\n",
-	        (unsigned long long)seed, rounds, (int)algo);
+	snprintf(seedbuf, sizeof(seedbuf), "s%llu-%d-%d",
+	         (unsigned long long)seed, (int)algo, (int)kind);
+	model_open(kind, seedbuf);
+	fprintf(stderr,
+	        "model: seed %llu, %u rounds, algorithm %d, stores %s / %s\n",
+	        (unsigned long long)seed, rounds, (int)algo, kind_loc[kind][0],
+	        kind_loc[kind][1]);
 	for (unsigned int round = 0; round < rounds; round++) {
 		struct mf_sync_params p;
 		struct mf_sync_result res;
 		int code;
 
-		random_ops(&r, A, &live, &msgno, rnd(&r, 6));
-		random_ops(&r, B, &live, &msgno, rnd(&r, 6));
+		if (model_verbose)
+			dump_both("before round");
+		strlist deleted = MF_ARRAY_INIT;
+		random_ops(&r, A, &live, &deleted, &msgno, rnd(&r, 6));
+		random_ops(&r, B, &live, &deleted, &msgno, rnd(&r, 6));
+		/* a mailbox deleted on one side is deleted on the other too,
+		 * with the mail the other side put in it meanwhile (dsync:
+		 * mailbox deletion always applies) */
+		for (int side = 0; side < 2 && deleted.count > 0; side++) {
+			struct h_snap ds;
+			h_snap(side == 0 ? A : B, &ds);
+			for (size_t i = 0; i < ds.boxes.count; i++) {
+				const struct h_box *db = &ds.boxes.items[i];
+				char hex[33];
+				mf_hex_encode(db->guid, 16, hex);
+				if (!list_has(&deleted, hex))
+					continue;
+				for (size_t k = 0; k < db->msgs.count; k++)
+					list_del(&live,
+					         db->msgs.items[k].body_md5);
+			}
+			h_snap_free(&ds);
+		}
+		list_free(&deleted);
+		if (model_verbose) {
+			fprintf(stderr, "=== round %u\n", round);
+			dump_both("after changes");
+		}
 		h_params(&p);
 		p.full = algo == ALGO_FULL;
 		p.state = algo == ALGO_STATE ? state : NULL;
@@ -927,6 +1024,8 @@ static void model_run(uint64_t seed, unsigned int rounds, enum algo algo,
 			h_snap_free(&a);
 			h_snap_free(&b);
 		}
+		if (model_verbose)
+			dump_both("after sync");
 		check_live(&live, seed, round);
 		/* the second run is a no-op */
 		h_params(&p);
@@ -955,22 +1054,59 @@ static void model_run(uint64_t seed, unsigned int rounds, enum algo algo,
 
 START_TEST(model_random_full)
 {
-	uint64_t seed = 1000 + (uint64_t)_i;
-	model_run(seed, 25, ALGO_FULL, NULL);
+	model_run(1000 + (uint64_t)_i, 25, ALGO_FULL, KIND_MEM, NULL);
 }
 END_TEST
 
 START_TEST(model_random_fast)
 {
-	uint64_t seed = 2000 + (uint64_t)_i;
-	model_run(seed, 25, ALGO_FAST, NULL);
+	model_run(2000 + (uint64_t)_i, 25, ALGO_FAST, KIND_MEM, NULL);
 }
 END_TEST
 
 START_TEST(model_random_state)
 {
-	uint64_t seed = 3000 + (uint64_t)_i;
-	model_run(seed, 25, ALGO_STATE, NULL);
+	model_run(3000 + (uint64_t)_i, 25, ALGO_STATE, KIND_MEM, NULL);
+}
+END_TEST
+
+START_TEST(model_random_separators)
+{
+	model_run(4000 + (uint64_t)_i, 25, ALGO_STATE, KIND_SEP, NULL);
+}
+END_TEST
+
+START_TEST(model_random_header_hash)
+{
+	model_run(5000 + (uint64_t)_i, 25, ALGO_FULL, KIND_HASH, NULL);
+}
+END_TEST
+
+START_TEST(model_random_maildir)
+{
+	model_run(6000 + (uint64_t)_i, 15, _i % 2 == 0 ? ALGO_STATE : ALGO_FULL,
+	          KIND_MAILDIR, NULL);
+}
+END_TEST
+
+/* The same history synced with full, fast and stateful syncs ends in the
+ * same stores. */
+START_TEST(model_algorithms_agree)
+{
+	struct h_snap full, other;
+	uint64_t seed = 7000 + (uint64_t)_i;
+
+	model_run(seed, 20, ALGO_FULL, KIND_MEM, &full);
+	for (enum algo a = ALGO_FAST; a <= ALGO_STATE; a++) {
+		char *diff;
+		model_run(seed, 20, a, KIND_MEM, &other);
+		diff = h_snap_diff(&full, &other, true);
+		ck_assert_msg(diff == NULL,
+		              "seed %llu: algorithm %d differs from full: %s",
+		              (unsigned long long)seed, (int)a, diff);
+		h_snap_free(&other);
+	}
+	h_snap_free(&full);
 }
 END_TEST
 
@@ -1014,14 +1150,45 @@ static Suite *sync_suite(void)
 	tcase_add_loop_test(tc, model_random_full, 0, 4);
 	tcase_add_loop_test(tc, model_random_fast, 0, 4);
 	tcase_add_loop_test(tc, model_random_state, 0, 4);
+	tcase_add_loop_test(tc, model_random_separators, 0, 3);
+	tcase_add_loop_test(tc, model_random_header_hash, 0, 3);
+	tcase_add_loop_test(tc, model_random_maildir, 0, 2);
+	tcase_add_loop_test(tc, model_algorithms_agree, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
+START_TEST(model_debug)
+{
+	const char *algo = getenv("MF_MODEL_ALGO");
+	const char *kind = getenv("MF_MODEL_KIND");
+
+	model_verbose = true;
+	model_run(strtoull(getenv("MF_MODEL_SEED"), NULL, 10), 30,
+	          (enum algo)atoi(algo != NULL ? algo : "0"),
+	          (enum kind)atoi(kind != NULL ? kind : "0"), NULL);
+}
+END_TEST
+
 int main(void)
 {
-	SRunner *sr = srunner_create(sync_suite());
 	int failed;
+	/* MF_MODEL_SEED=N MF_MODEL_KIND=k MF_MODEL_ALGO=a: run one model
+	 * history, printing both stores around every round */
+	if (getenv("MF_MODEL_SEED") != NULL) {
+		Suite *s = suite_create("engine-model-debug");
+		TCase *tc = tcase_create("debug");
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_set_timeout(tc, 600);
+		tcase_add_test(tc, model_debug);
+		suite_add_tcase(s, tc);
+		SRunner *dr = srunner_create(s);
+		srunner_run_all(dr, CK_NORMAL);
+		failed = srunner_ntests_failed(dr);
+		srunner_free(dr);
+		return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	}
+	SRunner *sr = srunner_create(sync_suite());
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
