@@ -15,7 +15,7 @@
 #include "mf-mailbox-log.h"
 #include "mf-subscriptions.h"
 #include "mf-uidvalidity.h"
-#include "dbox-storage.h"
+#include "dbox-ops.h"
 
 /* ---- listing ---- */
 
@@ -109,8 +109,6 @@ static bool list_walk(struct mailferry_list_iter *it, const char *dir,
 }
 
 int dbox_mailbox_list_begin(struct mailferry_storage *st, uint32_t flags,
-                            struct mailferry_list_iter **iter_r);
-int dbox_mailbox_list_begin(struct mailferry_storage *st, uint32_t flags,
                             struct mailferry_list_iter **iter_r)
 {
 	struct mailferry_list_iter *it = mf_calloc(1, sizeof(*it));
@@ -129,11 +127,6 @@ int dbox_mailbox_list_begin(struct mailferry_storage *st, uint32_t flags,
 	return 0;
 }
 
-int dbox_mailbox_status_fill(struct mailferry_mailbox *box,
-                             struct mailferry_mailbox_status *status_r);
-
-int dbox_mailbox_list_next(struct mailferry_list_iter *it,
-                           const struct mailferry_mailbox_info **info_r);
 int dbox_mailbox_list_next(struct mailferry_list_iter *it,
                            const struct mailferry_mailbox_info **info_r)
 {
@@ -172,7 +165,6 @@ int dbox_mailbox_list_next(struct mailferry_list_iter *it,
 	return 1;
 }
 
-int dbox_mailbox_list_end(struct mailferry_list_iter **_it);
 int dbox_mailbox_list_end(struct mailferry_list_iter **_it)
 {
 	struct mailferry_list_iter *it = *_it;
@@ -228,8 +220,6 @@ struct mailferry_log_iter {
 };
 
 int dbox_mailbox_log_begin(struct mailferry_storage *st,
-                           struct mailferry_log_iter **iter_r);
-int dbox_mailbox_log_begin(struct mailferry_storage *st,
                            struct mailferry_log_iter **iter_r)
 {
 	struct mailferry_log_iter *it = mf_calloc(1, sizeof(*it));
@@ -245,8 +235,6 @@ int dbox_mailbox_log_begin(struct mailferry_storage *st,
 	return 0;
 }
 
-int dbox_mailbox_log_next(struct mailferry_log_iter *it,
-                          const struct mailferry_log_record **rec_r);
 int dbox_mailbox_log_next(struct mailferry_log_iter *it,
                           const struct mailferry_log_record **rec_r)
 {
@@ -267,7 +255,6 @@ int dbox_mailbox_log_next(struct mailferry_log_iter *it,
 	return 0;
 }
 
-int dbox_mailbox_log_end(struct mailferry_log_iter **_it);
 int dbox_mailbox_log_end(struct mailferry_log_iter **_it)
 {
 	struct mailferry_log_iter *it = *_it;
@@ -294,8 +281,6 @@ static char *subs_path(struct mailferry_storage *st)
 }
 
 int dbox_subscriptions_begin(struct mailferry_storage *st,
-                             struct mailferry_subs_iter **iter_r);
-int dbox_subscriptions_begin(struct mailferry_storage *st,
                              struct mailferry_subs_iter **iter_r)
 {
 	struct mailferry_subs_iter *it = mf_calloc(1, sizeof(*it));
@@ -312,8 +297,6 @@ int dbox_subscriptions_begin(struct mailferry_storage *st,
 	return 0;
 }
 
-int dbox_subscriptions_next(struct mailferry_subs_iter *it,
-                            const char **name_r);
 int dbox_subscriptions_next(struct mailferry_subs_iter *it, const char **name_r)
 {
 	while (it->pos < it->count) {
@@ -330,7 +313,6 @@ int dbox_subscriptions_next(struct mailferry_subs_iter *it, const char **name_r)
 	return 0;
 }
 
-int dbox_subscriptions_end(struct mailferry_subs_iter **_it);
 int dbox_subscriptions_end(struct mailferry_subs_iter **_it)
 {
 	struct mailferry_subs_iter *it = *_it;
@@ -344,8 +326,6 @@ int dbox_subscriptions_end(struct mailferry_subs_iter **_it)
 	return 0;
 }
 
-int dbox_mailbox_set_subscribed(struct mailferry_storage *st, const char *name,
-                                int subscribed);
 int dbox_mailbox_set_subscribed(struct mailferry_storage *st, const char *name,
                                 int subscribed)
 {
@@ -433,8 +413,6 @@ static int check_writable(struct mailferry_storage *st)
 	return 0;
 }
 
-int dbox_mailbox_create(struct mailferry_storage *st, const char *name,
-                        const struct mailferry_mailbox_create *params);
 int dbox_mailbox_create(struct mailferry_storage *st, const char *name,
                         const struct mailferry_mailbox_create *params)
 {
@@ -546,8 +524,6 @@ static void rmdir_empty_parents(struct mailferry_storage *st, char *path)
 }
 
 int dbox_mailbox_delete(struct mailferry_storage *st, const char *name,
-                        int directory);
-int dbox_mailbox_delete(struct mailferry_storage *st, const char *name,
                         int directory)
 {
 	struct mailferry_mailbox *box = NULL;
@@ -658,8 +634,6 @@ out:
 	return ret;
 }
 
-int dbox_mailbox_rename(struct mailferry_storage *st, const char *old_name,
-                        const char *new_name);
 int dbox_mailbox_rename(struct mailferry_storage *st, const char *old_name,
                         const char *new_name)
 {

@@ -14,7 +14,7 @@
 #include "mf-hex.h"
 #include "mf-uidvalidity.h"
 #include "dbox-body.h"
-#include "dbox-storage.h"
+#include "dbox-ops.h"
 
 #define DBOX_SYNC_LOCK_NAME ".dovecot-box-sync.lock"
 
@@ -172,9 +172,6 @@ static int create_missing_index(struct mailferry_mailbox *box)
 	return dbox_mailbox_create_index(st, box->dir, guid, uidvalidity, 1);
 }
 
-int dbox_mailbox_create(struct mailferry_storage *st, const char *name,
-                        const struct mailferry_mailbox_create *params);
-
 int dbox_mailbox_open_internal(struct mailferry_storage *st, const char *name,
                                bool create_missing_inbox, bool readonly,
                                struct mailferry_mailbox **box_r)
@@ -293,8 +290,6 @@ static int take_sync_lock(struct mailferry_mailbox *box)
 }
 
 int dbox_mailbox_open(struct mailferry_storage *st, const char *name,
-                      uint32_t flags, struct mailferry_mailbox **box_r);
-int dbox_mailbox_open(struct mailferry_storage *st, const char *name,
                       uint32_t flags, struct mailferry_mailbox **box_r)
 {
 	struct mailferry_mailbox *box;
@@ -313,7 +308,6 @@ int dbox_mailbox_open(struct mailferry_storage *st, const char *name,
 	return 0;
 }
 
-void dbox_mailbox_close(struct mailferry_mailbox **_box);
 void dbox_mailbox_close(struct mailferry_mailbox **_box)
 {
 	struct mailferry_mailbox *box = *_box;
@@ -339,8 +333,6 @@ void dbox_mailbox_close(struct mailferry_mailbox **_box)
 }
 
 int dbox_mailbox_status_fill(struct mailferry_mailbox *box,
-                             struct mailferry_mailbox_status *status_r);
-int dbox_mailbox_status_fill(struct mailferry_mailbox *box,
                              struct mailferry_mailbox_status *status_r)
 {
 	const struct mf_index_header *hdr;
@@ -360,8 +352,6 @@ int dbox_mailbox_status_fill(struct mailferry_mailbox *box,
 	return 0;
 }
 
-int dbox_mailbox_status(struct mailferry_mailbox *box,
-                        struct mailferry_mailbox_status *status_r);
 int dbox_mailbox_status(struct mailferry_mailbox *box,
                         struct mailferry_mailbox_status *status_r)
 {
@@ -410,9 +400,6 @@ struct mailferry_msg_iter {
 	char *guid, *pop3_uidl;
 };
 
-int dbox_msg_iter_begin(struct mailferry_mailbox *box,
-                        const struct mailferry_msg_query *query,
-                        struct mailferry_msg_iter **iter_r);
 int dbox_msg_iter_begin(struct mailferry_mailbox *box,
                         const struct mailferry_msg_query *query,
                         struct mailferry_msg_iter **iter_r)
@@ -518,8 +505,6 @@ static int fill_from_file(struct mailferry_msg_iter *it, uint32_t seq,
 	 MAILFERRY_FIELD_VIRTUAL_SIZE | MAILFERRY_FIELD_POP3)
 
 int dbox_msg_iter_next(struct mailferry_msg_iter *it,
-                       const struct mailferry_msg **msg_r);
-int dbox_msg_iter_next(struct mailferry_msg_iter *it,
                        const struct mailferry_msg **msg_r)
 {
 	struct mf_index *idx = it->box->idx;
@@ -616,7 +601,6 @@ again:
 	return 1;
 }
 
-int dbox_msg_iter_end(struct mailferry_msg_iter **_it);
 int dbox_msg_iter_end(struct mailferry_msg_iter **_it)
 {
 	struct mailferry_msg_iter *it = *_it;
@@ -644,8 +628,6 @@ struct mailferry_expunge_iter {
 };
 
 int dbox_expunge_iter_begin(struct mailferry_mailbox *box, uint64_t since,
-                            struct mailferry_expunge_iter **iter_r);
-int dbox_expunge_iter_begin(struct mailferry_mailbox *box, uint64_t since,
                             struct mailferry_expunge_iter **iter_r)
 {
 	struct mailferry_expunge_iter *it = mf_calloc(1, sizeof(*it));
@@ -660,8 +642,6 @@ int dbox_expunge_iter_begin(struct mailferry_mailbox *box, uint64_t since,
 	return 0;
 }
 
-int dbox_expunge_iter_next(struct mailferry_expunge_iter *it,
-                           const struct mailferry_expunge **exp_r);
 int dbox_expunge_iter_next(struct mailferry_expunge_iter *it,
                            const struct mailferry_expunge **exp_r)
 {
@@ -680,7 +660,6 @@ int dbox_expunge_iter_next(struct mailferry_expunge_iter *it,
 	return 1;
 }
 
-int dbox_expunge_iter_end(struct mailferry_expunge_iter **_it);
 int dbox_expunge_iter_end(struct mailferry_expunge_iter **_it)
 {
 	struct mailferry_expunge_iter *it = *_it;
@@ -700,8 +679,6 @@ struct mailferry_stream {
 	struct dbox_body *body;
 };
 
-int dbox_msg_open(struct mailferry_mailbox *box, uint32_t uid, uint32_t flags,
-                  struct mailferry_stream **stream_r);
 int dbox_msg_open(struct mailferry_mailbox *box, uint32_t uid, uint32_t flags,
                   struct mailferry_stream **stream_r)
 {
@@ -745,8 +722,6 @@ int dbox_msg_open(struct mailferry_mailbox *box, uint32_t uid, uint32_t flags,
 }
 
 int dbox_stream_read(struct mailferry_stream *s, void *buf, size_t size,
-                     size_t *size_r);
-int dbox_stream_read(struct mailferry_stream *s, void *buf, size_t size,
                      size_t *size_r)
 {
 	char *err = NULL;
@@ -757,7 +732,6 @@ int dbox_stream_read(struct mailferry_stream *s, void *buf, size_t size,
 	return 0;
 }
 
-void dbox_stream_close(struct mailferry_stream **_s);
 void dbox_stream_close(struct mailferry_stream **_s)
 {
 	struct mailferry_stream *s = *_s;

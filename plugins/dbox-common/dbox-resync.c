@@ -6,13 +6,8 @@
 #include <unistd.h>
 
 #include "mf-alloc.h"
+#include "dbox-ops.h"
 #include "dbox-resync.h"
-
-int dbox_mailbox_list_begin(struct mailferry_storage *st, uint32_t flags,
-                            struct mailferry_list_iter **iter_r);
-int dbox_mailbox_list_next(struct mailferry_list_iter *it,
-                           const struct mailferry_mailbox_info **info_r);
-int dbox_mailbox_list_end(struct mailferry_list_iter **it);
 
 static int resync_one(struct mailferry_storage *st, const char *name)
 {

@@ -10,7 +10,7 @@
 
 #include "mf-alloc.h"
 #include "mf-file.h"
-#include "dbox-storage.h"
+#include "dbox-ops.h"
 
 const struct mailferry_core_api *dbox_api;
 
@@ -156,7 +156,6 @@ fail:
  * format is found via the descriptor registered at entry. */
 static const struct dbox_format *entry_format;
 
-void dbox_register_format(const struct dbox_format *fmt);
 void dbox_register_format(const struct dbox_format *fmt)
 {
 	entry_format = fmt;
@@ -164,15 +163,11 @@ void dbox_register_format(const struct dbox_format *fmt)
 
 int dbox_storage_open(struct mailferry_ctx *ctx,
                       const struct mailferry_open_params *params,
-                      struct mailferry_storage **storage_r);
-int dbox_storage_open(struct mailferry_ctx *ctx,
-                      const struct mailferry_open_params *params,
                       struct mailferry_storage **storage_r)
 {
 	return storage_open(ctx, params, storage_r, entry_format);
 }
 
-void dbox_storage_close(struct mailferry_storage **_st);
 void dbox_storage_close(struct mailferry_storage **_st)
 {
 	struct mailferry_storage *st = *_st;
@@ -188,8 +183,6 @@ void dbox_storage_close(struct mailferry_storage **_st)
 	free(st);
 }
 
-int dbox_storage_info(struct mailferry_storage *st,
-                      const struct mailferry_storage_info **info_r);
 int dbox_storage_info(struct mailferry_storage *st,
                       const struct mailferry_storage_info **info_r)
 {

@@ -18,7 +18,7 @@
 
 #include "mf-alloc.h"
 #include "mf-hex.h"
-#include "dbox-storage.h"
+#include "dbox-ops.h"
 
 static char **strv_dup(const char *const *v)
 {
@@ -68,8 +68,6 @@ static int check_keywords(struct mailferry_storage *st, const char *const *kws)
 }
 
 int dbox_trans_begin(struct mailferry_mailbox *box, uint32_t flags,
-                     struct mailferry_trans **trans_r);
-int dbox_trans_begin(struct mailferry_mailbox *box, uint32_t flags,
                      struct mailferry_trans **trans_r)
 {
 	struct mailferry_trans *t;
@@ -93,8 +91,6 @@ static void save_free(struct dbox_save *s)
 	free(s->tmp_path);
 }
 
-int dbox_save_begin(struct mailferry_trans *t,
-                    const struct mailferry_save *save);
 int dbox_save_begin(struct mailferry_trans *t,
                     const struct mailferry_save *save)
 {
@@ -161,7 +157,6 @@ fail:
 	return ret;
 }
 
-int dbox_save_write(struct mailferry_trans *t, const void *data, size_t size);
 int dbox_save_write(struct mailferry_trans *t, const void *data, size_t size)
 {
 	char *err = NULL;
@@ -177,7 +172,6 @@ int dbox_save_write(struct mailferry_trans *t, const void *data, size_t size)
 	return 0;
 }
 
-void dbox_save_cancel(struct mailferry_trans *t);
 void dbox_save_cancel(struct mailferry_trans *t)
 {
 	struct dbox_save *s;
@@ -192,7 +186,6 @@ void dbox_save_cancel(struct mailferry_trans *t)
 	t->saving = false;
 }
 
-int dbox_save_finish(struct mailferry_trans *t);
 int dbox_save_finish(struct mailferry_trans *t)
 {
 	struct mailferry_storage *st = t->box->st;
@@ -249,10 +242,6 @@ int dbox_save_finish(struct mailferry_trans *t)
 int dbox_update_flags(struct mailferry_trans *t,
                       const struct mailferry_uidset *uids,
                       enum mailferry_modify modify, uint32_t flags,
-                      const char *const *keywords);
-int dbox_update_flags(struct mailferry_trans *t,
-                      const struct mailferry_uidset *uids,
-                      enum mailferry_modify modify, uint32_t flags,
                       const char *const *keywords)
 {
 	struct dbox_flag_change *c;
@@ -274,8 +263,6 @@ int dbox_update_flags(struct mailferry_trans *t,
 }
 
 int dbox_update_modseq(struct mailferry_trans *t, uint32_t uid,
-                       uint64_t min_modseq);
-int dbox_update_modseq(struct mailferry_trans *t, uint32_t uid,
                        uint64_t min_modseq)
 {
 	struct dbox_modseq_update u = {uid, min_modseq};
@@ -284,8 +271,6 @@ int dbox_update_modseq(struct mailferry_trans *t, uint32_t uid,
 	return 0;
 }
 
-int dbox_expunge(struct mailferry_trans *t,
-                 const struct mailferry_uidset *uids);
 int dbox_expunge(struct mailferry_trans *t, const struct mailferry_uidset *uids)
 {
 	for (size_t i = 0; i < uids->count; i++)
@@ -460,8 +445,6 @@ static void trans_free(struct mailferry_trans **_t, bool committed)
 }
 
 int dbox_trans_commit(struct mailferry_trans **_t,
-                      struct mailferry_commit_result *result_r);
-int dbox_trans_commit(struct mailferry_trans **_t,
                       struct mailferry_commit_result *result_r)
 {
 	struct mailferry_trans *t = *_t;
@@ -555,7 +538,6 @@ out:
 	return committed ? 0 : ret;
 }
 
-void dbox_trans_rollback(struct mailferry_trans **_t);
 void dbox_trans_rollback(struct mailferry_trans **_t)
 {
 	if (*_t != NULL)
@@ -564,8 +546,6 @@ void dbox_trans_rollback(struct mailferry_trans **_t)
 
 /* ---- mailbox_update ---- */
 
-int dbox_mailbox_update(struct mailferry_storage *st, const char *name,
-                        const struct mailferry_mailbox_update *u);
 int dbox_mailbox_update(struct mailferry_storage *st, const char *name,
                         const struct mailferry_mailbox_update *u)
 {

@@ -12,13 +12,11 @@
 #include "mf-alloc.h"
 #include "mf-file.h"
 #include "mf-hex.h"
-#include "dbox-storage.h"
+#include "dbox-ops.h"
 #include "dbox-temp.h"
 #include "dbox-resync.h"
 #include "mdbox-map.h"
 #include "mdbox-purge.h"
-
-void dbox_register_format(const struct dbox_format *fmt);
 
 /* A file a transaction appends to: a temp file until commit. */
 struct mdbox_tfile {

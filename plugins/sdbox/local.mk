@@ -46,9 +46,9 @@ tests_dbox_test_dbox_file_LDADD = $(DBOX_COMMON_LIBS) $(CHECK_LIBS)
 # Interop with the real Dovecot (tests/lib/dovecot.sh); dbox-put is built by
 # plugins/mdbox/local.mk.
 TESTS += tests/dbox/interop-write.sh tests/dbox/interop-read.sh \
-	tests/dbox/crash.sh
+	tests/dbox/crash.sh tests/dbox/convert.sh
 EXTRA_DIST += tests/dbox/interop-write.sh tests/dbox/interop-read.sh \
-	tests/dbox/crash.sh tests/dbox/interop-common.sh \
+	tests/dbox/crash.sh tests/dbox/convert.sh tests/dbox/interop-common.sh \
 	tests/dbox/data/README tests/dbox/data/msg1.eml \
 	tests/dbox/data/sdbox-u.1 tests/dbox/data/sdbox-zstd-u.1 \
 	tests/dbox/data/mdbox-m.1

@@ -11,11 +11,9 @@
 
 #include "mf-alloc.h"
 #include "mf-file.h"
-#include "dbox-storage.h"
+#include "dbox-ops.h"
 #include "dbox-temp.h"
 #include "dbox-resync.h"
-
-void dbox_register_format(const struct dbox_format *fmt);
 
 static char *uid_path(const char *dir, uint32_t uid)
 {
