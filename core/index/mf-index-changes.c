@@ -330,6 +330,21 @@ void mf_index_changes_free(struct mf_index_changes *changes)
 	mf_zero(changes);
 }
 
+struct pos_uid {
+	uint32_t uid;
+	size_t pos;
+};
+
+/* by uid, then by position, so the first of equal uids comes first */
+static int cmp_pos_uid(const void *a, const void *b)
+{
+	const struct pos_uid *x = a, *y = b;
+
+	if (x->uid != y->uid)
+		return x->uid < y->uid ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
 int mf_index_expunges_since(struct mf_index *index, uint64_t since_modseq,
                             enum mf_index_changes_flags flags,
                             struct mf_index_expunge **expunges_r,
@@ -394,20 +409,31 @@ int mf_index_expunges_since(struct mf_index *index, uint64_t since_modseq,
 			}
 		}
 	}
-	/* drop uids still present and repeated expunges of one uid */
+	/* drop uids still present and repeated expunges of one uid (the
+	 * first one counts); sorting (uid, position) pairs keeps this
+	 * O(n log n) for large expunges */
 	{
+		struct pos_uid *pu = mf_calloc(out.count + 1, sizeof(*pu));
+		bool *keep = mf_calloc(out.count + 1, sizeof(bool));
 		size_t n = 0;
 
 		for (size_t i = 0; i < out.count; i++) {
-			bool dup = false;
-
-			if (mf_map_find_uid(&index->map, out.items[i].uid) != 0)
-				continue;
-			for (size_t j = 0; j < n && !dup; j++)
-				dup = out.items[j].uid == out.items[i].uid;
-			if (!dup)
-				out.items[n++] = out.items[i];
+			pu[i].uid = out.items[i].uid;
+			pu[i].pos = i;
 		}
+		qsort(pu, out.count, sizeof(*pu), cmp_pos_uid);
+		for (size_t i = 0; i < out.count; i++) {
+			if (i == 0 || pu[i].uid != pu[i - 1].uid)
+				keep[pu[i].pos] = true;
+		}
+		for (size_t i = 0; i < out.count; i++) {
+			if (!keep[i] ||
+			    mf_map_find_uid(&index->map, out.items[i].uid) != 0)
+				continue;
+			out.items[n++] = out.items[i];
+		}
+		free(pu);
+		free(keep);
 		out.count = n;
 	}
 	*expunges_r = out.items;

@@ -181,7 +181,8 @@ static int sync_append(struct mf_sync_ctx *ctx, const uint8_t *d, uint32_t size)
 		uint32_t next = mf_map_hdr32(map, MF_HOFF_NEXT_UID);
 		uint8_t *rec;
 
-		if (uid < next || uid == 0)
+		/* UINT32_MAX would wrap next_uid to 0 */
+		if (uid < next || uid == 0 || uid == UINT32_MAX)
 			return fail(ctx,
 			            "append with uid %u, but next_uid = %u",
 			            uid, next);

@@ -100,7 +100,7 @@ int mf_index_trans_append(struct mf_index_trans *t, uint32_t uid, uint8_t flags,
 	}
 	if (uid == 0)
 		uid = next;
-	if (uid < next)
+	if (uid < next || uid == UINT32_MAX)
 		return mf_index_set_error(index, MF_INDEX_ERR_INVALID,
 		                          "append uid %u < next uid %u in %s",
 		                          uid, next, index->index_path);
