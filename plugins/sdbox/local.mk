@@ -42,6 +42,13 @@ tests_dbox_test_dbox_file_SOURCES = tests/dbox/test-dbox-file.c
 tests_dbox_test_dbox_file_CPPFLAGS = $(AM_CPPFLAGS) \
 	-I$(top_srcdir)/plugins/dbox-common $(CHECK_CFLAGS)
 tests_dbox_test_dbox_file_LDADD = $(DBOX_COMMON_LIBS) $(CHECK_LIBS)
+check_PROGRAMS += tests/dbox/test-dbox-names
+TESTS += tests/dbox/test-dbox-names
+tests_dbox_test_dbox_names_SOURCES = tests/dbox/test-dbox-names.c
+tests_dbox_test_dbox_names_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/core/index -I$(top_srcdir)/plugins/dbox-common \
+	$(CHECK_CFLAGS)
+tests_dbox_test_dbox_names_LDADD = $(DBOX_COMMON_LIBS) $(CHECK_LIBS)
 
 # Interop with the real Dovecot (tests/lib/dovecot.sh); dbox-put is built by
 # plugins/mdbox/local.mk.
