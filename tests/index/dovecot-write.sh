@@ -122,6 +122,38 @@ check "expunges since $hm" "3" "$ex"
 m1=$(our_state | awk -F'\t' '$1 == 1 {print $3}')
 [ "$m1" -gt "$hm" ] && pass || fail "uid 1 modseq $m1 not above $hm"
 
+# --- 2b. a dovecot.index written by us is read by Dovecot ---
+before=$(fetch INBOX 'uid flags modseq guid')
+tool write "$D" dovecot.index write-main || fail "write-main failed"
+dc_doveadm dump "$D/dovecot.index" > "$DC_BASE/dump.out" 2> "$DC_BASE/dump.err" ||
+	fail "doveadm dump of our dovecot.index failed"
+grep -i -q 'corrupt\|error' "$DC_BASE/dump.err" "$DC_BASE/dump.out" &&
+	{ fail "doveadm dump complains about our dovecot.index"; cat "$DC_BASE/dump.err"; }
+check "Dovecot reads our dovecot.index" "$before" "$(fetch INBOX 'uid flags modseq guid')"
+dc_doveadm flags add '\Flagged' mailbox INBOX uid 2
+check "reader after Dovecot continued on our index" "$(dovecot_state)" "$(our_state)"
+no_dovecot_errors "after our dovecot.index"
+
+# --- 2c. a mailbox whose index we created from nothing ---
+N=$DC_ROOT/mail/mailboxes/Ours/dbox-Mails
+mkdir -p "$N"
+for u in 3 8; do
+	cp "$DC_ROOT/mail/mailboxes/Scratch/dbox-Mails/u.1" "$N/u.$u"
+done
+chown -R "$DC_USER:$DC_GROUP" "$DC_ROOT/mail/mailboxes/Ours"
+mbguid=00112233445566778899aabbccddeeff
+setpriv --reuid="$DC_USER" --regid="$DC_GROUP" --clear-groups env -i PATH=/usr/bin:/bin \
+	"$TOOL" write "$N" dovecot.index -e "ext-intro:dbox-hdr:24:0:0" \
+	"ext-hdr:dbox-hdr:0:00000000${mbguid}00000000" uidvalidity:1234567890 \
+	append:3:8 append:8:0 '+8:\Flagged' '+3:$Label1' nextuid:20 ||
+	fail "creating an index from nothing failed"
+st=$(dc_doveadm -f flow mailbox status 'messages uidnext uidvalidity guid' Ours)
+check "Dovecot opens our new mailbox" \
+	"Ours messages=2 uidnext=20 uidvalidity=1234567890 guid=$mbguid" "$st"
+check "Dovecot sees our new mailbox's messages" \
+	"$(printf '3\t\\Seen $Label1\n8\t\\Flagged')" "$(fetch Ours 'uid flags')"
+no_dovecot_errors "after our new mailbox"
+
 # --- 3. both write at once ---
 dc_init w2 "sdbox:@ROOT@/mail" "mail_index_log_rotate_max_size = 6k
 mail_index_log_rotate_min_size = 4k

@@ -78,7 +78,8 @@ static int open_index(const char *dir, const char *prefix, bool write,
 	if ((env = getenv("MF_INDEX_REWRITE_MIN")) != NULL)
 		set.rewrite_min_log_bytes = (uint32_t)strtoul(env, NULL, 10);
 	ret = mf_index_open(dir, prefix,
-	                    write ? MF_INDEX_OPEN_KEEP_BACKUPS
+	                    write ? MF_INDEX_OPEN_KEEP_BACKUPS |
+	                                MF_INDEX_OPEN_CREATE
 	                          : MF_INDEX_OPEN_READONLY,
 	                    &set, index_r, &error);
 	if (ret < 0) {
