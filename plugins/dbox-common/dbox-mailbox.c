@@ -594,6 +594,21 @@ again:
 				goto again;
 			}
 		}
+		if (ret == MAILFERRY_E_INVALIDDATA ||
+		    ret == MAILFERRY_E_NOTSUPP) {
+			/* one damaged file must not hide the rest of the
+			 * mailbox: report it and leave its file-derived fields
+			 * unknown; msg_open() of it fails with the same error */
+			dbox_api->log(it->box->st->ctx, MAILFERRY_LOG_ERROR,
+			              "mailbox %s: uid %u: %s", it->box->name,
+			              m->uid,
+			              it->box->st->last_error != NULL
+			                  ? it->box->st->last_error
+			                  : "metadata unreadable");
+			m->guid = NULL;
+			m->pop3_uidl = NULL;
+			ret = 0;
+		}
 		if (ret < 0)
 			return ret;
 	}

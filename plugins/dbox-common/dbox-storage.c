@@ -25,7 +25,12 @@ int dbox_error(struct mailferry_storage *st, int code, const char *fmt, ...)
 	va_end(args);
 	text = mf_buf_detach(&buf);
 	dbox_api->set_error(st != NULL ? st->ctx : NULL, code, "%s", text);
-	free(text);
+	if (st != NULL) {
+		free(st->last_error);
+		st->last_error = text;
+	} else {
+		free(text);
+	}
 	return code;
 }
 
@@ -146,6 +151,9 @@ static int storage_open(struct mailferry_ctx *ctx,
 	*storage_r = st;
 	return 0;
 fail:
+	if (st->fmt_data != NULL && fmt->storage_deinit != NULL)
+		fmt->storage_deinit(st);
+	free(st->last_error);
 	free(st->root);
 	free(st->alt_root);
 	free(st);
@@ -178,6 +186,7 @@ void dbox_storage_close(struct mailferry_storage **_st)
 	if (st->fmt->storage_deinit != NULL)
 		st->fmt->storage_deinit(st);
 	free(st->display);
+	free(st->last_error);
 	free(st->root);
 	free(st->alt_root);
 	free(st);

@@ -59,6 +59,8 @@ struct mailferry_storage {
 	char *display;
 	/* format-private state (mdbox: the map) */
 	void *fmt_data;
+	/* text of the last dbox_error() (for log lines) */
+	char *last_error;
 };
 
 /* Where a message's bytes are. */
