@@ -353,6 +353,7 @@ int mf_location_parse(const char *str, const struct mf_location_vars *vars,
 {
 	struct mf_location *loc = mf_calloc(1, sizeof(*loc));
 	struct mf_fields fields = {MF_ARRAY_INIT};
+	char *safe = NULL;
 	const char *colon;
 	int ret = -1;
 
@@ -365,6 +366,15 @@ int mf_location_parse(const char *str, const struct mf_location_vars *vars,
 		return 0;
 	}
 
+	/* Credentials belong only in imap URLs; anything else with them is a
+	 * mistake whose message must not repeat the password. */
+	safe = redact(str);
+	if (strcmp(safe, str) != 0) {
+		fail(error_r, safe,
+		     "not a location: only imap:// and imaps:// URLs may carry "
+		     "a user and password");
+		goto out;
+	}
 	colon = strchr(str, ':');
 	if (colon == NULL) {
 		fail(error_r, str,
@@ -427,6 +437,7 @@ out:
 	for (size_t i = 0; i < fields.list.count; i++)
 		free(fields.list.items[i]);
 	mf_array_free(&fields.list);
+	free(safe);
 	if (ret < 0)
 		mf_location_free(&loc);
 	else

@@ -108,3 +108,20 @@ EXTRA_DIST += tests/unit/cli.sh
 # the maildir driver): fetch, mailbox status and list print the same bytes.
 TESTS += tests/unit/cli-doveadm.sh
 EXTRA_DIST += tests/unit/cli-doveadm.sh
+
+# The config/location/sync-option fuzz entry, replayed over built-in seeds
+# and mutations in every build; with --enable-fuzz also a libFuzzer binary.
+check_PROGRAMS += tests/unit/fuzz-config-replay
+TESTS += tests/unit/fuzz-config-replay
+tests_unit_fuzz_config_replay_SOURCES = tests/unit/fuzz-config-replay.c \
+	tests/unit/fuzz-config.c
+tests_unit_fuzz_config_replay_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/cli
+tests_unit_fuzz_config_replay_LDADD = $(MF_CLI_LIBS)
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/unit/fuzz-config
+tests_unit_fuzz_config_SOURCES = tests/unit/fuzz-config.c
+tests_unit_fuzz_config_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/cli
+tests_unit_fuzz_config_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
+tests_unit_fuzz_config_LDFLAGS = -fsanitize=fuzzer
+tests_unit_fuzz_config_LDADD = $(MF_CLI_LIBS)
+endif

@@ -194,6 +194,15 @@ START_TEST(test_imap_url_bad)
 	ck_assert_ptr_null(strstr(error, "topsecret"));
 	ck_assert_ptr_nonnull(strstr(error, "u:***@host:0/"));
 	free(error);
+	/* not an imap URL, but it carries a password all the same */
+	ck_assert_int_eq(
+	    mf_location_parse("imapx://u:topsecret@host/", NULL, &loc, &error),
+	    -1);
+	ck_assert_ptr_null(strstr(error, "topsecret"));
+	ck_assert_str_eq(error, "location 'imapx://u:***@host/': not a "
+	                        "location: only imap:// and imaps:// URLs may "
+	                        "carry a user and password");
+	free(error);
 }
 END_TEST
 
