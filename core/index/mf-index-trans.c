@@ -45,8 +45,8 @@ struct mf_index_trans {
 	struct mf_index *index;
 	enum mf_index_trans_flags flags;
 	MF_ARRAY(struct op) ops;
-	/* appended uids chosen at commit for uid 0 requests */
-	bool failed;
+	/* next_uid after the appends added so far (0 = none yet) */
+	uint32_t next_append;
 };
 
 struct mf_index_trans *mf_index_trans_begin(struct mf_index *index,
@@ -93,11 +93,8 @@ int mf_index_trans_append(struct mf_index_trans *t, uint32_t uid, uint8_t flags,
 	struct op *op;
 
 	/* the UID is checked again against the map at commit */
-	for (size_t i = 0; i < t->ops.count; i++) {
-		if (t->ops.items[i].kind == OP_APPEND &&
-		    t->ops.items[i].uid1 >= next)
-			next = t->ops.items[i].uid1 + 1;
-	}
+	if (t->next_append > next)
+		next = t->next_append;
 	if (uid == 0)
 		uid = next;
 	if (uid < next || uid == UINT32_MAX)
@@ -106,6 +103,7 @@ int mf_index_trans_append(struct mf_index_trans *t, uint32_t uid, uint8_t flags,
 		                          uid, next, index->index_path);
 	op = op_add(t, OP_APPEND);
 	op->uid1 = uid;
+	t->next_append = uid + 1;
 	op->add = flags;
 	if (uid_r != NULL)
 		*uid_r = uid;
@@ -210,35 +208,25 @@ void mf_index_trans_ext_rec(struct mf_index_trans *t, const char *name,
                             uint32_t uid, const void *data)
 {
 	struct op *op = op_add(t, OP_EXT_REC);
+	int e = mf_map_ext_find(&t->index->map, name);
+	uint32_t rs = 0;
 
-	/* the size is known once the extension is resolved at commit;
-	 * keep up to 64 KiB which is more than any record can be */
+	/* the record size is the one the extension has at this point of
+	 * the transaction: from an earlier intro in it, else from the map */
+	if (e >= 0)
+		rs = t->index->map.exts.items[e].record_size;
+	for (size_t i = 0; i + 1 < t->ops.count; i++) {
+		const struct op *o = &t->ops.items[i];
+
+		if (o->kind == OP_EXT_INTRO && strcmp(o->name, name) == 0)
+			rs = o->rec_size;
+	}
 	op->name = mf_strdup(name);
 	op->uid1 = uid;
-	op->data = NULL;
-	op->value = (uint64_t)(uintptr_t)data; /* copied below */
-	op->size = 0;
-	{
-		/* copy lazily sized data: find the record size now if the
-		 * ext is known or introduced earlier in this transaction */
-		uint32_t rs = 0;
-		int e = mf_map_ext_find(&t->index->map, name);
-
-		if (e >= 0)
-			rs = t->index->map.exts.items[e].record_size;
-		for (size_t i = 0; i < t->ops.count; i++) {
-			const struct op *o = &t->ops.items[i];
-
-			if (o->kind == OP_EXT_INTRO &&
-			    strcmp(o->name, name) == 0)
-				rs = o->rec_size;
-		}
-		op->size = rs;
-		op->data = mf_calloc(1, rs + 1);
-		if (rs > 0)
-			memcpy(op->data, data, rs);
-		op->value = 0;
-	}
+	op->size = rs;
+	op->data = mf_calloc(1, rs + 1);
+	if (rs > 0)
+		memcpy(op->data, data, rs);
 }
 
 void mf_index_trans_ext_atomic_inc(struct mf_index_trans *t, const char *name,

@@ -226,11 +226,16 @@ struct mf_index_changes {
 	uint64_t max_modseq;
 };
 
-/* Collect per-UID changes made after modseq since_modseq (records whose
- * modseq > since_modseq), for UIDs that still exist in the map (the final
- * state is in the map). An add followed by a remove of the same flag
- * cancels out. Returns 0, MF_INDEX_ERR_NOHISTORY if the logs no longer
- * reach back to since_modseq, or another error. */
+/* Collect per-UID changes made after modseq since_modseq (log records
+ * whose modseq > since_modseq, counted the way Dovecot counts them), for
+ * UIDs that still exist in the map (the final state is in the map). An add
+ * followed by a remove of the same flag or keyword cancels out.
+ * This is exact per log record, so it can report fewer UIDs than Dovecot's
+ * per-message FETCH MODSEQ would: when CONDSTORE is first enabled Dovecot
+ * gives every existing message the then highest modseq.
+ * Returns 0, MF_INDEX_ERR_NOHISTORY if the logs no longer reach back to
+ * since_modseq (message: "... is no longer in the transaction logs ..."),
+ * or another error. Call mf_index_refresh() first for the newest state. */
 int mf_index_changes_since(struct mf_index *index, uint64_t since_modseq,
                            enum mf_index_changes_flags flags,
                            struct mf_index_changes *changes_r);
@@ -299,7 +304,9 @@ void mf_index_trans_ext_intro(struct mf_index_trans *t, const char *name,
 /* Update the extension's header bytes [offset, offset+size). */
 void mf_index_trans_ext_hdr(struct mf_index_trans *t, const char *name,
                             uint32_t offset, const void *data, uint32_t size);
-/* Set the extension's record data of uid (record_size bytes). */
+/* Set the extension's record data of uid: record_size bytes, the size the
+ * extension has at this point (an earlier intro in this transaction, else
+ * the map's); data is copied. */
 void mf_index_trans_ext_rec(struct mf_index_trans *t, const char *name,
                             uint32_t uid, const void *data);
 /* Add diff to the extension's 1/2/4/8-byte record counter of uid. */
@@ -315,10 +322,17 @@ void mf_index_trans_modseq(struct mf_index_trans *t, uint32_t uid,
 void mf_index_trans_index_deleted(struct mf_index_trans *t, bool deleted);
 
 /* Write everything as one locked log append (with a BOUNDARY when it has
- * more than one record, and the tail-offset update), rotating the log and
- * rewriting the main index file first/afterwards when Dovecot would, then
- * refresh the map. The transaction is freed in every case. On failure
- * nothing of it is visible in the files. */
+ * more than one record, and for EXTERNAL transactions the tail-offset
+ * update), rotating the log first (after writing the main index, so that
+ * it points into the new .log.2) and rewriting the main index afterwards
+ * when Dovecot would, then refresh the map. Records are validated against
+ * the map under the lock (e.g. an append below next_uid written meanwhile
+ * by Dovecot fails with MF_INDEX_ERR_INVALID). The transaction is freed in
+ * every case. On failure nothing of it is visible in the files: a failed
+ * write (ENOSPC, EIO) is truncated away, a torn tail left by a crash is cut
+ * before appending (like Dovecot does). The main index is never written
+ * when Dovecot would call it corrupted (e.g. uid_validity 0 with messages),
+ * and then the log is not rotated either. */
 int mf_index_trans_commit(struct mf_index_trans **t);
 void mf_index_trans_rollback(struct mf_index_trans **t);
 
