@@ -129,19 +129,23 @@ static int sync_run(struct mf_cli *cli, const struct mf_sync_opts *opts)
 	    strstr(v, "empty-header-workaround") != NULL)
 		p.empty_header_workaround = true;
 
-	/* the source of a backup / -1 is only read */
+	/* The engine never changes the source of a backup / -1, but the
+	 * source is not opened read-only: like Dovecot, a driver must be able
+	 * to record its own bookkeeping there (a Maildir without
+	 * dovecot-uidlist gets one), or its UIDs and UIDVALIDITY would not be
+	 * stable from one run to the next and every incremental backup would
+	 * start over. */
 	local_is_source = p.mode != MF_ENGINE_TWOWAY && !p.reverse;
 	ret = sync_open(cli, src,
-	                p.mode == MF_ENGINE_TWOWAY ? 0
-	                : local_is_source          ? MAILFERRY_STORAGE_READONLY
-	                                           : MAILFERRY_STORAGE_CREATE,
+	                p.mode == MF_ENGINE_TWOWAY || local_is_source
+	                    ? 0
+	                    : MAILFERRY_STORAGE_CREATE,
 	                &local);
 	if (ret == MF_EX_OK)
 		ret = sync_open(cli, dest,
-		                p.mode == MF_ENGINE_TWOWAY
+		                p.mode == MF_ENGINE_TWOWAY || local_is_source
 		                    ? MAILFERRY_STORAGE_CREATE
-		                : local_is_source ? MAILFERRY_STORAGE_CREATE
-		                                  : MAILFERRY_STORAGE_READONLY,
+		                    : 0,
 		                &remote);
 	if (ret != MF_EX_OK)
 		goto out;
