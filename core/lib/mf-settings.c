@@ -520,6 +520,13 @@ static int expand_vars(struct mf_parse *ctx, const char *file,
 		}
 		mf_buf_append_str(&out, found);
 		free(name);
+		if (out.len > MF_SETTINGS_MAX_EXPANDED) {
+			perr(ctx, file, line,
+			     "value longer than %d bytes after $ expansion",
+			     MF_SETTINGS_MAX_EXPANDED);
+			mf_buf_free(&out);
+			return -1;
+		}
 	}
 	*result_r = mf_buf_detach(&out);
 	return 0;

@@ -23,6 +23,9 @@ struct mf_settings;
 
 #define MF_SETTINGS_MAX_LINE (64 * 1024)
 #define MF_SETTINGS_MAX_INCLUDE_DEPTH 16
+/* A value grown past this by $key expansion is an error (a few lines of
+ * "a = $a$a" would otherwise exhaust memory). */
+#define MF_SETTINGS_MAX_EXPANDED (1024 * 1024)
 
 struct mf_settings *mf_settings_new(void);
 void mf_settings_free(struct mf_settings **set);

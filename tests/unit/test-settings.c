@@ -311,6 +311,12 @@ START_TEST(test_error_misc)
 	    {"x = $nosuch\n", "mem:1: unknown setting $nosuch"},
 	    {"k = <nofile\n", "mem:1: k = <nofile"},
 	    {"foo bar baz {\n}\n", "mem:1: section 'foo'"},
+	    {"a = 0123456789abcdef0123456789abcdef0123456789abcdef\n"
+	     "a = $a$a$a$a$a$a$a$a$a$a$a$a$a$a$a$a\n"
+	     "a = $a$a$a$a$a$a$a$a$a$a$a$a$a$a$a$a\n"
+	     "a = $a$a$a$a$a$a$a$a$a$a$a$a$a$a$a$a\n"
+	     "a = $a$a$a$a$a$a$a$a$a$a$a$a$a$a$a$a\n",
+	     "mem:5: value longer than 1048576 bytes after $ expansion"},
 	};
 
 	for (size_t i = 0; i < MF_N_ELEMENTS(cases); i++) {
