@@ -162,7 +162,7 @@ static uint32_t kw_intern(struct kwsets *k, const char *const *kws)
 	set = mf_calloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++)
 		set[i] = (char *)kws[i];
-	qsort(set, n, sizeof(char *), cmp_str);
+	mf_qsort(set, n, sizeof(char *), cmp_str);
 	pos = set_hash(set) % k->hash.count;
 	while (k->hash.items[pos] != 0) {
 		uint32_t idx = k->hash.items[pos] - 1;
@@ -385,7 +385,7 @@ static void msgs_normalize(struct bside *b)
 	size_t w = 0;
 
 	if (b->msgs.count > 1)
-		qsort(b->msgs.items, b->msgs.count, sizeof(struct smsg),
+		mf_qsort(b->msgs.items, b->msgs.count, sizeof(struct smsg),
 		      cmp_smsg_uid);
 	for (size_t i = 0; i < b->msgs.count; i++) {
 		if (w > 0 && b->msgs.items[w - 1].uid == b->msgs.items[i].uid) {
@@ -556,7 +556,7 @@ static int read_incremental(struct box_sync *bs, uint64_t since)
 		}
 	}
 	if (touched.count > 0) {
-		qsort(touched.items, touched.count, sizeof(uint32_t), cmp_u32);
+		mf_qsort(touched.items, touched.count, sizeof(uint32_t), cmp_u32);
 		for (int i = 0; i < 2 && ret >= 0; i++) {
 			struct bside *b = &bs->b[i];
 			size_t before = b->msgs.count, w = before;
@@ -1118,7 +1118,7 @@ static int apply_saves(struct box_sync *bs, int di)
 
 	if (D->saves.count == 0)
 		return 0;
-	qsort(D->saves.items, D->saves.count, sizeof(struct save_op), cmp_save);
+	mf_qsort(D->saves.items, D->saves.count, sizeof(struct save_op), cmp_save);
 	for (size_t i = 0; i < D->saves.count; i++) {
 		struct save_op *op = &D->saves.items[i];
 		char hex[MF_GUID128_HEX_LEN];
@@ -1202,9 +1202,9 @@ static int apply_changes(struct box_sync *bs, int di)
 
 	if (D->flag_ops.count == 0 && D->expunges.count == 0)
 		return 0;
-	qsort(D->flag_ops.items, D->flag_ops.count, sizeof(struct flag_op),
+	mf_qsort(D->flag_ops.items, D->flag_ops.count, sizeof(struct flag_op),
 	      cmp_flag_op);
-	qsort(D->expunges.items, D->expunges.count, sizeof(uint32_t), cmp_u32);
+	mf_qsort(D->expunges.items, D->expunges.count, sizeof(uint32_t), cmp_u32);
 	for (size_t i = 0; i < D->flag_ops.count + D->expunges.count; i++) {
 		struct mailferry_uid_range range;
 		struct mailferry_uidset set;

@@ -772,7 +772,7 @@ static void decide_names(struct mf_sync_ctx *ctx)
 		c.ts = nb->rename_ts;
 		mf_array_push(&claims, c);
 	}
-	qsort(claims.items, claims.count, sizeof(claims.items[0]), cmp_claim);
+	mf_qsort(claims.items, claims.count, sizeof(claims.items[0]), cmp_claim);
 	for (size_t i = 1; i < claims.count; i++) {
 		struct claim *c = &claims.items[i];
 		char hex[MF_GUID128_HEX_LEN];
@@ -876,7 +876,7 @@ static int apply_creates(struct mf_sync_ctx *ctx, int i)
 		if (n->exists && n->is_box && box_by_guid(s, n->guid) == NULL)
 			mf_array_push(&todo, n);
 	}
-	qsort(todo.items, todo.count, sizeof(todo.items[0]), cmp_node_name);
+	mf_qsort(todo.items, todo.count, sizeof(todo.items[0]), cmp_node_name);
 	for (size_t k = 0; k < todo.count && ret >= 0; k++) {
 		const struct mf_tnode *from = todo.items[k];
 		const char *name = from->want != NULL ? from->want : from->name;

@@ -75,7 +75,7 @@ uint32_t mf_sync_assign_uids(struct mf_newmail *m, size_t count,
 
 	if (next == 0)
 		next = 1;
-	qsort(m, count, sizeof(*m), cmp_id_side_uid);
+	mf_qsort(m, count, sizeof(*m), cmp_id_side_uid);
 	for (size_t i = 0; i < count; i++)
 		m[i].link = -1;
 	for (size_t i = 0; i < count;) {
@@ -95,7 +95,7 @@ uint32_t mf_sync_assign_uids(struct mf_newmail *m, size_t count,
 		                            : m[i].uid;
 		nunits++;
 	}
-	qsort(units, nunits, sizeof(*units), cmp_unit);
+	mf_qsort(units, nunits, sizeof(*units), cmp_unit);
 	for (size_t u = 0; u < nunits; u++) {
 		struct mf_newmail *a = &m[units[u].first];
 		struct mf_newmail *b = a->link >= 0 ? &m[a->link] : NULL;

@@ -205,7 +205,7 @@ static int sync_mailboxes(struct mf_sync_ctx *ctx)
 			mf_array_push(&boxes, n);
 	}
 	/* the master's order: by name */
-	qsort(boxes.items, boxes.count, sizeof(boxes.items[0]), cmp_node_ptr);
+	mf_qsort(boxes.items, boxes.count, sizeof(boxes.items[0]), cmp_node_ptr);
 	ctx->progress = mf_progress_new(ctx->p->verbose, (unsigned)boxes.count);
 	for (size_t i = 0; i < boxes.count && ret >= 0; i++) {
 		struct mf_tnode *n0 = boxes.items[i], *n1 = NULL;

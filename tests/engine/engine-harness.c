@@ -13,6 +13,13 @@
 #include "mf-hex.h"
 #include "mf-log.h"
 
+/* qsort() that accepts an empty (NULL) array. */
+#define mf_qsort(base, n, size, cmp)                                           \
+	do {                                                                   \
+		if ((n) > 1)                                                   \
+			qsort(base, n, size, cmp);                             \
+	} while (0)
+
 static char *tmpdir;
 static long clock_value = 1700000000;
 
@@ -288,7 +295,7 @@ void h_snap(struct mf_storage *st, struct h_snap *snap)
 		b->dir = (info->flags & MAILFERRY_MAILBOX_NOSELECT) != 0;
 	}
 	st->ops->mailbox_list_end(&it);
-	qsort(snap->boxes.items, snap->boxes.count, sizeof(struct h_box),
+	mf_qsort(snap->boxes.items, snap->boxes.count, sizeof(struct h_box),
 	      cmp_box);
 	for (size_t i = 0; i < snap->boxes.count; i++) {
 		struct h_box *b = &snap->boxes.items[i];
@@ -325,7 +332,7 @@ void h_snap(struct mf_storage *st, struct h_snap *snap)
 			for (size_t k = 0;
 			     m->keywords != NULL && m->keywords[k] != NULL; k++)
 				mf_array_push(&kws, (char *)m->keywords[k]);
-			qsort(kws.items, kws.count, sizeof(char *), cmp_strp);
+			mf_qsort(kws.items, kws.count, sizeof(char *), cmp_strp);
 			for (size_t k = 0; k < kws.count; k++)
 				mf_buf_printf(&kb, "%s%s", k > 0 ? " " : "",
 				              kws.items[k]);
@@ -351,7 +358,7 @@ void h_snap(struct mf_storage *st, struct h_snap *snap)
 			mf_array_push(&snap->subs, n);
 		}
 		st->ops->subscriptions_end(&sit);
-		qsort(snap->subs.items, snap->subs.count, sizeof(char *),
+		mf_qsort(snap->subs.items, snap->subs.count, sizeof(char *),
 		      cmp_strp);
 	}
 }

@@ -35,6 +35,13 @@
 
 #define MEMDRV_CTL_DROP_HISTORY 1000
 
+/* qsort() that accepts an empty (NULL) array. */
+#define mf_qsort(base, n, size, cmp)                                           \
+	do {                                                                   \
+		if ((n) > 1)                                                   \
+			qsort(base, n, size, cmp);                             \
+	} while (0)
+
 static const struct mailferry_core_api *api;
 
 typedef MF_ARRAY(char *) strv;
@@ -149,7 +156,7 @@ static void strv_add(strv *v, const char *s)
 	if (strv_has(v, s))
 		return;
 	mf_array_push(v, mf_strdup(s));
-	qsort(v->items, v->count, sizeof(char *), cmp_strp);
+	mf_qsort(v->items, v->count, sizeof(char *), cmp_strp);
 }
 
 static void strv_from(strv *v, const char *const *list)
@@ -568,7 +575,7 @@ static int mm_list_begin(struct mailferry_storage *st, uint32_t flags,
 	it->st = st;
 	for (size_t i = 0; i < st->boxes.count; i++)
 		mf_array_push(&it->order, st->boxes.items[i]);
-	qsort(it->order.items, it->order.count, sizeof(struct mm_box *),
+	mf_qsort(it->order.items, it->order.count, sizeof(struct mm_box *),
 	      cmp_box_name);
 	*iter_r = it;
 	return 0;
@@ -797,6 +804,10 @@ static int mm_delete(struct mailferry_storage *st, const char *name,
 			for (size_t i = 0; i < b->msgs.count; i++)
 				msg_free(&b->msgs.items[i]);
 			b->msgs.count = 0;
+			for (size_t i = 0; i < b->chg.count; i++) {
+				strv_free(&b->chg.items[i].kwadd);
+				strv_free(&b->chg.items[i].kwrm);
+			}
 			b->chg.count = 0;
 			b->exp.count = 0;
 			b->dir = true;
@@ -1393,6 +1404,8 @@ static void apply_flags(struct mm_box *b, struct mm_msg *m, const struct op *op,
 	}
 	if (c->fadd == 0 && c->frm == 0 && c->kwadd.count == 0 &&
 	    c->kwrm.count == 0) {
+		strv_free(&c->kwadd);
+		strv_free(&c->kwrm);
 		b->chg.count--;
 		strv_free(&nk);
 		return;
@@ -1506,7 +1519,7 @@ static int mm_trans_commit(struct mailferry_trans **tp,
 			break;
 		}
 	}
-	qsort(b->msgs.items, b->msgs.count, sizeof(struct mm_msg), cmp_msg_uid);
+	mf_qsort(b->msgs.items, b->msgs.count, sizeof(struct mm_msg), cmp_msg_uid);
 	ret = store_write(st);
 	if (ret == 0 && res != NULL) {
 		static MF_ARRAY(uint32_t) last_saved;
