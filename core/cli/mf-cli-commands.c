@@ -26,12 +26,13 @@ const struct mf_cli_cmd mf_cli_commands[] = {
     },
     {
         "mailbox list",
-        "LOCATION [MASK]...",
+        "[-s] LOCATION [MASK]...",
         "list the mailboxes of a store",
         "Prints the name of every mailbox and directory of LOCATION "
         "that matches one of the\nMASKs (default: all). In a mask, "
         "'*' matches anything and '%' anything except the\nhierarchy "
-        "separator, as in IMAP LIST.",
+        "separator, as in IMAP LIST. With -s, prints the subscribed "
+        "names instead\n(which need not exist as mailboxes).",
         mf_cmd_mailbox_list,
     },
     {

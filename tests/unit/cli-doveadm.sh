@@ -36,6 +36,7 @@ done
 dc_doveadm mailbox create Lists/dev || fail "doveadm mailbox create"
 dc_doveadm flags add '\Seen $Label1' mailbox INBOX uid 2 || fail flags
 dc_doveadm flags add '\Answered \Draft' mailbox INBOX uid 3 || fail flags
+dc_doveadm mailbox subscribe INBOX Lists/dev || fail "doveadm subscribe"
 loc="maildir:$DC_ROOT/Maildir"
 out=$(mktemp -d /tmp/mf-cli-doveadm.XXXXXX)
 trap 'dc_cleanup; rm -rf "$out"' EXIT
@@ -81,6 +82,7 @@ SORT=1 compare status-tab -f tab mailbox status 'messages uidnext' '*' -- \
 	-f tab mailbox status "$loc" 'messages uidnext' '*'
 SORT=1 compare list mailbox list -- mailbox list "$loc"
 SORT=1 compare list-mask mailbox list 'Lists/%' -- mailbox list "$loc" 'Lists/%'
+SORT=1 compare list-subscribed mailbox list -s -- mailbox list -s "$loc"
 
 if [ "$failures" -ne 0 ]; then
 	echo "$failures comparison(s) failed"

@@ -135,6 +135,13 @@ run 0 mailbox list tgood:/x && [ "$out" = $'INBOX\nLists\nLists/dev' ] ||
 	fail "mailbox list: $out"
 run 0 mailbox list tgood:/x '%' && [ "$out" = $'INBOX\nLists' ] ||
 	fail "mailbox list %: $out"
+run 0 mailbox list -s tgood:/x && [ "$out" = $'INBOX\nGone' ] ||
+	fail "mailbox list -s: $out"
+run 0 mailbox list -s tgood:/x 'G*' && [ "$out" = "Gone" ] ||
+	fail "mailbox list -s G*: $out"
+# -D shows the driver's debug lines, prefixed with the location
+run 0 -D mailbox list tgood:/x && expect_err "debug: tgood:/x: opened /x"
+run 0 mailbox list tgood:/x && [ -z "$err" ] || fail "stderr without -D: $err"
 run 0 mailbox list tgood:/x 'Lists/*' inbox &&
 	[ "$out" = $'INBOX\nLists/dev' ] || fail "mailbox list masks: $out"
 run 0 mailbox status tgood:/x all &&

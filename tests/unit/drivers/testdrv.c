@@ -14,6 +14,7 @@
  *   INBOX      3 messages, UIDs 1 2 4, uidvalidity 1234, uidnext 5
  *   Lists      a directory (\Noselect)
  *   Lists/dev  1 message, UID 7
+ * Subscribed: INBOX and Gone.
  * The setting "tgood_stop" makes storage_open fail with the text it holds.
  */
 #include <mailferry/driver.h>
@@ -317,6 +318,41 @@ static void td_stream_close(struct mailferry_stream **s)
 	*s = NULL;
 }
 
+/* Subscriptions: "INBOX" and "Gone" (subscribed, no such mailbox). */
+struct mailferry_subs_iter {
+	size_t pos;
+};
+
+static int td_subs_begin(struct mailferry_storage *st,
+                         struct mailferry_subs_iter **iter_r)
+{
+	struct mailferry_subs_iter *it = td_api->alloc(sizeof(*it));
+
+	(void)st;
+	if (it == NULL)
+		return MAILFERRY_E_NOMEM;
+	it->pos = 0;
+	*iter_r = it;
+	return 0;
+}
+
+static int td_subs_next(struct mailferry_subs_iter *it, const char **name_r)
+{
+	static const char *const names[] = {"INBOX", "Gone"};
+
+	if (it->pos >= 2)
+		return 0;
+	*name_r = names[it->pos++];
+	return 1;
+}
+
+static int td_subs_end(struct mailferry_subs_iter **it)
+{
+	td_api->free(*it);
+	*it = NULL;
+	return 0;
+}
+
 static const struct mailferry_driver_ops td_ops = {
 #ifdef TD_SMALL_OPS
     .struct_size = 16,
@@ -329,6 +365,9 @@ static const struct mailferry_driver_ops td_ops = {
     .mailbox_list_begin = td_list_begin,
     .mailbox_list_next = td_list_next,
     .mailbox_list_end = td_list_end,
+    .subscriptions_begin = td_subs_begin,
+    .subscriptions_next = td_subs_next,
+    .subscriptions_end = td_subs_end,
     .mailbox_open = td_mailbox_open,
     .mailbox_close = td_mailbox_close,
     .mailbox_status = td_mailbox_status,
