@@ -43,6 +43,7 @@ struct kwsets {
 
 struct sexp {
 	uint32_t uid;
+	uint32_t seq; /* read order: later records win */
 	bool have_guid;
 	uint8_t guid[16];
 };
@@ -54,6 +55,7 @@ struct bside {
 	struct mailferry_mailbox_status st;
 	MF_ARRAY(struct smsg) msgs;
 	MF_ARRAY(struct sexp) exps;
+	MF_ARRAY(uint32_t) by_id; /* msgs indexes sorted by id */
 	bool have_exps;
 	struct mf_buf pool;
 	/* changes to make */
@@ -386,7 +388,7 @@ static void msgs_normalize(struct bside *b)
 
 	if (b->msgs.count > 1)
 		mf_qsort(b->msgs.items, b->msgs.count, sizeof(struct smsg),
-		      cmp_smsg_uid);
+		         cmp_smsg_uid);
 	for (size_t i = 0; i < b->msgs.count; i++) {
 		if (w > 0 && b->msgs.items[w - 1].uid == b->msgs.items[i].uid) {
 			/* keep the one carrying change information */
@@ -422,15 +424,30 @@ static struct smsg *msg_find(struct bside *b, uint32_t uid)
 	return NULL;
 }
 
+/* The latest expunge record of uid (exps sorted by UID, then seq). */
 static const struct sexp *exp_find(const struct bside *b, uint32_t uid)
 {
-	const struct sexp *found = NULL;
+	size_t lo = 0, hi = b->exps.count;
 
-	for (size_t i = 0; i < b->exps.count; i++) {
-		if (b->exps.items[i].uid == uid)
-			found = &b->exps.items[i];
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (b->exps.items[mid].uid <= uid)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return found;
+	return lo > 0 && b->exps.items[lo - 1].uid == uid
+	           ? &b->exps.items[lo - 1]
+	           : NULL;
+}
+
+static int cmp_sexp(const void *x, const void *y)
+{
+	const struct sexp *a = x, *b = y;
+
+	if (a->uid != b->uid)
+		return a->uid < b->uid ? -1 : 1;
+	return a->seq < b->seq ? -1 : (a->seq > b->seq ? 1 : 0);
 }
 
 static int read_expunges(struct box_sync *bs, struct bside *b, uint64_t since)
@@ -452,6 +469,7 @@ static int read_expunges(struct box_sync *bs, struct bside *b, uint64_t since)
 	while ((ret = st->ops->expunge_iter_next(iter, &e)) > 0) {
 		struct sexp *x = mf_array_append_zero(&b->exps);
 		x->uid = e->uid;
+		x->seq = (uint32_t)b->exps.count;
 		x->have_guid = e->have_guid != 0;
 		memcpy(x->guid, e->guid, 16);
 	}
@@ -462,6 +480,7 @@ static int read_expunges(struct box_sync *bs, struct bside *b, uint64_t since)
 	}
 	if (ret < 0)
 		return ret;
+	mf_qsort(b->exps.items, b->exps.count, sizeof(struct sexp), cmp_sexp);
 	b->have_exps = true;
 	(void)bs;
 	return 0;
@@ -556,7 +575,8 @@ static int read_incremental(struct box_sync *bs, uint64_t since)
 		}
 	}
 	if (touched.count > 0) {
-		mf_qsort(touched.items, touched.count, sizeof(uint32_t), cmp_u32);
+		mf_qsort(touched.items, touched.count, sizeof(uint32_t),
+		         cmp_u32);
 		for (int i = 0; i < 2 && ret >= 0; i++) {
 			struct bside *b = &bs->b[i];
 			size_t before = b->msgs.count, w = before;
@@ -770,12 +790,44 @@ static bool date_filtered(const struct mf_sync_params *p, const struct smsg *m)
 }
 
 /* A message whose id the side already has elsewhere: copy locally. */
-static int local_instance(const struct bside *b, const uint8_t id[16])
+static const struct bside *cmp_ctx;
+
+static int cmp_by_id(const void *x, const void *y)
 {
-	for (size_t i = 0; i < b->msgs.count; i++) {
-		if (memcmp(b->msgs.items[i].id, id, 16) == 0)
-			return (int)i;
+	const struct smsg *m = cmp_ctx->msgs.items;
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	int c = memcmp(m[a].id, m[b].id, 16);
+
+	if (c != 0)
+		return c;
+	return a < b ? -1 : (a > b ? 1 : 0);
+}
+
+static int local_instance(struct bside *b, const uint8_t id[16])
+{
+	size_t lo = 0, hi;
+
+	if (b->by_id.count != b->msgs.count) {
+		/* index by id, built once the list is complete */
+		b->by_id.count = 0;
+		mf_array_reserve(&b->by_id, b->msgs.count);
+		for (size_t i = 0; i < b->msgs.count; i++)
+			b->by_id.items[b->by_id.count++] = (uint32_t)i;
+		cmp_ctx = b;
+		mf_qsort(b->by_id.items, b->by_id.count, sizeof(uint32_t),
+		         cmp_by_id);
 	}
+	hi = b->by_id.count;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (memcmp(b->msgs.items[b->by_id.items[mid]].id, id, 16) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < b->by_id.count &&
+	    memcmp(b->msgs.items[b->by_id.items[lo]].id, id, 16) == 0)
+		return (int)b->by_id.items[lo];
 	return -1;
 }
 
@@ -1118,7 +1170,8 @@ static int apply_saves(struct box_sync *bs, int di)
 
 	if (D->saves.count == 0)
 		return 0;
-	mf_qsort(D->saves.items, D->saves.count, sizeof(struct save_op), cmp_save);
+	mf_qsort(D->saves.items, D->saves.count, sizeof(struct save_op),
+	         cmp_save);
 	for (size_t i = 0; i < D->saves.count; i++) {
 		struct save_op *op = &D->saves.items[i];
 		char hex[MF_GUID128_HEX_LEN];
@@ -1203,8 +1256,9 @@ static int apply_changes(struct box_sync *bs, int di)
 	if (D->flag_ops.count == 0 && D->expunges.count == 0)
 		return 0;
 	mf_qsort(D->flag_ops.items, D->flag_ops.count, sizeof(struct flag_op),
-	      cmp_flag_op);
-	mf_qsort(D->expunges.items, D->expunges.count, sizeof(uint32_t), cmp_u32);
+	         cmp_flag_op);
+	mf_qsort(D->expunges.items, D->expunges.count, sizeof(uint32_t),
+	         cmp_u32);
 	for (size_t i = 0; i < D->flag_ops.count + D->expunges.count; i++) {
 		struct mailferry_uid_range range;
 		struct mailferry_uidset set;
@@ -1274,6 +1328,7 @@ static void bside_reset(struct bside *b)
 {
 	b->msgs.count = 0;
 	b->exps.count = 0;
+	b->by_id.count = 0;
 	b->saves.count = 0;
 	b->flag_ops.count = 0;
 	b->expunges.count = 0;
@@ -1286,6 +1341,7 @@ static void bside_free(struct bside *b)
 		b->s->st->ops->mailbox_close(&b->box);
 	mf_array_free(&b->msgs);
 	mf_array_free(&b->exps);
+	mf_array_free(&b->by_id);
 	mf_array_free(&b->saves);
 	mf_array_free(&b->flag_ops);
 	mf_array_free(&b->expunges);

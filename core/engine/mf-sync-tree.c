@@ -744,6 +744,10 @@ static void decide_names(struct mf_sync_ctx *ctx)
 		} else if (ctx->source >= 0 &&
 		           ctx->p->mode == MF_ENGINE_BACKUP) {
 			w = ctx->source == 0 ? na : nb;
+		} else if (strcmp(na->name, "INBOX") == 0 ||
+		           strcmp(nb->name, "INBOX") == 0) {
+			/* INBOX is never renamed away */
+			w = strcmp(na->name, "INBOX") == 0 ? na : nb;
 		} else if (na->rename_ts != nb->rename_ts) {
 			w = na->rename_ts > nb->rename_ts ? na : nb;
 		} else {
@@ -772,7 +776,8 @@ static void decide_names(struct mf_sync_ctx *ctx)
 		c.ts = nb->rename_ts;
 		mf_array_push(&claims, c);
 	}
-	mf_qsort(claims.items, claims.count, sizeof(claims.items[0]), cmp_claim);
+	mf_qsort(claims.items, claims.count, sizeof(claims.items[0]),
+	         cmp_claim);
 	for (size_t i = 1; i < claims.count; i++) {
 		struct claim *c = &claims.items[i];
 		char hex[MF_GUID128_HEX_LEN];

@@ -97,8 +97,9 @@ char *mf_sync_canon_name(const struct mf_sync_ctx *ctx, char sep,
 	for (char *p = out; *p != '\0'; p++) {
 		if (*p == sep)
 			*p = '/';
-		else if (is_sep_char(ctx, *p))
-			*p = ALT_CHAR;
+		else if (is_sep_char(ctx, *p) || (unsigned char)*p < 0x20 ||
+		         *p == 0x7f)
+			*p = ALT_CHAR; /* separators and control characters */
 	}
 	if (strncasecmp(out, "INBOX", 5) == 0 &&
 	    (out[5] == '\0' || out[5] == '/'))
@@ -205,7 +206,8 @@ static int sync_mailboxes(struct mf_sync_ctx *ctx)
 			mf_array_push(&boxes, n);
 	}
 	/* the master's order: by name */
-	mf_qsort(boxes.items, boxes.count, sizeof(boxes.items[0]), cmp_node_ptr);
+	mf_qsort(boxes.items, boxes.count, sizeof(boxes.items[0]),
+	         cmp_node_ptr);
 	ctx->progress = mf_progress_new(ctx->p->verbose, (unsigned)boxes.count);
 	for (size_t i = 0; i < boxes.count && ret >= 0; i++) {
 		struct mf_tnode *n0 = boxes.items[i], *n1 = NULL;
