@@ -61,3 +61,15 @@ tests_imapc_fuzz_imap_parser_CPPFLAGS = $(IMAPC_TEST_CPPFLAGS)
 tests_imapc_fuzz_imap_parser_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_imapc_fuzz_imap_parser_LDFLAGS = -fsanitize=fuzzer
 endif
+
+# The client's pipelining against scripted servers.
+check_PROGRAMS += tests/imapc/test-imapc-client
+TESTS += tests/imapc/test-imapc-client
+tests_imapc_test_imapc_client_SOURCES = tests/imapc/test-imapc-client.c \
+	plugins/imapc/imapc-conn.c plugins/imapc/imapc-client.c \
+	plugins/imapc/imapc-auth.c
+tests_imapc_test_imapc_client_CPPFLAGS = $(IMAPC_TEST_CPPFLAGS) \
+	$(OPENSSL_CFLAGS)
+tests_imapc_test_imapc_client_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_imapc_test_imapc_client_LDADD = plugins/imapc/libimapcproto.la \
+	core/lib/libmflib.la $(OPENSSL_LIBS) $(CHECK_LIBS)
