@@ -17,6 +17,7 @@ void maildir_keywords_clear(struct maildir_keywords *kw)
 {
 	for (int i = 0; i < MAILDIR_MAX_KEYWORDS; i++)
 		mf_free(&kw->names[i]);
+	kw->broken = false;
 }
 
 bool maildir_keyword_is_valid(const char *name)
@@ -56,11 +57,13 @@ void maildir_keywords_parse(struct maildir_keywords *kw, const char *path,
 		if (sp == NULL || numend != sp || line[0] < '0' ||
 		    line[0] > '9' || idx >= MAILDIR_MAX_KEYWORDS ||
 		    sp[1] == '\0') {
+			kw->broken = true;
 			maildir_warn(warn,
 			             "%s: line %u: ignoring broken "
 			             "keyword line '%s'",
 			             path, lineno, line);
 		} else if (maildir_keywords_lookup(kw, sp + 1) >= 0) {
+			kw->broken = true;
 			maildir_warn(warn,
 			             "%s: line %u: ignoring duplicate "
 			             "keyword '%s'",

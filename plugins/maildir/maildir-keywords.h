@@ -15,6 +15,8 @@
 
 struct maildir_keywords {
 	char *names[MAILDIR_MAX_KEYWORDS]; /* owned; NULL = free slot */
+	/* The file had lines that were skipped: rewriting it repairs it. */
+	bool broken;
 };
 
 /* Parse the file's contents (data, len) into kw, which must be empty.

@@ -80,7 +80,7 @@ int maildir_msg_iter_begin(struct mailferry_mailbox *box,
 	iter->first_recent_uid =
 	    box->index != NULL
 	        ? MF_MAX(mf_index_get_header(box->index)->first_recent_uid, 1)
-	        : UINT32_MAX;
+	        : 1; /* no index yet: Dovecot would start one, all recent */
 	if (iter->query.uid_last == 0)
 		iter->query.uid_last = UINT32_MAX;
 	if (iter->query.changed_since > 0) {

@@ -723,6 +723,8 @@ int maildir_mailbox_status(struct mailferry_mailbox *box,
 
 		if (fr != 0 && fr < status_r->first_recent_uid)
 			status_r->first_recent_uid = fr;
+	} else if (box->msgs.count > 0) {
+		status_r->first_recent_uid = box->msgs.items[0].uid;
 	}
 	if (box->index != NULL) {
 		const struct mf_index_header *hdr =

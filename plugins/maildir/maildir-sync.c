@@ -508,7 +508,8 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 	    (ret = scan_and_match(box, &s)) < 0)
 		goto out;
 	need_write = s.new_count > 0 || s.missing_count > 0 ||
-	             ul->version != 3 || ul->needs_rewrite;
+	             ul->version != 3 || ul->needs_rewrite ||
+	             box->keywords.broken;
 	if (need_write && !storage->readonly) {
 		if (lock == NULL &&
 		    (ret = maildir_uidlist_lock(box, &lock)) < 0) {
@@ -581,6 +582,23 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 			}
 			free(path);
 			ul->needs_rewrite = false;
+			if (box->keywords.broken) {
+				char *kpath = mf_strdup_printf(
+				    "%s/" MAILDIR_KEYWORDS_NAME,
+				    box->control_dir);
+
+				if (maildir_keywords_write(
+				        &box->keywords, kpath,
+				        maildir_fsync_commit(storage),
+				        &error) < 0) {
+					maildir_log_warning(storage, "%s",
+					                    error);
+					free(error);
+				} else {
+					box->keywords.broken = false;
+				}
+				free(kpath);
+			}
 		}
 	}
 	build_msgs(box, &s);

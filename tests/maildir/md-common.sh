@@ -37,16 +37,16 @@ md_norm_status() {
 	       line=name; for (i=1;i<=n;i++) line=line " " f[i]; print line }' | LC_ALL=C sort
 }
 
-# md_compare LOCATION LABEL: doveadm and mailferry agree on every
+# md_compare LOCATION LABEL [FIELDS]: doveadm and mailferry agree on every
 # selectable mailbox's status and messages.
 md_compare() {
-	local loc=$1 label=$2 box rc=0
+	local loc=$1 label=$2 fields=${3:-$MD_FIELDS} box rc=0
 	dc_doveadm mailbox status "$MD_STATUS" '*' | md_norm_status > "$DC_ROOT/st.dc"
 	"$MAILFERRY" mailbox status "$loc" "$MD_STATUS" | md_norm_status > "$DC_ROOT/st.mf"
 	if ! diff -u "$DC_ROOT/st.dc" "$DC_ROOT/st.mf"; then rc=1; fi
 	while read -r box; do
-		dc_doveadm fetch "$MD_FIELDS" mailbox "$box" > "$DC_ROOT/f.dc"
-		"$MAILFERRY" fetch "$loc" "$MD_FIELDS" mailbox "$box" > "$DC_ROOT/f.mf"
+		dc_doveadm fetch "$fields" mailbox "$box" > "$DC_ROOT/f.dc"
+		"$MAILFERRY" fetch "$loc" "$fields" mailbox "$box" > "$DC_ROOT/f.mf"
 		if ! cmp -s "$DC_ROOT/f.dc" "$DC_ROOT/f.mf"; then
 			echo "mailbox $box differs:"
 			diff -u "$DC_ROOT/f.dc" "$DC_ROOT/f.mf" | head -40

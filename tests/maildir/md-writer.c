@@ -19,6 +19,7 @@
  *   update NAME [guid=HEX] [uidvalidity=N] [uidnext=N] [modseq=N]
  *   subscriptions               prints "sub: NAME" lines
  *   mailboxlog                  prints "log: TYPE GUIDHEX" lines
+ *   resync [MAILBOX]            force_resync (all mailboxes without NAME)
  *   changes MAILBOX MODSEQ      prints "changed: UID MODSEQ +FLAGS -FLAGS"
  *                               and "expunged: UID GUIDHEX" lines
  * Every failure is printed with the storage's error text and makes the
@@ -352,6 +353,10 @@ static void run(char **tok, size_t n)
 		}
 		if (ret < 0 || (ret = ops->mailbox_log_end(&it)) < 0)
 			fail("mailbox log", ret);
+	} else if (strcmp(tok[0], "resync") == 0) {
+		if ((ret = ops->force_resync(storage->st,
+		                             n >= 2 ? tok[1] : NULL)) < 0)
+			fail("force_resync", ret);
 	} else if (strcmp(tok[0], "changes") == 0 && n >= 3) {
 		print_changes(tok[1], strtoull(tok[2], NULL, 10));
 	} else if (strcmp(tok[0], "update") == 0 && n >= 2) {
