@@ -65,6 +65,22 @@ check "all $n messages (uid, guid, flags, keywords, bytes) equal Dovecot's" \
 	tail -n +2 | norm_flags | sort > "$WORK/fetch.tls"
 check "fetch over STARTTLS gives the same" cmp -s "$WORK/fetch.tls" "$WORK/fetch.dc"
 
+# --- imapc_list_prefix: only the mailboxes below it, names relative to it
+"$MF" -o imapc_list_prefix=Lists/ mailbox list "$LOC" > "$WORK/prefix.mf" 2>&1
+check "imapc_list_prefix=Lists/ lists only 'dev'" \
+	bash -c "[ \"\$(sort '$WORK/prefix.mf' | tr '\n' ' ')\" = 'dev ' ]"
+n=$("$MF" -o imapc_list_prefix=Lists/ -f tab fetch "$LOC" "uid" mailbox dev | tail -n +2 | wc -l)
+check "and reads Lists/dev as 'dev' ($n messages)" [ "$n" = 12 ]
+
+# --- imapc_rate_limit: 600 kB at 400 kB/s take over a second
+imapd_doveadm mailbox create -u test Rate
+(printf 'Subject: rate\n\n'; head -c 450000 /dev/zero | tr '\0' 'r' | fold -w 76) |
+	imapd_doveadm save -u test -m Rate
+start=$(date +%s%N)
+"$TOOL" -o imapc_rate_limit=400k stream "$LOC" Rate 1 > /dev/null || fail "rate-limited read"
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check "imapc_rate_limit=400k: 460 kB took $ms ms (>= 1000)" [ "$ms" -ge 1000 ]
+
 # --- a 100 MB message streams through 4 KB reads in bounded memory
 imapd_doveadm mailbox create -u test Big
 (printf 'Subject: big\nMessage-ID: <big@mailferry.test>\n\n'
