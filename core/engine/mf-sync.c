@@ -254,6 +254,11 @@ static int export_state(struct mf_sync_ctx *ctx)
 {
 	if (ctx->p->state == NULL)
 		return 0;
+	if (ctx->p->dry_run) {
+		/* nothing changed: the old state is still the right one */
+		ctx->res->state = mf_strdup(ctx->p->state);
+		return 0;
+	}
 	if (ctx->require_full_resync || ctx->failed) {
 		ctx->res->state = mf_strdup("");
 		return 0;

@@ -296,7 +296,7 @@ void h_snap(struct mf_storage *st, struct h_snap *snap)
 	}
 	st->ops->mailbox_list_end(&it);
 	mf_qsort(snap->boxes.items, snap->boxes.count, sizeof(struct h_box),
-	      cmp_box);
+	         cmp_box);
 	for (size_t i = 0; i < snap->boxes.count; i++) {
 		struct h_box *b = &snap->boxes.items[i];
 		struct mailferry_mailbox *mb;
@@ -332,7 +332,8 @@ void h_snap(struct mf_storage *st, struct h_snap *snap)
 			for (size_t k = 0;
 			     m->keywords != NULL && m->keywords[k] != NULL; k++)
 				mf_array_push(&kws, (char *)m->keywords[k]);
-			mf_qsort(kws.items, kws.count, sizeof(char *), cmp_strp);
+			mf_qsort(kws.items, kws.count, sizeof(char *),
+			         cmp_strp);
 			for (size_t k = 0; k < kws.count; k++)
 				mf_buf_printf(&kb, "%s%s", k > 0 ? " " : "",
 				              kws.items[k]);
@@ -359,7 +360,7 @@ void h_snap(struct mf_storage *st, struct h_snap *snap)
 		}
 		st->ops->subscriptions_end(&sit);
 		mf_qsort(snap->subs.items, snap->subs.count, sizeof(char *),
-		      cmp_strp);
+		         cmp_strp);
 	}
 }
 

@@ -576,7 +576,7 @@ static int mm_list_begin(struct mailferry_storage *st, uint32_t flags,
 	for (size_t i = 0; i < st->boxes.count; i++)
 		mf_array_push(&it->order, st->boxes.items[i]);
 	mf_qsort(it->order.items, it->order.count, sizeof(struct mm_box *),
-	      cmp_box_name);
+	         cmp_box_name);
 	*iter_r = it;
 	return 0;
 }
@@ -1519,7 +1519,8 @@ static int mm_trans_commit(struct mailferry_trans **tp,
 			break;
 		}
 	}
-	mf_qsort(b->msgs.items, b->msgs.count, sizeof(struct mm_msg), cmp_msg_uid);
+	mf_qsort(b->msgs.items, b->msgs.count, sizeof(struct mm_msg),
+	         cmp_msg_uid);
 	ret = store_write(st);
 	if (ret == 0 && res != NULL) {
 		static MF_ARRAY(uint32_t) last_saved;
