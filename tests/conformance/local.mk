@@ -44,6 +44,6 @@ tests_conformance_eml_la_SOURCES = \
 tests_conformance_eml_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
 tests_conformance_eml_la_LDFLAGS = $(MF_DRIVER_LINK) -rpath /nowhere
 
-EXTRA_DIST += tests/sample-driver/Makefile \
+EXTRA_DIST += tests/sample-driver/Makefile tests/sample-driver/README.md \
 	tests/sample-driver/install-test.sh \
 	tests/data/sample-eml tests/data/sample-maildir
