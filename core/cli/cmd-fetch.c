@@ -42,6 +42,8 @@ enum fetch_kind {
 	K_HDR,
 	K_BODY_SHA256,
 	K_TEXT,
+	K_HDR_ALL,
+	K_BODY,
 };
 
 static const struct {
@@ -67,6 +69,8 @@ static const struct {
     {"pop3.order", K_POP3_ORDER, MAILFERRY_FIELD_POP3},
     {"body.sha256", K_BODY_SHA256, 0},
     {"text", K_TEXT, 0},
+    {"hdr", K_HDR_ALL, 0},
+    {"body", K_BODY, 0},
 };
 
 struct fetch_field {
@@ -129,7 +133,8 @@ static int parse_fields(struct fetch_ctx *ctx, const char *arg)
 			    "modseq date.received date.saved "
 			    "date.received.unixtime date.saved.unixtime "
 			    "size.physical size.virtual pop3.uidl "
-			    "pop3.order hdr.<name> body.sha256 text)",
+			    "pop3.order hdr hdr.<name> body body.sha256 "
+			    "text)",
 			    p);
 		p += len;
 	}
@@ -183,29 +188,81 @@ static int parse_query(struct fetch_ctx *ctx, int argc, char **argv)
 	return MF_EX_OK;
 }
 
-/* Stream the whole message to the formatter and/or a digest. */
+enum msg_part {
+	PART_ALL,
+	PART_HEADER, /* up to and including the blank line */
+	PART_BODY,   /* after the blank line */
+};
+
+/* Where the header of a message ends, found across chunk boundaries: the
+ * header ends after a line that is empty ("\n" or "\r\n"). The state
+ * starts as if after a line end, so a message starting with an empty line
+ * has the header "\n". */
+struct header_end {
+	bool done;
+	char prev, prev2;
+};
+
+/* The length of the header part at the start of data[0..size) (size when
+ * the header goes on past it); sets he->done when the end was found. */
+static size_t header_scan(struct header_end *he, const char *data, size_t size)
+{
+	for (size_t i = 0; i < size; i++) {
+		char c = data[i];
+
+		if (c == '\n' && (he->prev == '\n' ||
+		                  (he->prev == '\r' && he->prev2 == '\n'))) {
+			he->done = true;
+			return i + 1;
+		}
+		he->prev2 = he->prev;
+		he->prev = c;
+	}
+	return size;
+}
+
+/* Stream a part of the message to the formatter and/or a digest, in
+ * READ_CHUNK pieces. */
 static int read_message(struct fetch_ctx *ctx, struct mailferry_mailbox *box,
-                        const char *name, uint32_t uid, EVP_MD_CTX *md,
+                        uint32_t uid, enum msg_part part, EVP_MD_CTX *md,
                         bool print)
 {
 	const struct mailferry_driver_ops *ops = ctx->storage->ops;
+	struct header_end he = {false, '\n', '\n'};
 	struct mailferry_stream *stream;
 	size_t n;
 	int ret;
 
-	ret = ops->msg_open(box, uid, 0, &stream);
+	ret = ops->msg_open(
+	    box, uid, part == PART_HEADER ? MAILFERRY_OPEN_HEADER_ONLY : 0,
+	    &stream);
 	if (ret < 0)
 		return ret;
 	while ((ret = ops->stream_read(stream, ctx->chunk, READ_CHUNK, &n)) ==
 	           0 &&
 	       n > 0) {
+		const char *data = (const char *)ctx->chunk;
+
+		if (part != PART_ALL && !he.done) {
+			size_t hlen = header_scan(&he, data, n);
+
+			if (part == PART_HEADER) {
+				n = hlen;
+			} else {
+				data += hlen;
+				n -= hlen;
+			}
+		} else if (part == PART_HEADER) {
+			break;
+		}
 		if (md != NULL)
-			EVP_DigestUpdate(md, ctx->chunk, n);
-		if (print)
-			mf_fmt_stream(ctx->fmt, ctx->chunk, n);
+			EVP_DigestUpdate(md, data, n);
+		if (print && n > 0)
+			mf_fmt_stream(ctx->fmt, data, n);
+		if (part == PART_HEADER && he.done)
+			break;
 	}
 	ops->stream_close(&stream);
-	(void)name;
 	return ret;
 }
 
@@ -372,7 +429,8 @@ static int print_message(struct fetch_ctx *ctx, struct mailferry_mailbox *box,
 				mf_buf_free(&val);
 				return MAILFERRY_E_NOMEM;
 			}
-			ret = read_message(ctx, box, name, msg->uid, md, false);
+			ret = read_message(ctx, box, msg->uid, PART_ALL, md,
+			                   false);
 			if (ret == 0)
 				EVP_DigestFinal_ex(md, digest, &dlen);
 			EVP_MD_CTX_free(md);
@@ -380,8 +438,13 @@ static int print_message(struct fetch_ctx *ctx, struct mailferry_mailbox *box,
 			break;
 		}
 		case K_TEXT:
-			ret =
-			    read_message(ctx, box, name, msg->uid, NULL, true);
+		case K_HDR_ALL:
+		case K_BODY:
+			ret = read_message(ctx, box, msg->uid,
+			                   f->kind == K_TEXT      ? PART_ALL
+			                   : f->kind == K_HDR_ALL ? PART_HEADER
+			                                          : PART_BODY,
+			                   NULL, true);
 			/* ends the streamed value even after an error, so
 			 * the output stays well-formed */
 			mf_fmt_stream(ctx->fmt, NULL, 0);

@@ -54,11 +54,12 @@ const struct mf_cli_cmd mf_cli_commands[] = {
         "mailbox-guid seq uid\nguid flags keywords modseq "
         "date.received date.saved date.received.unixtime\n"
         "date.saved.unixtime size.physical size.virtual pop3.uidl "
-        "pop3.order hdr.<name>\nbody.sha256 text. 'text' is the whole "
-        "message as stored; 'body.sha256' is the SHA-256\nof those same "
-        "bytes. Without 'mailbox', every selectable mailbox is read. "
-        "The\ndefault output is 'field: value' lines with a form feed "
-        "line between messages\n(-f pager).",
+        "pop3.order hdr hdr.<name>\nbody body.sha256 text. 'text' is "
+        "the whole message as stored, 'hdr' its header\n(up to the empty "
+        "line), 'body' the rest; 'body.sha256' is the SHA-256 of the "
+        "whole\nmessage. Without 'mailbox', every selectable mailbox is "
+        "read. The default output\nis 'field: value' lines with a form "
+        "feed line between messages (-f pager).",
         mf_cmd_fetch,
     },
     {

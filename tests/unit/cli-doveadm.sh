@@ -37,6 +37,13 @@ dc_doveadm mailbox create Lists/dev || fail "doveadm mailbox create"
 dc_doveadm flags add '\Seen $Label1' mailbox INBOX uid 2 || fail flags
 dc_doveadm flags add '\Answered \Draft' mailbox INBOX uid 3 || fail flags
 dc_doveadm mailbox subscribe INBOX Lists/dev || fail "doveadm subscribe"
+# odd shapes: no header, no body, no empty line at all
+dc_doveadm mailbox create Odd || fail "doveadm mailbox create Odd"
+for m in '\nno header\n' 'Subject: no body\n\n' 'Subject: no blank line\n' \
+	'Subject: x\n\n\n\nblank lines\n'; do
+	printf "$m" | dc_as_user doveadm -c "$DC_ROOT/dovecot.conf" save -m Odd ||
+		fail "doveadm save $m"
+done
 loc="maildir:$DC_ROOT/Maildir"
 out=$(mktemp -d /tmp/mf-cli-doveadm.XXXXXX)
 trap 'dc_cleanup; rm -rf "$out"' EXIT
@@ -76,6 +83,8 @@ compare fetch-flow -f flow fetch 'uid seq flags' mailbox INBOX all -- \
 	-f flow fetch "$loc" 'uid seq flags' mailbox INBOX all
 JSON=1 compare fetch-json -f json fetch 'uid flags' mailbox INBOX all -- \
 	-f json fetch "$loc" 'uid flags' mailbox INBOX all
+compare fetch-parts fetch 'uid hdr body text size.physical' mailbox Odd all -- \
+	fetch "$loc" 'uid hdr body text size.physical' mailbox Odd all
 S='messages recent uidnext uidvalidity unseen highestmodseq vsize guid'
 SORT=1 compare status mailbox status "$S" '*' -- mailbox status "$loc" "$S" '*'
 SORT=1 compare status-tab -f tab mailbox status 'messages uidnext' '*' -- \
