@@ -20,6 +20,7 @@ enum status_field {
 	F_VSIZE,
 	F_GUID,
 	F_FIRST_RECENT_UID,
+	F_FIRSTSAVED,
 };
 
 static const char *const field_names[] = {
@@ -33,12 +34,13 @@ static const char *const field_names[] = {
     [F_VSIZE] = "vsize",
     [F_GUID] = "guid",
     [F_FIRST_RECENT_UID] = "first_recent_uid",
+    [F_FIRSTSAVED] = "firstsaved",
 };
 
-/* "all", in doveadm's order */
+/* "all": doveadm's list, in doveadm's order */
 static const enum status_field all_fields[] = {
-    F_MESSAGES,      F_RECENT, F_UIDNEXT, F_UIDVALIDITY,      F_UNSEEN,
-    F_HIGHESTMODSEQ, F_VSIZE,  F_GUID,    F_FIRST_RECENT_UID,
+    F_MESSAGES,      F_RECENT, F_UIDNEXT, F_UIDVALIDITY, F_UNSEEN,
+    F_HIGHESTMODSEQ, F_VSIZE,  F_GUID,    F_FIRSTSAVED,
 };
 
 struct status_fields {
@@ -80,7 +82,7 @@ static int parse_fields(struct mf_cli *cli, const char *arg,
 			    "unknown status field '%s' (known: messages "
 			    "recent uidnext uidvalidity unseen "
 			    "highestmodseq highestpvtmodseq vsize guid "
-			    "first_recent_uid all)",
+			    "first_recent_uid firstsaved all)",
 			    p);
 		p += len;
 	}
@@ -93,6 +95,8 @@ static int parse_fields(struct mf_cli *cli, const char *arg,
 struct counts {
 	uint32_t recent, unseen;
 	uint64_t vsize;
+	int64_t first_saved; /* save date of the lowest UID; 0 = none */
+	bool seen_first;
 };
 
 /* recent, unseen and vsize need a pass over the messages */
@@ -110,7 +114,8 @@ static int count_messages(struct mf_storage *storage,
 	query.struct_size = sizeof(query);
 	query.uid_first = 1;
 	query.uid_last = UINT32_MAX;
-	query.fields = MAILFERRY_FIELD_FLAGS | MAILFERRY_FIELD_VIRTUAL_SIZE;
+	query.fields = MAILFERRY_FIELD_FLAGS | MAILFERRY_FIELD_VIRTUAL_SIZE |
+	               MAILFERRY_FIELD_SAVED;
 	ret = storage->ops->msg_iter_begin(box, &query, &iter);
 	if (ret < 0)
 		return ret;
@@ -122,6 +127,10 @@ static int count_messages(struct mf_storage *storage,
 			counts->unseen++;
 		if (msg->virtual_size != UINT64_MAX)
 			counts->vsize += msg->virtual_size;
+		if (!counts->seen_first) {
+			counts->first_saved = msg->save_date;
+			counts->seen_first = true;
+		}
 	}
 	ret2 = storage->ops->msg_iter_end(&iter);
 	return ret < 0 ? ret : ret2;
@@ -200,6 +209,14 @@ static int mailbox_row(struct mf_storage *storage, const char *name,
 		case F_FIRST_RECENT_UID:
 			mf_buf_printf(&val, "%u", st.first_recent_uid);
 			break;
+		case F_FIRSTSAVED:
+			/* as doveadm: unix time, "never" in an empty mailbox */
+			if (!counts.seen_first)
+				mf_buf_append_str(&val, "never");
+			else
+				mf_buf_printf(&val, "%" PRId64,
+				              counts.first_saved);
+			break;
 		}
 		mf_fmt_value(fmt, mf_buf_str(&val));
 	}
@@ -228,7 +245,8 @@ int mf_cmd_mailbox_status(struct mf_cli *cli, int argc, char **argv)
 	for (size_t i = 0; i < fields.list.count; i++) {
 		enum status_field f = fields.list.items[i];
 
-		if (f == F_RECENT || f == F_UNSEEN || f == F_VSIZE)
+		if (f == F_RECENT || f == F_UNSEEN || f == F_VSIZE ||
+		    f == F_FIRSTSAVED)
 			need_counts = true;
 	}
 	ret = mf_cli_open_storage(cli, argv[0], &storage);

@@ -39,11 +39,12 @@ const struct mf_cli_cmd mf_cli_commands[] = {
         "mailbox status",
         "LOCATION FIELDS [MASK]...",
         "show the status of mailboxes",
-        "FIELDS is a space-separated list (one argument) of: "
-        "messages recent uidnext\nuidvalidity unseen highestmodseq "
-        "highestpvtmodseq vsize guid first_recent_uid,\nor 'all'. "
-        "Prints one row per selectable mailbox matching a MASK "
-        "(default: all), by\ndefault as 'NAME field=value...'.",
+        "FIELDS is a space-separated list (one argument) of: messages "
+        "recent uidnext\nuidvalidity unseen highestmodseq "
+        "highestpvtmodseq vsize guid first_recent_uid\nfirstsaved, or "
+        "'all' (doveadm's set). Prints one row per selectable mailbox\n"
+        "matching a MASK (default: all), by default as 'NAME "
+        "field=value...'.",
         mf_cmd_mailbox_status,
     },
     {

@@ -87,6 +87,7 @@ compare fetch-parts fetch 'uid hdr body text size.physical' mailbox Odd all -- \
 	fetch "$loc" 'uid hdr body text size.physical' mailbox Odd all
 S='messages recent uidnext uidvalidity unseen highestmodseq vsize guid'
 SORT=1 compare status mailbox status "$S" '*' -- mailbox status "$loc" "$S" '*'
+SORT=1 compare status-all mailbox status all '*' -- mailbox status "$loc" all '*'
 SORT=1 compare status-tab -f tab mailbox status 'messages uidnext' '*' -- \
 	-f tab mailbox status "$loc" 'messages uidnext' '*'
 SORT=1 compare list mailbox list -- mailbox list "$loc"

@@ -145,9 +145,12 @@ run 0 mailbox list tgood:/x && [ -z "$err" ] || fail "stderr without -D: $err"
 run 0 mailbox list tgood:/x 'Lists/*' inbox &&
 	[ "$out" = $'INBOX\nLists/dev' ] || fail "mailbox list masks: $out"
 run 0 mailbox status tgood:/x all &&
-	[ "$out" = "INBOX messages=3 recent=1 uidnext=5 uidvalidity=1234 unseen=1 highestmodseq=10 vsize=0 guid=11111111111111111111111111111111 first_recent_uid=4
-Lists/dev messages=1 recent=0 uidnext=8 uidvalidity=1234 unseen=1 highestmodseq=10 vsize=0 guid=22222222222222222222222222222222 first_recent_uid=8" ] ||
+	[ "$out" = "INBOX messages=3 recent=1 uidnext=5 uidvalidity=1234 unseen=1 highestmodseq=10 vsize=0 guid=11111111111111111111111111111111 firstsaved=1700000005
+Lists/dev messages=1 recent=0 uidnext=8 uidvalidity=1234 unseen=1 highestmodseq=10 vsize=0 guid=22222222222222222222222222222222 firstsaved=1700000305" ] ||
 	fail "mailbox status all: $out"
+run 0 mailbox status tgood:/x 'first_recent_uid highestpvtmodseq' &&
+	[ "$out" = $'INBOX first_recent_uid=4 highestpvtmodseq=0\nLists/dev first_recent_uid=8 highestpvtmodseq=0' ] ||
+	fail "mailbox status first_recent_uid: $out"
 run 0 -f tab mailbox status tgood:/x 'messages uidnext' INBOX &&
 	[ "$out" = $'mailbox\tmessages\tuidnext\nINBOX\t3\t5' ] ||
 	fail "mailbox status tab: $out"
