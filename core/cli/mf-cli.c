@@ -145,8 +145,10 @@ static int load_config(struct mf_cli *cli, const char *path, bool explicit)
 {
 	char *error;
 
-	if (!explicit && access(path, F_OK) != 0)
+	if (!explicit && access(path, F_OK) != 0) {
+		mf_debug("config: %s not found, using defaults", path);
 		return 0;
+	}
 	if (mf_settings_load_file(cli->set, path, &error) < 0) {
 		int ret = mf_cli_fail(MF_EX_CONFIG, "config: %s", error);
 
@@ -154,6 +156,14 @@ static int load_config(struct mf_cli *cli, const char *path, bool explicit)
 		return ret;
 	}
 	cli->config_path = path;
+	if (mf_log_get_level() <= MF_LOG_DEBUG) {
+		const char *key, *value;
+		size_t pos = 0, n = 0;
+
+		while (mf_settings_iter(cli->set, &pos, &key, &value))
+			n++;
+		mf_debug("config: %zu settings read from %s", n, path);
+	}
 	return 0;
 }
 

@@ -102,6 +102,8 @@ run 78 -c "$TMP/bad.conf" drivers &&
 printf 'tgood_stop = from config\n' >"$TMP/good.conf"
 run 77 -c "$TMP/good.conf" mailbox list tgood:/x &&
 	expect_err "tgood:/x: open failed: stopped: from config"
+run 0 -D -c "$TMP/good.conf" drivers &&
+	expect_err "debug: config: 1 settings read from $TMP/good.conf"
 # -o overrides the file
 run 77 -c "$TMP/good.conf" -o tgood_stop=override mailbox list tgood:/x &&
 	expect_err "stopped: override"
