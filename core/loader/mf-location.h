@@ -5,7 +5,12 @@
  *   imap://[user@]host[:port]/      imaps://...  (the imapc driver)
  * "::" inside the path stands for a literal ':' as in Dovecot. ~ and the
  * variables %u (user), %n (user part before @), %d (domain part), %h (home)
- * and %% are expanded in the path and option values.
+ * and %% (also %{user} %{username} %{domain} %{home}) are expanded in the
+ * path and option values. An upper-case option without '=' gets "".
+ * IMAP URLs become driver "imapc", path "", and the lower-case options
+ * imapc_host, imapc_port (143/993 by default), imapc_user, imapc_password
+ * (only when given) and imapc_ssl ("imaps" or "no"). Neither display nor
+ * any error message ever contains a password.
  */
 #ifndef MF_LOCATION_H
 #define MF_LOCATION_H
