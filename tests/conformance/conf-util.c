@@ -169,6 +169,10 @@ void conf_msgs(struct conf_env *env, struct mailferry_mailbox *box,
 		r->received_date = msg->received_date;
 		r->physical_size = msg->physical_size;
 		r->virtual_size = msg->virtual_size;
+		r->save_date = msg->save_date;
+		r->pop3_uidl =
+		    msg->pop3_uidl == NULL ? NULL : mf_strdup(msg->pop3_uidl);
+		r->pop3_order = msg->pop3_order;
 	}
 	ck_assert_msg(ret == 0, "%s: msg_iter_next = %d: %s", env->name, ret,
 	              CONF_ERR(env));
@@ -191,6 +195,7 @@ void conf_recs_free(conf_recs_t *recs)
 {
 	for (size_t i = 0; i < recs->count; i++) {
 		free(recs->items[i].guid);
+		free(recs->items[i].pop3_uidl);
 		for (char **kw = recs->items[i].keywords; *kw != NULL; kw++)
 			free(*kw);
 		free(recs->items[i].keywords);
@@ -246,6 +251,9 @@ static void save_begin(struct conf_env *env, struct mailferry_trans *trans,
 	save.flags = s->flags;
 	save.keywords = s->keywords;
 	save.received_date = s->received_date;
+	save.save_date = s->save_date;
+	save.pop3_uidl = s->pop3_uidl;
+	save.pop3_order = s->pop3_order;
 	save.size_hint = size;
 	ret = CONF_OPS(env)->save_begin(trans, &save);
 	ck_assert_msg(ret == 0, "%s: save_begin = %d: %s", env->name, ret,
@@ -498,4 +506,39 @@ void conf_expect_no_msg(struct conf_env *env, struct mailferry_mailbox *box,
 		ck_assert_ptr_null(stream);
 	}
 	ck_assert_str_ne(CONF_ERR(env), "");
+}
+
+const struct conf_msg *conf_fixture_msg(size_t i)
+{
+	const struct conf_box *inbox = conf_fixture_box("INBOX");
+
+	ck_assert_uint_lt(i, inbox->msgs.count);
+	return &inbox->msgs.items[i];
+}
+
+uint32_t *conf_save_plain(struct conf_env *env, struct mailferry_mailbox *box,
+                          size_t n)
+{
+	struct conf_save *saves = mf_calloc(n, sizeof(*saves));
+	uint32_t *uids;
+
+	for (size_t i = 0; i < n; i++) {
+		saves[i].data = conf_fixture_msg(i)->data;
+		saves[i].size = conf_fixture_msg(i)->size;
+	}
+	uids = conf_save_msgs(env, box, saves, n, NULL);
+	free(saves);
+	return uids;
+}
+
+void conf_check_body(struct conf_env *env, struct mailferry_mailbox *box,
+                     uint32_t uid, const struct conf_msg *want)
+{
+	size_t size;
+	char *data = conf_read_msg(env, box, uid, 4096, &size);
+
+	ck_assert_msg(conf_same_body(env, data, size, want->data, want->size),
+	              "%s: UID %u differs from %s", env->name, uid,
+	              want->origin);
+	free(data);
 }

@@ -131,6 +131,9 @@ struct conf_rec {
 	uint64_t modseq;
 	int64_t received_date;
 	uint64_t physical_size, virtual_size;
+	int64_t save_date;
+	char *pop3_uidl; /* NULL when none */
+	uint32_t pop3_order;
 };
 typedef MF_ARRAY(struct conf_rec) conf_recs_t;
 /* Iterate [first, last] with fields; checks ascending UIDs and that next
@@ -152,6 +155,15 @@ char *conf_read_msg(struct conf_env *env, struct mailferry_mailbox *box,
 void conf_expect_no_msg(struct conf_env *env, struct mailferry_mailbox *box,
                         uint32_t uid, const char *what);
 
+/* Message i of the fixture's INBOX. */
+const struct conf_msg *conf_fixture_msg(size_t i);
+/* Save fixture INBOX messages [0, n) plainly; returns their UIDs. */
+uint32_t *conf_save_plain(struct conf_env *env, struct mailferry_mailbox *box,
+                          size_t n);
+/* uid must read back as want (conf_same_body). */
+void conf_check_body(struct conf_env *env, struct mailferry_mailbox *box,
+                     uint32_t uid, const struct conf_msg *want);
+
 /* Save messages in one transaction. Returns the commit result's UIDs in
  * *uids_r (count n; caller frees). */
 struct conf_save {
@@ -162,6 +174,9 @@ struct conf_save {
 	uint32_t flags;
 	const char *const *keywords;
 	int64_t received_date;
+	int64_t save_date;
+	const char *pop3_uidl;
+	uint32_t pop3_order;
 };
 uint32_t *conf_save_msgs(struct conf_env *env, struct mailferry_mailbox *box,
                          const struct conf_save *saves, size_t n,

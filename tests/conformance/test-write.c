@@ -62,42 +62,6 @@ static void expect_missing(struct conf_env *env, const char *name)
 	              env->name, name, ret);
 }
 
-static const struct conf_msg *fixture_msg(size_t i)
-{
-	const struct conf_box *inbox = conf_fixture_box("INBOX");
-
-	ck_assert_uint_lt(i, inbox->msgs.count);
-	return &inbox->msgs.items[i];
-}
-
-/* Save fixture INBOX messages [0, n) plainly; returns their UIDs. */
-static uint32_t *save_plain(struct conf_env *env, struct mailferry_mailbox *box,
-                            size_t n)
-{
-	struct conf_save *saves = mf_calloc(n, sizeof(*saves));
-	uint32_t *uids;
-
-	for (size_t i = 0; i < n; i++) {
-		saves[i].data = fixture_msg(i)->data;
-		saves[i].size = fixture_msg(i)->size;
-	}
-	uids = conf_save_msgs(env, box, saves, n, NULL);
-	free(saves);
-	return uids;
-}
-
-static void check_body(struct conf_env *env, struct mailferry_mailbox *box,
-                       uint32_t uid, const struct conf_msg *want)
-{
-	size_t size;
-	char *data = conf_read_msg(env, box, uid, 4096, &size);
-
-	ck_assert_msg(conf_same_body(env, data, size, want->data, want->size),
-	              "%s: UID %u differs from %s", env->name, uid,
-	              want->origin);
-	free(data);
-}
-
 START_TEST(test_mailbox_tree)
 {
 	struct mailferry_mailbox_create params;
@@ -115,7 +79,7 @@ START_TEST(test_mailbox_tree)
 	conf_create(&env, "alpha/beta", guids ? guid_b : NULL, 0);
 	conf_create(&env, UNI_CHILD, NULL, 0);
 	box = conf_box_open(&env, "alpha");
-	uids = save_plain(&env, box, 1);
+	uids = conf_save_plain(&env, box, 1);
 	CONF_OPS(&env)->mailbox_close(&box);
 
 	conf_list(&env, 0, &list);
@@ -150,7 +114,7 @@ START_TEST(test_mailbox_tree)
 	expect_missing(&env, "alpha");
 	expect_missing(&env, "alpha/beta");
 	box = conf_box_open(&env, "gamma");
-	check_body(&env, box, uids[0], fixture_msg(0));
+	conf_check_body(&env, box, uids[0], conf_fixture_msg(0));
 	CONF_OPS(&env)->mailbox_close(&box);
 	if (guids) {
 		box_guid(&env, "gamma", guid);
@@ -252,8 +216,8 @@ START_TEST(test_save_params)
 	box = conf_box_open(&env, "Saves");
 	memset(saves, 0, sizeof(saves));
 	for (size_t i = 0; i < 3; i++) {
-		saves[i].data = fixture_msg(i)->data;
-		saves[i].size = fixture_msg(i)->size;
+		saves[i].data = conf_fixture_msg(i)->data;
+		saves[i].size = conf_fixture_msg(i)->size;
 		saves[i].flags = flags[i];
 		if ((env.caps & MAILFERRY_CAP_SAVE_UID) != 0)
 			saves[i].uid = want_uids[i];
@@ -311,7 +275,7 @@ START_TEST(test_save_params)
 			if ((env.caps & MAILFERRY_CAP_DATES) != 0)
 				ck_assert_int_eq(r->received_date,
 				                 saves[i].received_date);
-			check_body(&env, box, r->uid, fixture_msg(i));
+			conf_check_body(&env, box, r->uid, conf_fixture_msg(i));
 		}
 		conf_recs_free(&recs);
 		CONF_OPS(&env)->mailbox_close(&box);
@@ -329,13 +293,13 @@ START_TEST(test_save_params)
 		memset(&save, 0, sizeof(save));
 		save.struct_size = sizeof(save);
 		save.uid = 3;
-		save.size_hint = fixture_msg(4)->size;
+		save.size_hint = conf_fixture_msg(4)->size;
 		ret = ops->save_begin(trans, &save);
 		if (ret == 0) {
-			ck_assert_int_eq(ops->save_write(trans,
-			                                 fixture_msg(4)->data,
-			                                 fixture_msg(4)->size),
-			                 0);
+			ck_assert_int_eq(
+			    ops->save_write(trans, conf_fixture_msg(4)->data,
+			                    conf_fixture_msg(4)->size),
+			    0);
 			ret = ops->save_finish(trans);
 		}
 		if (ret == 0) {
@@ -395,8 +359,8 @@ START_TEST(test_flags_modseq)
 	box = conf_box_open(&env, "Flags");
 	memset(saves, 0, sizeof(saves));
 	for (size_t i = 0; i < 4; i++) {
-		saves[i].data = fixture_msg(i)->data;
-		saves[i].size = fixture_msg(i)->size;
+		saves[i].data = conf_fixture_msg(i)->data;
+		saves[i].size = conf_fixture_msg(i)->size;
 	}
 	saves[1].flags = MAILFERRY_FLAG_SEEN | MAILFERRY_FLAG_FLAGGED;
 	saves[3].flags = MAILFERRY_FLAG_ANSWERED;
@@ -535,7 +499,7 @@ START_TEST(test_expunge)
 	ops = CONF_OPS(&env);
 	conf_create(&env, "Exp", NULL, 0);
 	box = conf_box_open(&env, "Exp");
-	uids = save_plain(&env, box, 4);
+	uids = conf_save_plain(&env, box, 4);
 	conf_box_status(&env, box, &st0);
 	conf_msgs(&env, box, 1, UINT32_MAX, MAILFERRY_FIELD_GUID, &before);
 
@@ -609,7 +573,7 @@ START_TEST(test_expunge)
 	conf_box_status(&env, box, &st1);
 	ck_assert_uint_eq(st1.uidvalidity, st0.uidvalidity);
 	ck_assert_uint_ge(st1.uidnext, st0.uidnext);
-	more = save_plain(&env, box, 1);
+	more = conf_save_plain(&env, box, 1);
 	ck_assert_msg(more[0] > uids[3],
 	              "%s: new message got UID %u, expunged max was %u",
 	              env.name, more[0], uids[3]);
@@ -646,12 +610,13 @@ START_TEST(test_rollback_cancel)
 	save.size_hint = UINT64_MAX;
 	ck_assert_int_eq(ops->trans_begin(box, 0, &trans), 0);
 	ck_assert_int_eq(ops->save_begin(trans, &save), 0);
-	ck_assert_int_eq(ops->save_write(trans, fixture_msg(0)->data, 100), 0);
+	ck_assert_int_eq(ops->save_write(trans, conf_fixture_msg(0)->data, 100),
+	                 0);
 	ops->save_cancel(trans);
 	ck_assert_int_eq(ops->save_begin(trans, &save), 0);
-	ck_assert_int_eq(
-	    ops->save_write(trans, fixture_msg(1)->data, fixture_msg(1)->size),
-	    0);
+	ck_assert_int_eq(ops->save_write(trans, conf_fixture_msg(1)->data,
+	                                 conf_fixture_msg(1)->size),
+	                 0);
 	ck_assert_int_eq(ops->save_finish(trans), 0);
 	memset(&result, 0, sizeof(result));
 	result.struct_size = sizeof(result);
@@ -660,15 +625,15 @@ START_TEST(test_rollback_cancel)
 	kept_uid = result.saved_uids[0];
 	conf_msgs(&env, box, 1, UINT32_MAX, 0, &recs);
 	ck_assert_uint_eq(recs.count, 1);
-	check_body(&env, box, recs.items[0].uid, fixture_msg(1));
+	conf_check_body(&env, box, recs.items[0].uid, conf_fixture_msg(1));
 	conf_recs_free(&recs);
 
 	/* a rolled back save and flag change leave no trace */
 	ck_assert_int_eq(ops->trans_begin(box, 0, &trans), 0);
 	ck_assert_int_eq(ops->save_begin(trans, &save), 0);
-	ck_assert_int_eq(
-	    ops->save_write(trans, fixture_msg(2)->data, fixture_msg(2)->size),
-	    0);
+	ck_assert_int_eq(ops->save_write(trans, conf_fixture_msg(2)->data,
+	                                 conf_fixture_msg(2)->size),
+	                 0);
 	ck_assert_int_eq(ops->save_finish(trans), 0);
 	range.first = range.last = kept_uid;
 	ck_assert_int_eq(ops->update_flags(trans, &set, MAILFERRY_MODIFY_ADD,
@@ -684,7 +649,7 @@ START_TEST(test_rollback_cancel)
 	conf_recs_free(&recs);
 
 	/* and a commit afterwards still works */
-	uids = save_plain(&env, box, 1);
+	uids = conf_save_plain(&env, box, 1);
 	conf_box_status(&env, box, &st);
 	ck_assert_uint_eq(st.messages, 2);
 	free(uids);
