@@ -188,6 +188,7 @@ int mdbox_purge(struct mailferry_storage *st)
 {
 	struct mdbox_map *map = MDBOX_MAP(st);
 	const struct mf_index_ext *ext, *ref;
+	struct mf_index_ext map_ext, ref_ext;
 	MF_ARRAY(struct purge_msg) msgs = MF_ARRAY_INIT;
 	uint32_t count, highest;
 	int ret;
@@ -198,8 +199,17 @@ int mdbox_purge(struct mailferry_storage *st)
 	ret = mf_index_lock(map->idx);
 	if (ret < 0)
 		return dbox_index_error(st, map->idx, ret);
+	/* copies: a found extension is only valid until the next find */
 	ext = mf_index_ext_find(map->idx, "map");
+	if (ext != NULL) {
+		map_ext = *ext;
+		ext = &map_ext;
+	}
 	ref = mf_index_ext_find(map->idx, "ref");
+	if (ref != NULL) {
+		ref_ext = *ref;
+		ref = &ref_ext;
+	}
 	count = mf_index_count(map->idx);
 	for (uint32_t seq = 1; ext != NULL && seq <= count; seq++) {
 		const uint8_t *d = mf_index_rec_ext(map->idx, seq, ext);

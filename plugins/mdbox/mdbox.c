@@ -374,12 +374,15 @@ static void mdbox_trans_free(struct mailferry_trans *t, bool committed)
 static void mdbox_expunge_prepare(struct mailferry_mailbox *box,
                                   struct dbox_expunged *e)
 {
-	const struct mf_index_ext *g = mf_index_ext_find(box->idx, "guid");
+	const struct mf_index_ext *g;
 	const void *data;
 	uint32_t save_date;
 
 	if (!mdbox_rec(box, e->seq, &e->map_uid, &save_date))
 		e->map_uid = 0;
+	/* looked up after mdbox_rec(): a found extension is only valid
+	 * until the next find */
+	g = mf_index_ext_find(box->idx, "guid");
 	if (g != NULL && g->record_size >= 16 &&
 	    (data = mf_index_rec_ext(box->idx, e->seq, g)) != NULL) {
 		memcpy(e->guid, data, 16);

@@ -62,6 +62,18 @@ for alt in noalt alt; do
 			{ echo "FAIL: $name: expunge in ALT"; fail=1; }
 		compare_fetch "$loc" "$name after expunge in ALT"
 	fi
+	# our own expunge + purge: space comes back, Dovecot agrees
+	if [ $fmt = mdbox ]; then
+		before_sz=$(cat "$DC_ROOT"/mail/storage/m.* "$DC_ROOT"/alt/storage/m.* 2>/dev/null | wc -c)
+		printf 'expunge corpus/lkml/cur 3\nexpunge corpus/lkml/cur 4\npurge\n' |
+			$PUT $opts "$loc" || { echo "FAIL: $name: purge"; fail=1; }
+		after_sz=$(cat "$DC_ROOT"/mail/storage/m.* "$DC_ROOT"/alt/storage/m.* 2>/dev/null | wc -c)
+		[ "$after_sz" -lt "$before_sz" ] ||
+			{ echo "FAIL: $name: purge freed nothing ($before_sz -> $after_sz)"; fail=1; }
+		compare_fetch "$loc" "$name after our purge"
+		dc_doveadm force-resync '*' 2>&1 | grep -v 'Rebuilding index' > "$DC_ROOT/rs"
+		[ -s "$DC_ROOT/rs" ] && { echo "FAIL: $name: force-resync after purge:"; cat "$DC_ROOT/rs"; fail=1; }
+	fi
 	# Dovecot keeps working on the store
 	dcq save -m INBOX < "$DATA/msg1.eml"
 	dcq flags add '\Answered $Forwarded' mailbox INBOX uid 5
