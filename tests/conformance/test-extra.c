@@ -57,6 +57,13 @@ START_TEST(test_mailbox_update)
 	u.fields = MAILFERRY_UPDATE_MIN_UIDNEXT;
 	u.min_uidnext = 100;
 	ret = update(&env, "Missing-x7", &u);
+	if (ret == MAILFERRY_E_NOTSUPP && env.remote) {
+		/* a server has no command for it: nothing to test */
+		printf("%s: mailbox_update skipped: NOTSUPP (%s)\n", env.name,
+		       CONF_ERR(&env));
+		conf_end(&env);
+		return;
+	}
 	ck_assert_msg(ret == MAILFERRY_E_NOTFOUND,
 	              "%s: updating a missing mailbox gave %d", env.name, ret);
 
