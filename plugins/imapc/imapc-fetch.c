@@ -377,9 +377,14 @@ int imapc_stream_read(struct mailferry_stream *stream, void *buf, size_t size,
 		if (body->eof && body->data.len == body->read_pos)
 			return 0;
 		/* keep up to two chunks of this body in flight */
-		while (!body->eof && body->chunks.count < 2 &&
-		       body->data.len - body->read_pos < IMAPC_BODY_CHUNK &&
-		       !body->header_only) {
+		/* a second chunk ahead only when the message is known to
+		 * be that big (a small one would get a useless request) */
+		while (
+		    !body->eof && !body->header_only &&
+		    (body->chunks.count == 0 ||
+		     (body->chunks.count < 2 && body->size_hint != UINT64_MAX &&
+		      body->size_hint > body->requested_end)) &&
+		    body->data.len - body->read_pos < IMAPC_BODY_CHUNK) {
 			if (body_request(box, body) < 0)
 				break;
 		}

@@ -107,6 +107,37 @@ static void rec_free(struct imapc_msg_rec *rec)
 	imapc_free_strv(&rec->keywords);
 }
 
+static char **strv_copy(char **strv)
+{
+	size_t n = 0;
+
+	if (strv == NULL)
+		return NULL;
+	while (strv[n] != NULL)
+		n++;
+	char **out = mf_calloc(n + 1, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		out[i] = mf_strdup(strv[i]);
+	return out;
+}
+
+static void rec_copy(struct imapc_msg_rec *dst, const struct imapc_msg_rec *src)
+{
+	*dst = *src;
+	dst->guid = src->guid == NULL ? NULL : mf_strdup(src->guid);
+	dst->keywords = strv_copy(src->keywords);
+	dst->msg.guid = dst->guid;
+	dst->msg.keywords = (const char *const *)dst->keywords;
+}
+
+void imapc_mailbox_cache_clear(struct imapc_mailbox *box)
+{
+	for (size_t i = 0; i < box->cache.count; i++)
+		rec_free(&box->cache.items[i]);
+	box->cache.count = 0;
+	box->cache_valid = false;
+}
+
 static void collect_fetch(struct imapc_mailbox *box, uint32_t uid,
                           const struct imapc_arg *list)
 {
@@ -309,6 +340,8 @@ void imapc_mailbox_close(struct mailferry_mailbox **_box)
 	mf_array_free(&box->iter_uids);
 	mf_array_free(&box->iter_sizes);
 	mf_array_free(&box->commit_uids);
+	imapc_mailbox_cache_clear(box);
+	mf_array_free(&box->cache);
 	free(box->name);
 	free(box->remote);
 	free(box);
@@ -412,6 +445,7 @@ int imapc_mailbox_status(struct mailferry_mailbox *_box,
 	struct imapc_mailbox *box = (struct imapc_mailbox *)_box;
 	int ret;
 
+	imapc_mailbox_cache_clear(box);
 	if ((ret = imapc_box_select(box)) < 0)
 		return ret;
 	if ((ret = status_run(box, status_r)) < 0)
@@ -469,6 +503,15 @@ int imapc_msg_iter_begin(struct mailferry_mailbox *_box,
 	iter->box = box;
 	if (first > last)
 		goto done;
+	if (box->cache_valid && query->changed_since == 0) {
+		for (size_t i = 0; i < box->cache.count; i++) {
+			const struct imapc_msg_rec *r = &box->cache.items[i];
+			if (r->msg.uid >= first && r->msg.uid <= last)
+				rec_copy(mf_array_append_zero(&iter->recs), r);
+		}
+		*iter_r = iter;
+		return 0;
+	}
 
 	mf_buf_printf(&line, "UID FETCH %u:", first);
 	if (last == UINT32_MAX)
@@ -522,17 +565,29 @@ int imapc_msg_iter_begin(struct mailferry_mailbox *_box,
 	}
 	iter->recs.count = w;
 done:
-	/* remember the order for body prefetching */
-	box->iter_uids.count = 0;
-	box->iter_sizes.count = 0;
 	for (size_t i = 0; i < iter->recs.count; i++) {
 		struct imapc_msg_rec *r = &iter->recs.items[i];
-		mf_array_push(&box->iter_uids, r->msg.uid);
-		mf_array_push(&box->iter_sizes, r->msg.virtual_size);
 		r->msg.guid = r->guid;
 		r->msg.keywords = (const char *const *)r->keywords;
 	}
-	box->last_open_idx = 0;
+	if (first <= 1 && last == UINT32_MAX && query->changed_since == 0) {
+		/* a full listing: cache it, and remember its order for body
+		 * prefetching */
+		imapc_mailbox_cache_clear(box);
+		for (size_t i = 0; i < iter->recs.count; i++)
+			rec_copy(mf_array_append_zero(&box->cache),
+			         &iter->recs.items[i]);
+		box->cache_valid = true;
+		box->iter_uids.count = 0;
+		box->iter_sizes.count = 0;
+		for (size_t i = 0; i < iter->recs.count; i++) {
+			mf_array_push(&box->iter_uids,
+			              iter->recs.items[i].msg.uid);
+			mf_array_push(&box->iter_sizes,
+			              iter->recs.items[i].msg.virtual_size);
+		}
+		box->last_open_idx = 0;
+	}
 	*iter_r = iter;
 	return 0;
 }

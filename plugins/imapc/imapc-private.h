@@ -93,6 +93,13 @@ struct imapc_mailbox {
 	/* collector for a running message listing */
 	struct imapc_rec_array *collect;
 	struct imapc_uid_array *collect_vanished;
+	/* The last full listing (UIDs 1:*), valid until the next refresh
+	 * (mailbox_status), change or reconnect: the ABI asks for messages
+	 * "as of the last refresh", so later narrower queries (a core asking
+	 * for one UID before copying it) are answered from it without a
+	 * round trip. */
+	struct imapc_rec_array cache;
+	bool cache_valid;
 	/* UIDs of the last commit (struct mailferry_commit_result) */
 	struct imapc_uid_array commit_uids;
 };
@@ -172,6 +179,8 @@ void imapc_mailbox_untagged(struct imapc_client *client,
 void imapc_parse_flags(const struct imapc_arg *list, uint32_t *flags_r,
                        char ***keywords_r);
 void imapc_free_strv(char ***strv);
+/* Forget the cached listing (after a refresh, a change, a reconnect). */
+void imapc_mailbox_cache_clear(struct imapc_mailbox *box);
 
 /* ---- imapc-fetch.c ---- */
 int imapc_msg_open(struct mailferry_mailbox *box, uint32_t uid, uint32_t flags,

@@ -965,6 +965,7 @@ int imapc_trans_commit(struct mailferry_trans **_trans,
 	int ret;
 
 	*_trans = NULL;
+	imapc_mailbox_cache_clear(box);
 	if (trans->cur != NULL)
 		imapc_save_cancel(trans);
 	group_flag_ops(trans);
@@ -1028,6 +1029,7 @@ void imapc_trans_rollback(struct mailferry_trans **_trans)
 	if (trans == NULL)
 		return;
 	*_trans = NULL;
+	imapc_mailbox_cache_clear(trans->box);
 	storage = trans->box->storage;
 	client = storage->client;
 	/* APPENDs already sent cannot be unsent: expunge what the server

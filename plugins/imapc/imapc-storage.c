@@ -62,6 +62,9 @@ int imapc_box_select(struct imapc_mailbox *box)
 		    "while it was open",
 		    box->name, box->uidvalidity, sel->uidvalidity);
 	box->uidvalidity = sel->uidvalidity;
+	/* selected anew (first time, switch, reconnect): changes may have
+	 * been missed, the cached listing is no longer "the last refresh" */
+	imapc_mailbox_cache_clear(box);
 	storage->selected = box;
 	imapc_client_set_handler(client, imapc_mailbox_untagged, box);
 	return 0;
