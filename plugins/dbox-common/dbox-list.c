@@ -158,7 +158,9 @@ int dbox_mailbox_list_next(struct mailferry_list_iter *it,
 			}
 			dbox_ops.mailbox_close(&box);
 		}
-		if (ret < 0 && it->error == 0)
+		/* a mailbox directory without index is a new, empty
+		 * mailbox to Dovecot: list it without status */
+		if (ret < 0 && ret != MAILFERRY_E_NOTFOUND && it->error == 0)
 			it->error = ret;
 	}
 	*info_r = &it->info;

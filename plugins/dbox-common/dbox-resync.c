@@ -118,6 +118,11 @@ static void backup_state(struct mf_index *bak, struct mf_index_trans *t,
 
 int sdbox_resync(struct mailferry_mailbox *box)
 {
+	return sdbox_resync_mode(box, false);
+}
+
+int sdbox_resync_mode(struct mailferry_mailbox *box, bool adopt_only)
+{
 	struct mailferry_storage *st = box->st;
 	MF_ARRAY(struct file_uid) files = MF_ARRAY_INIT;
 	struct mf_index *idx = box->idx, *bak = NULL;
@@ -141,7 +146,7 @@ int sdbox_resync(struct mailferry_mailbox *box)
 		bak = NULL;
 	}
 	t = mf_index_trans_begin(idx, MF_INDEX_TRANS_EXTERNAL);
-	for (uint32_t seq = 1; seq <= count; seq++) {
+	for (uint32_t seq = 1; seq <= count && !adopt_only; seq++) {
 		const struct mf_index_rec *rec = mf_index_rec_at(idx, seq);
 
 		while (fi < files.count && files.items[fi].uid < rec->uid) {
@@ -178,6 +183,8 @@ int sdbox_resync(struct mailferry_mailbox *box)
 		uint32_t uid = files.items[fi].uid;
 		uint8_t flags;
 
+		if (uid < next_uid && adopt_only)
+			continue;
 		if (uid < next_uid) {
 			dbox_api->log(st->ctx, MAILFERRY_LOG_WARNING,
 			              "mailbox %s: u.%u is not in the index "
@@ -186,6 +193,10 @@ int sdbox_resync(struct mailferry_mailbox *box)
 			continue;
 		}
 		/* appended first; the keyword records must follow it */
+		dbox_api->log(st->ctx, MAILFERRY_LOG_WARNING,
+		              "mailbox %s: adding u.%u, which the index "
+		              "lacked",
+		              box->name, uid);
 		ret = mf_index_trans_append(t, uid, 0, NULL);
 		if (ret < 0)
 			break;

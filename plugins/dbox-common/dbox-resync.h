@@ -15,5 +15,9 @@ int dbox_force_resync(struct mailferry_storage *st, const char *name);
  * are expunged; the ALT bit follows where each file is. Nothing is
  * written when index and files agree. */
 int sdbox_resync(struct mailferry_mailbox *box);
+/* With adopt_only, only add u.<uid> files at or above next_uid (what an
+ * interrupted save renamed but never committed, or what someone restored):
+ * done at every writable open, never deleting anything. */
+int sdbox_resync_mode(struct mailferry_mailbox *box, bool adopt_only);
 
 #endif

@@ -236,49 +236,18 @@ static int sdbox_expunge_finish(struct mailferry_mailbox *box,
 	return ret;
 }
 
-/* A writer opening a mailbox removes what killed runs left: stale temp
- * files, and u.<uid> files at or above next_uid (renamed, but their index
- * commit never happened; Dovecot would otherwise hit them on its next
- * save and rebuild the index). */
+/* A writer opening a mailbox cleans up after killed runs: stale temp
+ * files go, and u.<uid> files at or above next_uid (a save renamed but
+ * never committed) are added to the index, never deleted: their bytes are
+ * complete and durable, and the engine recognises them by UID and GUID
+ * when it saves them again. Dovecot would otherwise stumble on them at its
+ * next save and rebuild the index. */
 static int sdbox_check_box(struct mailferry_mailbox *box)
 {
-	DIR *d;
-	struct dirent *de;
-	uint32_t next_uid;
-	int ret;
-
 	if (box->readonly)
 		return 0;
 	dbox_temp_clean(box->st, box->dir);
-	ret = mf_index_lock(box->idx);
-	if (ret < 0)
-		return dbox_index_error(box->st, box->idx, ret);
-	next_uid = mf_index_get_header(box->idx)->next_uid;
-	d = opendir(box->dir);
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		char *end;
-		unsigned long uid;
-
-		if (strncmp(de->d_name, "u.", 2) != 0)
-			continue;
-		uid = strtoul(de->d_name + 2, &end, 10);
-		if (*end != '\0' || uid == 0 || uid < next_uid)
-			continue;
-		{
-			char *path =
-			    mf_strdup_printf("%s/%s", box->dir, de->d_name);
-			dbox_api->log(box->st->ctx, MAILFERRY_LOG_INFO,
-			              "removing %s: saved by an interrupted "
-			              "run, never committed",
-			              path);
-			(void)unlink(path);
-			free(path);
-		}
-	}
-	if (d != NULL)
-		closedir(d);
-	mf_index_unlock(box->idx);
-	return 0;
+	return sdbox_resync_mode(box, true);
 }
 
 static const struct dbox_format sdbox_format = {

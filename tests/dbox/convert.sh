@@ -98,5 +98,6 @@ LC_ALL=C grep -qaP '\x28\xb5\x2f\xfd' "$T"/zmdbox/mail/storage/m.* ||
 snapshot zmdbox "$T/zmdbox"
 same "$T/src2" "$T/zmdbox" "maildir -> zstd mdbox"
 
-[ $fail = 0 ] && echo "ok: conversions"
+check_failed
+	[ $fail = 0 ] && echo "ok: conversions"
 exit $fail

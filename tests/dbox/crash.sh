@@ -56,6 +56,7 @@ for fmt in sdbox mdbox; do
 		cat "$DC_ROOT/resync"; fail=1
 	fi
 	compare_fetch "$loc" "$fmt after force-resync"
+	check_failed
 	[ $fail = 0 ] && echo "ok: crash-$fmt"
 	total_fail=$((total_fail + fail))
 done

@@ -27,13 +27,23 @@ dcq() {
 	local err
 	err=$(mktemp)
 	if ! dc_doveadm "$@" 2>"$err"; then
-		echo "FAIL: doveadm $* exited non-zero:"; cat "$err"
+		{ echo "FAIL: doveadm $* exited non-zero:"; cat "$err"; } >&2
+		: > "$DC_BASE/.failed"
 		fail=1
 	elif [ -s "$err" ]; then
-		echo "FAIL: doveadm $* warned:"; cat "$err"
+		{ echo "FAIL: doveadm $* warned:"; cat "$err"; } >&2
+		: > "$DC_BASE/.failed"
 		fail=1
 	fi
 	rm -f "$err"
+}
+
+# dcq may run in a pipeline (a subshell): pick up its failures here
+check_failed() {
+	if [ -e "$DC_BASE/.failed" ]; then
+		fail=1
+		rm -f "$DC_BASE/.failed"
+	fi
 }
 
 # compare doveadm fetch and mailferry fetch of the store $1 (location)
@@ -55,6 +65,7 @@ compare_fetch() {
 		diff "$DC_ROOT/dc.st" "$DC_ROOT/mf.st"
 		fail=1
 	fi
+	check_failed
 }
 
 # The script writing the test store through dbox-put: nested non-ASCII

@@ -57,6 +57,7 @@ for fmt in sdbox mdbox; do
 	if ! $MF fetch "$DC_LOCATION" 'uid text' mailbox INBOX >/dev/null; then
 		echo "FAIL: $name: reading bodies"; fail=1
 	fi
+	check_failed
 	[ $fail = 0 ] && echo "ok: $name"
 	total_fail=$((total_fail + fail))
 done

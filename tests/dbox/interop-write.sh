@@ -15,6 +15,7 @@ for fmt in sdbox mdbox; do
 	echo "save INBOX $DATA/msg1.eml flags=S" | $PUT "$DC_LOCATION" ||
 		{ echo "FAIL: tiny-$fmt: dbox-put"; fail=1; }
 	compare_fetch "$DC_LOCATION" "tiny-$fmt"
+	check_failed
 	[ $fail = 0 ] && echo "ok: tiny-$fmt"
 done
 
@@ -45,7 +46,8 @@ for alt in noalt alt; do
 	compare_fetch "$loc" "$name"
 	cp "$DC_ROOT/dc.out" "$DC_ROOT/before"
 	# force-resync must find nothing to change
-	dc_doveadm force-resync '*' 2>/dev/null || { echo "FAIL: $name: force-resync"; fail=1; }
+	dc_doveadm force-resync '*' 2>&1 | grep -v 'Rebuilding index' > "$DC_ROOT/rs"
+	[ -s "$DC_ROOT/rs" ] && { echo "FAIL: $name: force-resync complained:"; cat "$DC_ROOT/rs"; fail=1; }
 	dcq fetch "$FIELDS" all | norm > "$DC_ROOT/after"
 	if ! cmp -s "$DC_ROOT/before" "$DC_ROOT/after"; then
 		echo "FAIL: $name: force-resync changed the store:"
@@ -89,6 +91,7 @@ for alt in noalt alt; do
 	if [ -s "$DC_ROOT/log" ] && grep -Ei 'warning|error|panic' "$DC_ROOT/log"; then
 		echo "FAIL: $name: Dovecot logged problems"; fail=1
 	fi
+	check_failed
 	[ $fail = 0 ] && echo "ok: $name"
 done
 done
