@@ -349,6 +349,13 @@ static int log_parse(struct mf_log_file *f, char **error_r)
 		if (off + size > f->file_size)
 			break;
 		type = mf_le32(d + off + 4);
+		if (mf_log_base_type(type) == MF_T_BOUNDARY && size >= 12 &&
+		    off + mf_le32(d + off + 8) > f->file_size) {
+			/* the rest of this transaction is still being
+			 * written: stop before it like Dovecot's reader, so
+			 * no half transaction is ever applied */
+			break;
+		}
 		why = mf_log_record_check(type, d + off + 8,
 		                          size - MF_LOG_REC_HDR_SIZE);
 		if (why != NULL) {

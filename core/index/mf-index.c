@@ -138,7 +138,7 @@ static void free_loaded(struct mf_index *index)
 	}
 }
 
-int mf_index_load(struct mf_index *index)
+static int load_once(struct mf_index *index)
 {
 	struct mf_sync_ctx ctx;
 	struct mf_log_file *first = NULL;
@@ -310,6 +310,44 @@ sync_error:
 log_error:
 	ret = mf_index_set_error(index, ret, "%s", err);
 	free(err);
+	return ret;
+}
+
+/* identity of a file for noticing replacement; zeros when missing */
+static void file_id(const char *path, struct stat *st)
+{
+	if (stat(path, st) < 0)
+		memset(st, 0, sizeof(*st));
+}
+
+static bool file_id_same(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev &&
+	       a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+int mf_index_load(struct mf_index *index)
+{
+	int ret = 0;
+
+	/* Dovecot may replace dovecot.index and rotate the log between our
+	 * reading one and the other; if the files changed meanwhile, what
+	 * looked inconsistent is read again. Real corruption is reported. */
+	for (int i = 0; i < 5; i++) {
+		struct stat i1, l1, i2, l2;
+
+		file_id(index->index_path, &i1);
+		file_id(index->log_path, &l1);
+		ret = load_once(index);
+		if (ret != MF_INDEX_ERR_CORRUPT)
+			break;
+		file_id(index->index_path, &i2);
+		file_id(index->log_path, &l2);
+		if (file_id_same(&i1, &i2) && file_id_same(&l1, &l2))
+			break;
+	}
 	return ret;
 }
 
