@@ -426,6 +426,20 @@ START_TEST(torn_tail)
 	ck_assert_uint_eq(mf_index_count(index), 2);
 	ck_assert_uint_eq(mf_index_rec_at(index, 2)->uid, 2);
 	mf_index_close(&index);
+
+	/* a transaction being written: its boundary announces 100 bytes,
+	 * only a complete append of 16 follows -> nothing of it applies */
+	{
+		static const uint8_t partial[28] = {
+		    0x80, 0x80, 0x80, 0x83, 0x00, 0x00, 0x08, 0x10, 100, 0,
+		    0,    0,    0x80, 0x80, 0x80, 0x84, 0x02, 0,    0,   0x10,
+		    0x07, 0,    0,    0,    0,    0,    0,    0};
+
+		append_bytes(log, partial, sizeof(partial));
+		index = reopen();
+		ck_assert_uint_eq(mf_index_count(index), 2);
+		mf_index_close(&index);
+	}
 	free(log);
 }
 END_TEST
