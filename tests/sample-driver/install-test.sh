@@ -8,7 +8,10 @@
 #      but the staged pkg-config file and headers (no path into the tree)
 #   3. run the staged mailferry with MAILFERRY_DRIVER_PATH at eml.so:
 #      `drivers`, `mailbox list`, `mailbox status` and `fetch` on the
-#      bundled sample must print what sha1sum/sha256sum/stat say.
+#      bundled sample must print what sha1sum/sha256sum/stat say
+#   4. `backup` the eml tree into a Maildir with the staged maildir driver:
+#      identical messages and identities, an idempotent second run, and the
+#      real Dovecot (when installed) reading the same UIDs and GUIDs.
 # Exit 0 pass, 1 fail, 77 when a needed tool is missing.
 set -u
 
@@ -27,7 +30,7 @@ build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 sample=$(cd "$here/../data/sample-eml" && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mf-sdk.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+trap 'command -v dc_cleanup >/dev/null && dc_cleanup; rm -rf "$tmp"' EXIT
 stage=$tmp/stage
 failures=0
 
@@ -158,6 +161,48 @@ if mf -f tab fetch "eml:$tmp/broken" 'uid guid' mailbox INBOX >/dev/null 2>"$tmp
 	fail "fetch over an unreadable message file succeeded"
 fi
 grep -q "loop.eml" "$tmp/err" || fail "unreadable-file error does not name the file: $(cat "$tmp/err")"
+
+# ---- 4. a third-party driver as a sync source -------------------------
+# The installed mailferry backs the eml tree up into a Maildir with the
+# installed maildir driver: same messages, UIDs, GUIDs and identities, a
+# second run changes nothing, and the real Dovecot reads the result alike.
+drvdir=$(pkg-config --variable=driverdir mailferry-driver)
+if [ -f "$drvdir/maildir.so" ]; then
+	export MAILFERRY_DRIVER_PATH=$tmp/drivers:$drvdir
+	md=maildir:$tmp/Maildir
+	mf backup "$loc" "$md" >"$tmp/backup.out" 2>&1 ||
+		fail "backup $loc -> $md: $(cat "$tmp/backup.out")"
+	mf -f tab fetch "$md" 'mailbox uid guid body.sha256' all \
+		>"$tmp/md-fetch.raw" 2>"$tmp/err" || fail "fetch $md: $(cat "$tmp/err")"
+	tail -n +2 "$tmp/md-fetch.raw" | LC_ALL=C sort >"$tmp/md-fetch"
+	diff -u "$tmp/want-fetch4" "$tmp/md-fetch" || fail "the Maildir backup differs from the eml tree"
+	mf -f tab mailbox status "$md" 'messages uidvalidity uidnext guid' '*' \
+		>"$tmp/md-status.raw" 2>"$tmp/err" || fail "mailbox status $md: $(cat "$tmp/err")"
+	tail -n +2 "$tmp/md-status.raw" | LC_ALL=C sort >"$tmp/md-status"
+	diff -u "$tmp/want-status" "$tmp/md-status" || fail "the Maildir backup's mailbox identities differ"
+	mf backup "$loc" "$md" >"$tmp/backup2.out" 2>&1 || fail "second backup: $(cat "$tmp/backup2.out")"
+	grep -q " 0 messages saved, 0 expunged, 0 flag changes" "$tmp/backup2.out" ||
+		fail "a second backup changed something: $(cat "$tmp/backup2.out")"
+	echo "backup eml -> maildir: $(tail -1 "$tmp/backup.out")"
+	if command -v doveadm >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1; then
+		. "$here/../lib/dovecot.sh"
+		dc_init sample "maildir:@ROOT@/Maildir"
+		cp -R "$tmp/Maildir" "$DC_ROOT/Maildir"
+		dc_doveadm -f tab fetch 'mailbox uid guid' all 2>"$tmp/err" |
+			tail -n +2 | LC_ALL=C sort >"$tmp/dc-fetch"
+		cut -f1-3 "$tmp/want-fetch4" | LC_ALL=C sort >"$tmp/want-fetch3"
+		if diff -u "$tmp/want-fetch3" "$tmp/dc-fetch"; then
+			echo "ok: Dovecot reads the backup's $(wc -l <"$tmp/dc-fetch") messages with the same UIDs and GUIDs"
+		else
+			fail "Dovecot reads the Maildir backup differently: $(cat "$tmp/err")"
+		fi
+		dc_cleanup
+	else
+		echo "note: doveadm not installed, the Dovecot cross-check was not run"
+	fi
+else
+	fail "no maildir.so installed in $drvdir"
+fi
 
 if [ "$failures" -ne 0 ]; then
 	echo "install-test: $failures check(s) failed"
