@@ -53,7 +53,7 @@ for fmt in sdbox mdbox; do
 		> "$DC_ROOT/resync"
 	if [ -s "$DC_ROOT/resync" ]; then
 		echo "FAIL: $fmt: force-resync found problems:"
-		cat "$DC_ROOT/resync"; fail=1
+		head -4 "$DC_ROOT/resync"; fail=1
 	fi
 	compare_fetch "$loc" "$fmt after force-resync"
 	check_failed

@@ -27,11 +27,11 @@ dcq() {
 	local err
 	err=$(mktemp)
 	if ! dc_doveadm "$@" 2>"$err"; then
-		{ echo "FAIL: doveadm $* exited non-zero:"; cat "$err"; } >&2
+		{ echo "FAIL: doveadm $* exited non-zero:"; head -4 "$err"; } >&2
 		: > "$DC_BASE/.failed"
 		fail=1
 	elif [ -s "$err" ]; then
-		{ echo "FAIL: doveadm $* warned:"; cat "$err"; } >&2
+		{ echo "FAIL: doveadm $* warned:"; head -4 "$err"; } >&2
 		: > "$DC_BASE/.failed"
 		fail=1
 	fi

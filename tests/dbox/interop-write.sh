@@ -47,7 +47,7 @@ for alt in noalt alt; do
 	cp "$DC_ROOT/dc.out" "$DC_ROOT/before"
 	# force-resync must find nothing to change
 	dc_doveadm force-resync '*' 2>&1 | grep -v 'Rebuilding index' > "$DC_ROOT/rs"
-	[ -s "$DC_ROOT/rs" ] && { echo "FAIL: $name: force-resync complained:"; cat "$DC_ROOT/rs"; fail=1; }
+	[ -s "$DC_ROOT/rs" ] && { echo "FAIL: $name: force-resync complained:"; head -4 "$DC_ROOT/rs"; fail=1; }
 	dcq fetch "$FIELDS" all | norm > "$DC_ROOT/after"
 	if ! cmp -s "$DC_ROOT/before" "$DC_ROOT/after"; then
 		echo "FAIL: $name: force-resync changed the store:"
@@ -74,7 +74,7 @@ for alt in noalt alt; do
 			{ echo "FAIL: $name: purge freed nothing ($before_sz -> $after_sz)"; fail=1; }
 		compare_fetch "$loc" "$name after our purge"
 		dc_doveadm force-resync '*' 2>&1 | grep -v 'Rebuilding index' > "$DC_ROOT/rs"
-		[ -s "$DC_ROOT/rs" ] && { echo "FAIL: $name: force-resync after purge:"; cat "$DC_ROOT/rs"; fail=1; }
+		[ -s "$DC_ROOT/rs" ] && { echo "FAIL: $name: force-resync after purge:"; head -4 "$DC_ROOT/rs"; fail=1; }
 	fi
 	# Dovecot keeps working on the store
 	dcq save -m INBOX < "$DATA/msg1.eml"
