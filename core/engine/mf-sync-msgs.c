@@ -1245,6 +1245,24 @@ static int cmp_flag_op(const void *x, const void *y)
 	return a->uid < b->uid ? -1 : (a->uid > b->uid ? 1 : 0);
 }
 
+/* "\\Seen \\Flagged $Label1" for messages. */
+static char *flags_desc(uint32_t flags, char **keywords)
+{
+	static const char *const names[] = {"\\Answered", "\\Flagged",
+	                                    "\\Deleted", "\\Seen", "\\Draft"};
+	struct mf_buf buf = MF_BUF_INIT;
+
+	for (size_t i = 0; i < MF_N_ELEMENTS(names); i++) {
+		if ((flags & (1u << i)) != 0)
+			mf_buf_printf(&buf, "%s%s", buf.len > 0 ? " " : "",
+			              names[i]);
+	}
+	for (size_t i = 0; keywords[i] != NULL; i++)
+		mf_buf_printf(&buf, "%s%s", buf.len > 0 ? " " : "",
+		              keywords[i]);
+	return mf_buf_detach(&buf);
+}
+
 static int apply_changes(struct box_sync *bs, int di)
 {
 	struct bside *D = &bs->b[di];
@@ -1271,11 +1289,12 @@ static int apply_changes(struct box_sync *bs, int di)
 			bs->ctx->res->msgs_expunged++;
 		} else {
 			const struct flag_op *op = &D->flag_ops.items[i];
+			char *desc =
+			    flags_desc(op->flags, bs->kw.sets.items[op->kw]);
 			mf_sync_note(bs->ctx, D->s,
-			             "set flags of %s UID %u to 0x%x "
-			             "(%zu keywords)",
-			             D->node->real, op->uid, op->flags,
-			             (size_t)0);
+			             "set flags of %s UID %u to (%s)",
+			             D->node->real, op->uid, desc);
+			free(desc);
 			bs->ctx->res->msgs_flag_changed++;
 		}
 		if (bs->ctx->p->dry_run)

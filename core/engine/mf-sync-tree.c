@@ -95,7 +95,7 @@ bool mf_sync_box_selected(const struct mf_sync_ctx *ctx, const char *canon,
 		const char *x = p->excludes[i];
 
 		if (x[0] == '\\' ? special_match(x, special_use)
-		                 : mf_sync_wildcard_match(x, canon, '\0'))
+		                 : mf_sync_wildcard_match(x, canon, '/'))
 			return false;
 	}
 	if (p->prefix_count > 0) {
