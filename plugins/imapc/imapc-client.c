@@ -283,10 +283,13 @@ static void dispatch_tagged(struct imapc_client *client,
 			uint32_t v, u;
 			const struct imapc_arg *ua =
 			    &resp->code_args[resp->code_count - 1];
-			if (imapc_arg_uint32(&resp->code_args[0], &v) == 0 &&
-			    imapc_arg_uint32(ua, &u) == 0) {
+			if (imapc_arg_uint32(&resp->code_args[0], &v) == 0) {
 				cmd->pub.append_uidvalidity = v;
-				cmd->pub.append_uid = u;
+				if (imapc_arg_uint32(ua, &u) == 0)
+					cmd->pub.append_uid = u;
+				if (imapc_arg_str(ua) != NULL)
+					cmd->pub.append_uidset =
+					    mf_strdup(ua->str);
 			}
 		}
 		return;
@@ -539,7 +542,8 @@ void imapc_cmd_free(struct imapc_client *client, struct imapc_cmd **_cmd)
 	*_cmd = NULL;
 	free(cmd->code);
 	free(cmd->text);
-	cmd->code = cmd->text = NULL;
+	free(cmd->append_uidset);
+	cmd->code = cmd->text = cmd->append_uidset = NULL;
 	if (!cmd->done) {
 		/* still in flight: the reply will free it */
 		((struct imapc_cmd_priv *)cmd)->orphan = true;

@@ -88,6 +88,8 @@ struct imapc_cmd {
 	/* [APPENDUID uidvalidity uid] / [COPYUID ...] of the reply */
 	uint32_t append_uidvalidity;
 	uint32_t append_uid;
+	/* the UID set of APPENDUID as sent ("7:9" for a MULTIAPPEND) */
+	char *append_uidset;
 	/* set when the connection broke before the reply came */
 	bool disconnected;
 };

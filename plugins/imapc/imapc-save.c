@@ -34,6 +34,8 @@
 #define IMAPC_SAVE_MEM_MAX (1024u * 1024u)
 /* Longest UID set put in one command line. */
 #define IMAPC_MAX_SET_LEN 4000
+/* Most messages put in one MULTIAPPEND. */
+#define IMAPC_MULTIAPPEND_MAX 50
 
 struct imapc_save {
 	size_t index; /* position in save_begin() order */
@@ -52,6 +54,14 @@ struct imapc_save {
 	char *error_text;
 };
 
+/* Saves sent together in one MULTIAPPEND (atomic on the server: all or
+ * none are stored). */
+struct imapc_batch {
+	struct imapc_cmd *cmd;
+	MF_ARRAY(struct imapc_save *) saves;
+	uint64_t bytes;
+};
+
 struct imapc_flag_op {
 	enum mailferry_modify modify;
 	uint32_t flags;
@@ -66,6 +76,8 @@ struct mailferry_trans {
 	uint32_t uidnext_before;
 	bool have_uidnext;
 	uint64_t inflight;
+	MF_ARRAY(struct imapc_batch *) batches; /* sent */
+	struct imapc_batch *open_batch;         /* being filled */
 	MF_ARRAY(struct imapc_flag_op) flag_ops;
 	MF_ARRAY(struct mailferry_uid_range) expunges;
 	MF_ARRAY(uint32_t) result_uids;
@@ -444,6 +456,138 @@ static void append_reap(struct mailferry_trans *trans, struct imapc_save *save)
 	imapc_cmd_free(client, &save->cmd);
 }
 
+static void batch_free(struct imapc_client *client, struct imapc_batch *b)
+{
+	imapc_cmd_free(client, &b->cmd);
+	mf_array_free(&b->saves);
+	free(b);
+}
+
+/* Send the batch being filled: one APPEND with every message of it
+ * (MULTIAPPEND), or a plain APPEND for a single one. */
+static void batch_send(struct mailferry_trans *trans)
+{
+	struct imapc_batch *b = trans->open_batch;
+	struct imapc_client *client = trans->box->storage->client;
+	struct mf_buf *heads;
+	struct imapc_cmd_part *parts;
+
+	trans->open_batch = NULL;
+	if (b == NULL)
+		return;
+	if (b->saves.count == 1) {
+		(void)append_send(trans, b->saves.items[0]);
+		batch_free(client, b);
+		return;
+	}
+	heads = mf_calloc(b->saves.count, sizeof(*heads));
+	parts = mf_calloc(b->saves.count * 2, sizeof(*parts));
+	for (size_t i = 0; i < b->saves.count; i++) {
+		struct imapc_save *save = b->saves.items[i];
+		if (i == 0) {
+			mf_buf_append_str(&heads[i], "APPEND ");
+			(void)imapc_append_astring(client, &heads[i],
+			                           trans->box->remote);
+		}
+		mf_buf_append_c(&heads[i], ' ');
+		(void)imapc_append_flag_list(
+		    &heads[i], save->flags,
+		    (const char *const *)save->keywords);
+		if (save->received_date > 0)
+			append_date(&heads[i], save->received_date);
+		mf_buf_append_c(&heads[i], ' ');
+		parts[2 * i] = (struct imapc_cmd_part){
+		    heads[i].data, heads[i].len, false, false};
+		parts[2 * i + 1] = (struct imapc_cmd_part){
+		    save_data(save), (size_t)save->size, true, false};
+	}
+	b->cmd = imapc_cmd_send_parts(client, parts, b->saves.count * 2);
+	for (size_t i = 0; i < b->saves.count; i++)
+		mf_buf_free(&heads[i]);
+	free(heads);
+	free(parts);
+	if (b->cmd == NULL) {
+		batch_free(client, b); /* its saves are resolved at commit */
+		return;
+	}
+	trans->inflight += b->bytes;
+	mf_array_push(&trans->batches, b);
+}
+
+/* Expand an APPENDUID set ("5:7,9") into at most max UIDs. */
+static size_t uidset_expand(const char *set, uint32_t *out, size_t max)
+{
+	size_t n = 0;
+
+	while (set != NULL && *set != '\0' && n < max) {
+		char *end;
+		unsigned long a = strtoul(set, &end, 10), b = a;
+		if (end == set)
+			return 0;
+		if (*end == ':') {
+			set = end + 1;
+			b = strtoul(set, &end, 10);
+			if (end == set)
+				return 0;
+		}
+		for (unsigned long u = MF_MIN(a, b);
+		     u <= MF_MAX(a, b) && n < max; u++)
+			out[n++] = (uint32_t)u;
+		set = *end == ',' ? end + 1 : end;
+		if (*end != ',' && *end != '\0')
+			return 0;
+	}
+	return n;
+}
+
+/* Look at a finished MULTIAPPEND. */
+static void batch_reap(struct mailferry_trans *trans, struct imapc_batch *b)
+{
+	struct imapc_client *client = trans->box->storage->client;
+	struct imapc_cmd *cmd = b->cmd;
+
+	if (cmd == NULL || !cmd->done)
+		return;
+	trans->inflight -= MF_MIN(trans->inflight, b->bytes);
+	if (cmd->disconnected) {
+		imapc_cmd_free(client, &b->cmd);
+		return; /* unknown: resolved after reconnecting */
+	}
+	if (cmd->status == IMAPC_STATUS_OK) {
+		uint32_t *uids = mf_calloc(b->saves.count, sizeof(*uids));
+		size_t n =
+		    uidset_expand(cmd->append_uidset, uids, b->saves.count);
+		for (size_t i = 0; i < b->saves.count; i++) {
+			struct imapc_save *save = b->saves.items[i];
+			save->confirmed = true;
+			save->uid = n == b->saves.count ? uids[i] : 0;
+			save_release_data(save);
+		}
+		free(uids);
+	} else {
+		/* nothing of it was stored: send them one by one so a
+		 * refusal names the message it is about */
+		for (size_t i = 0; i < b->saves.count; i++)
+			(void)append_send(trans, b->saves.items[i]);
+	}
+	imapc_cmd_free(client, &b->cmd);
+}
+
+static void batches_wait(struct mailferry_trans *trans)
+{
+	struct imapc_client *client = trans->box->storage->client;
+
+	for (size_t i = 0; i < trans->batches.count; i++) {
+		struct imapc_batch *b = trans->batches.items[i];
+		if (b->cmd != NULL) {
+			(void)imapc_cmd_wait(client, b->cmd);
+			batch_reap(trans, b);
+		}
+		batch_free(client, b);
+	}
+	trans->batches.count = 0;
+}
+
 static int uidnext_now(struct mailferry_trans *trans, uint32_t *uidnext_r)
 {
 	struct mailferry_mailbox_status st;
@@ -491,8 +635,28 @@ int imapc_save_finish(struct mailferry_trans *trans)
 		(void)imapc_cmd_wait(client, old->cmd);
 		append_reap(trans, old);
 	}
-	if (imapc_client_is_connected(client))
+	for (size_t i = 0; i < trans->batches.count && trans->inflight > 0 &&
+	                   trans->inflight + save->size > storage->window;
+	     i++) {
+		struct imapc_batch *b = trans->batches.items[i];
+		if (b->cmd != NULL) {
+			(void)imapc_cmd_wait(client, b->cmd);
+			batch_reap(trans, b);
+		}
+	}
+	if (!imapc_client_is_connected(client))
+		return 0; /* resolved at commit */
+	if ((imapc_client_caps(client) & IMAPC_CAP_MULTIAPPEND) == 0) {
 		(void)append_send(trans, save);
+		return 0;
+	}
+	if (trans->open_batch == NULL)
+		trans->open_batch = mf_calloc(1, sizeof(*trans->open_batch));
+	mf_array_push(&trans->open_batch->saves, save);
+	trans->open_batch->bytes += save->size;
+	if (trans->open_batch->saves.count >= IMAPC_MULTIAPPEND_MAX ||
+	    trans->open_batch->bytes >= storage->window / 4)
+		batch_send(trans);
 	return 0;
 }
 
@@ -898,6 +1062,11 @@ static void trans_free(struct mailferry_trans *trans)
 
 	if (trans->cur != NULL)
 		save_free(client, trans->cur);
+	for (size_t i = 0; i < trans->batches.count; i++)
+		batch_free(client, trans->batches.items[i]);
+	mf_array_free(&trans->batches);
+	if (trans->open_batch != NULL)
+		batch_free(client, trans->open_batch);
 	for (size_t i = 0; i < trans->saves.count; i++)
 		save_free(client, trans->saves.items[i]);
 	mf_array_free(&trans->saves);
@@ -926,6 +1095,9 @@ static int commit_run(struct mailferry_trans *trans)
 
 	if (imapc_box_select(trans->box) < 0)
 		return -2; /* error already on the ctx */
+	if (imapc_client_is_connected(client))
+		batch_send(trans);
+	batches_wait(trans);
 	for (size_t i = 0; i < trans->saves.count; i++) {
 		struct imapc_save *save = trans->saves.items[i];
 		if (save->cmd != NULL) {
@@ -1035,6 +1207,12 @@ void imapc_trans_rollback(struct mailferry_trans **_trans)
 	/* APPENDs already sent cannot be unsent: expunge what the server
 	 * confirmed with a UID (UIDPLUS) so nothing of this transaction
 	 * stays */
+	if (trans->open_batch != NULL) {
+		batch_free(client, trans->open_batch);
+		trans->open_batch = NULL;
+	}
+	if (imapc_client_is_connected(client))
+		batches_wait(trans);
 	for (size_t i = 0; i < trans->saves.count; i++) {
 		struct imapc_save *save = trans->saves.items[i];
 		if (save->cmd != NULL && imapc_client_is_connected(client)) {

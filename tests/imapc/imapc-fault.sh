@@ -20,23 +20,30 @@ msgids() {
 	imapd_doveadm -f tab fetch -u test hdr.message-id mailbox "$1" all | tail -n +2
 }
 
-# --- replies of APPENDs lost: cut after the 5th APPEND, swallowing replies
-imapd_doveadm mailbox create -u test Resume
-proxy_start append 5
-"$TOOL" $FAST append "imap://test@127.0.0.1:$PROXY_PORT/" Resume \
-	$(for i in $(seq 1 30); do echo "$WORK/m$i.eml"; done) \
-	> "$WORK/resume.out" 2> "$WORK/resume.err"
-rc=$?
-proxy_stop
-check "append across a dropped connection succeeds" [ $rc = 0 ]
-check "the drop was seen" grep -q "reconnecting" "$WORK/resume.err"
-check "stored-but-unconfirmed messages were recognised" \
-	grep -q "was stored (UID [0-9]*) before the connection dropped" "$WORK/resume.err"
-msgids Resume | sort > "$WORK/resume.ids"
-check "30 messages, each exactly once" \
-	bash -c "[ \$(wc -l < '$WORK/resume.ids') = 30 ] && [ -z \"\$(uniq -d '$WORK/resume.ids')\" ]"
-check "commit reported 30 distinct non-zero UIDs" \
-	bash -c "[ \$(grep -v '^0\$' '$WORK/resume.out' | sort -u | wc -l) = 30 ]"
+# --- replies of APPENDs lost: the proxy cuts the connection after the
+# Nth APPEND command, swallowing the server's replies
+resume_test() {
+	local what=$1 box=$2 n=$3
+	shift 3
+	imapd_doveadm mailbox create -u test "$box"
+	proxy_start append "$n"
+	"$TOOL" $FAST "$@" append "imap://test@127.0.0.1:$PROXY_PORT/" "$box" \
+		$(for i in $(seq 1 30); do echo "$WORK/m$i.eml"; done) \
+		> "$WORK/resume.out" 2> "$WORK/resume.err"
+	rc=$?
+	proxy_stop
+	check "$what: append across a dropped connection succeeds" [ $rc = 0 ]
+	check "$what: the drop was seen" grep -q "reconnecting" "$WORK/resume.err"
+	check "$what: stored-but-unconfirmed messages were recognised" \
+		grep -q "was stored (UID [0-9]*) before the connection dropped" "$WORK/resume.err"
+	msgids "$box" | sort > "$WORK/resume.ids"
+	check "$what: 30 messages, each exactly once" \
+		bash -c "[ \$(wc -l < '$WORK/resume.ids') = 30 ] && [ -z \"\$(uniq -d '$WORK/resume.ids')\" ]"
+	check "$what: commit reported 30 distinct non-zero UIDs" \
+		bash -c "[ \$(grep -v '^0\$' '$WORK/resume.out' | sort -u | wc -l) = 30 ]"
+}
+resume_test "MULTIAPPEND" Resume 1
+resume_test "single APPENDs" Resume2 5 -o imapc_features=no-multiappend
 
 # --- the server goes away in the middle of a run
 imapd_doveadm mailbox create -u test Stopped

@@ -48,8 +48,14 @@ store_sums other > "$WORK/other.sums"
 
 # --- IMAP -> IMAP, both logged in as the master user (PLAIN authzid)
 MASTER="-o imapc_master_user=master"
-MAILFERRY_IMAPC_PASSWORD=mpass "$TOOL" $MASTER copy "imap://other@$H/" \
-	"imap://test@$H/" > "$WORK/copy.out" || fail "copy other -> test"
+MAILFERRY_IMAPC_PASSWORD=mpass "$TOOL" $MASTER -o imapc_rawlog="$WORK/copy.raw" \
+	copy "imap://other@$H/" "imap://test@$H/" > "$WORK/copy.out" ||
+	fail "copy other -> test"
+total=$(wc -l < "$WORK/other.sums")
+n=$(grep -a -c ' C: m[0-9]* APPEND ' "$WORK/copy.raw")
+check "saves went out as MULTIAPPENDs: $n APPEND commands for $total messages" [ "$n" -le 3 ]
+n=$(grep -a -c ' C: m[0-9]* UID FETCH [0-9]* (UID BODY' "$WORK/copy.raw")
+check "one body FETCH per message, no more ($n for $total)" [ "$n" = "$total" ]
 store_sums test > "$WORK/test.sums"
 check "IMAP->IMAP copy: every message once, same bytes/flags/keywords" \
 	cmp -s "$WORK/other.sums" "$WORK/test.sums"
