@@ -96,7 +96,13 @@ static int log_create(struct mf_index *index)
 	uint32_t now = (uint32_t)time(NULL);
 	int ret;
 
-	if (index->have_main) {
+	if (index->have_log) {
+		/* only a .log.2 is left: continue after it */
+		mf_log_header_build(
+		    hdr, index->log.indexid, index->log.seq + 1, index->log.seq,
+		    (uint32_t)index->log.valid_size, now,
+		    index->log_modseq > 0 ? index->log_modseq : 1);
+	} else if (index->have_main) {
 		uint64_t modseq = mf_index_highest_modseq(index);
 
 		mf_log_header_build(
@@ -145,8 +151,9 @@ int mf_index_lock(struct mf_index *index)
 			ret = mf_index_load(index);
 			if (ret < 0 && ret != MF_INDEX_ERR_NOTFOUND)
 				return ret;
-			if (index->have_log)
-				continue;
+			if (index->have_log &&
+			    strcmp(index->log.path, index->log_path) == 0)
+				continue; /* someone created it meanwhile */
 			if ((ret = log_create(index)) < 0)
 				return ret;
 			continue;

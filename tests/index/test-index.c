@@ -380,6 +380,25 @@ START_TEST(rotation_and_history)
 	ck_assert(has_kw(index, 200, "even"));
 	ck_assert(!has_kw(index, 200, "odd"));
 	mf_index_close(&index);
+
+	/* the index and a .log.2 but no .log: a new log continues it */
+	{
+		char *log = path_of("dovecot.index.log");
+		struct mf_index_trans *t;
+
+		ck_assert_int_eq(unlink(log2), 0);
+		ck_assert_int_eq(rename(log, log2), 0);
+		index = open_new(&set);
+		t = mf_index_trans_begin(index, MF_INDEX_TRANS_EXTERNAL);
+		mf_index_trans_append(t, 0, 0, NULL);
+		commit_ok(&t, index);
+		mf_index_close(&index);
+		free(log);
+	}
+	index = reopen();
+	ck_assert_uint_eq(mf_index_count(index), 201);
+	ck_assert(has_kw(index, 199, "odd"));
+	mf_index_close(&index);
 	free(log2);
 	free(idx);
 }
