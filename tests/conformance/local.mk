@@ -13,6 +13,7 @@ tests_conformance_test_conformance_SOURCES = \
 	tests/conformance/test-write.c \
 	tests/conformance/test-log.c \
 	tests/conformance/test-extra.c \
+	tests/conformance/test-threads.c \
 	tests/conformance/test-eml.c \
 	tests/conformance/test-samples.c \
 	tests/conformance/conf-env.c \

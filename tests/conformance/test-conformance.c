@@ -93,6 +93,7 @@ int main(void)
 	conf_add_write_tests(s, n);
 	conf_add_log_tests(s, n);
 	conf_add_extra_tests(s, n);
+	conf_add_thread_tests(s, n);
 	conf_add_eml_tests(s);
 	conf_add_sample_tests(s);
 	sr = srunner_create(s);
