@@ -186,6 +186,7 @@ void mf_map_ext_resize(struct mf_map *map, uint32_t idx, uint32_t hdr_size,
 	uint32_t old_pad = MF_ALIGN8(e->hdr_size),
 	         new_pad = MF_ALIGN8(hdr_size);
 	uint16_t old_rec = e->record_size;
+	uint32_t old_size;
 	bool reorder = false;
 
 	if (e->record_align == record_align && e->record_size == record_size) {
@@ -194,17 +195,14 @@ void mf_map_ext_resize(struct mf_map *map, uint32_t idx, uint32_t hdr_size,
 		if (new_pad >= old_pad && e->hdr_size == hdr_size)
 			return;
 	}
-	if (new_pad < old_pad) {
-		if (!no_shrink)
-			e->hdr_size = hdr_size;
-	} else if (new_pad > old_pad) {
+	old_size = e->hdr_size;
+	if (!(new_pad < old_pad && no_shrink))
 		e->hdr_size = hdr_size;
-	} else {
-		e->hdr_size = hdr_size;
-	}
-	e->hdr = mf_realloc(e->hdr, MF_ALIGN8(e->hdr_size) + 1);
-	if (MF_ALIGN8(e->hdr_size) > old_pad)
-		memset(e->hdr + old_pad, 0, MF_ALIGN8(e->hdr_size) - old_pad);
+	e->hdr =
+	    mf_realloc(e->hdr, MF_ALIGN8(MF_MAX(e->hdr_size, old_size)) + 1);
+	/* grown (or grown back) header bytes read as zeros, like Dovecot */
+	if (e->hdr_size > old_size)
+		memset(e->hdr + old_size, 0, MF_ALIGN8(e->hdr_size) - old_size);
 	if (e->record_align < record_align ||
 	    (e->record_align > record_align && !no_shrink)) {
 		e->record_align = record_align;
