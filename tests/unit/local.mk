@@ -125,3 +125,4 @@ tests_unit_fuzz_config_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_unit_fuzz_config_LDFLAGS = -fsanitize=fuzzer
 tests_unit_fuzz_config_LDADD = $(MF_CLI_LIBS)
 endif
+EXTRA_DIST += tests/unit/fuzz-corpus
