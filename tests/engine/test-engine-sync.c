@@ -1226,6 +1226,124 @@ static void model_run(uint64_t seed, unsigned int rounds, enum algo algo,
 	free(state);
 }
 
+/* backup / -1 with random changes on both sides: the source never
+ * changes; backup makes the destination identical; -1 gives the
+ * destination every source message and keeps its own ones. */
+static void model_oneway(uint64_t seed, unsigned int rounds,
+                         enum mf_engine_mode mode)
+{
+	struct rng r = {seed * 2654435761u + 11};
+	strlist live = MF_ARRAY_INIT, deleted = MF_ARRAY_INIT;
+	unsigned int msgno = 0;
+	char tag[64];
+
+	snprintf(tag, sizeof(tag), "%llu#mode%d", (unsigned long long)seed,
+	         (int)mode);
+	setenv("MEMDRV_SEED", tag, 1);
+	snprintf(tag, sizeof(tag), "o%llu-%d", (unsigned long long)seed,
+	         (int)mode);
+	model_open(KIND_MEM, tag);
+	fprintf(stderr, "model: seed %llu, %u rounds, mode %d\n",
+	        (unsigned long long)seed, rounds, (int)mode);
+	for (unsigned int round = 0; round < rounds; round++) {
+		struct mf_sync_params p;
+		struct mf_sync_result res;
+		struct h_snap a0, a1, b1;
+		char *diff;
+		int code;
+
+		random_ops(&r, A, &live, &deleted, &msgno, rnd(&r, 6));
+		/* destination changes only matter to -1 */
+		random_ops(&r, B, &live, &deleted, &msgno, rnd(&r, 4));
+		h_snap(A, &a0);
+		h_params(&p);
+		p.mode = mode;
+		p.full = true;
+		code = h_sync(&p, A, B, &res);
+		if (code == 2) {
+			mf_sync_result_free(&res);
+			code = h_sync(&p, A, B, &res);
+		}
+		ck_assert_msg(code == 0, "seed %llu round %u: exit %d (%s)",
+		              (unsigned long long)seed, round, code,
+		              res.reason != NULL  ? res.reason
+		              : res.error != NULL ? res.error
+		                                  : "");
+		mf_sync_result_free(&res);
+		h_snap(A, &a1);
+		diff = h_snap_diff(&a0, &a1, true);
+		ck_assert_msg(diff == NULL,
+		              "seed %llu round %u: source changed: %s",
+		              (unsigned long long)seed, round, diff);
+		h_snap(B, &b1);
+		if (mode == MF_ENGINE_BACKUP) {
+			diff = h_snap_diff(&a1, &b1, true);
+			if (diff != NULL) {
+				char *da = h_snap_dump(&a1),
+				     *db = h_snap_dump(&b1);
+				ck_abort_msg(
+				    "seed %llu round %u: %s\nA:\n%sB:\n%s",
+				    (unsigned long long)seed, round, diff, da,
+				    db);
+			}
+		} else {
+			/* every source message is in the destination */
+			strlist inb = MF_ARRAY_INIT;
+			for (size_t i = 0; i < b1.boxes.count; i++)
+				for (size_t k = 0;
+				     k < b1.boxes.items[i].msgs.count; k++)
+					mf_array_push(
+					    &inb, mf_strdup(b1.boxes.items[i]
+					                        .msgs.items[k]
+					                        .body_md5));
+			for (size_t i = 0; i < a1.boxes.count; i++) {
+				const struct h_box *ab = &a1.boxes.items[i];
+				if (h_snap_box(&b1, ab->name) == NULL)
+					continue; /* deleted on the destination */
+				for (size_t k = 0; k < ab->msgs.count; k++)
+					ck_assert_msg(
+					    list_has(
+					        &inb,
+					        ab->msgs.items[k].body_md5),
+					    "seed %llu round %u: source "
+					    "message "
+					    "%s missing in the destination",
+					    (unsigned long long)seed, round,
+					    ab->msgs.items[k].body_md5);
+			}
+			list_free(&inb);
+		}
+		h_snap_free(&a0);
+		h_snap_free(&a1);
+		h_snap_free(&b1);
+		/* a second run changes nothing */
+		code = h_sync(&p, A, B, &res);
+		ck_assert_msg(code == 0 && res.msgs_saved == 0 &&
+		                  res.msgs_expunged == 0 &&
+		                  res.msgs_flag_changed == 0 &&
+		                  res.boxes_created + res.boxes_deleted +
+		                          res.boxes_renamed ==
+		                      0,
+		              "seed %llu round %u: second run not a no-op",
+		              (unsigned long long)seed, round);
+		mf_sync_result_free(&res);
+	}
+	list_free(&live);
+	list_free(&deleted);
+}
+
+START_TEST(model_random_backup)
+{
+	model_oneway(8000 + (uint64_t)_i, 20, MF_ENGINE_BACKUP);
+}
+END_TEST
+
+START_TEST(model_random_oneway)
+{
+	model_oneway(9000 + (uint64_t)_i, 20, MF_ENGINE_ONEWAY);
+}
+END_TEST
+
 START_TEST(model_random_full)
 {
 	model_run(1000 + (uint64_t)_i, 25, ALGO_FULL, KIND_MEM, NULL);
@@ -1336,6 +1454,8 @@ static Suite *sync_suite(void)
 	tcase_add_loop_test(tc, model_random_header_hash, 0, 4);
 	tcase_add_loop_test(tc, model_random_maildir, 0, 2);
 	tcase_add_loop_test(tc, model_algorithms_agree, 0, 3);
+	tcase_add_loop_test(tc, model_random_backup, 0, 3);
+	tcase_add_loop_test(tc, model_random_oneway, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
 }
