@@ -658,6 +658,74 @@ START_TEST(test_rollback_cancel)
 }
 END_TEST
 
+/* Save one message with a wrong size hint. Returns 0 when it was stored
+ * (its UID in *uid_r), or the error. */
+static int save_with_hint(struct conf_env *env, struct mailferry_mailbox *box,
+                          const struct conf_msg *m, uint64_t hint,
+                          uint32_t *uid_r)
+{
+	const struct mailferry_driver_ops *ops = CONF_OPS(env);
+	struct mailferry_commit_result result;
+	struct mailferry_trans *trans = NULL;
+	struct mailferry_save save;
+	int ret;
+
+	*uid_r = 0;
+	memset(&save, 0, sizeof(save));
+	save.struct_size = sizeof(save);
+	save.size_hint = hint;
+	ck_assert_int_eq(ops->trans_begin(box, 0, &trans), 0);
+	ret = ops->save_begin(trans, &save);
+	if (ret == 0)
+		ret = ops->save_write(trans, m->data, m->size);
+	if (ret == 0)
+		ret = ops->save_finish(trans);
+	if (ret != 0) {
+		ops->trans_rollback(&trans);
+		return ret;
+	}
+	memset(&result, 0, sizeof(result));
+	result.struct_size = sizeof(result);
+	ret = ops->trans_commit(&trans, &result);
+	if (ret == 0 && result.saved_count == 1)
+		*uid_r = result.saved_uids[0];
+	return ret;
+}
+
+START_TEST(test_size_hint)
+{
+	const struct conf_msg *m = conf_fixture_msg(4);
+	const uint64_t hints[] = {m->size / 2, (uint64_t)m->size * 3, 0};
+	struct mailferry_mailbox_status st;
+	struct mailferry_mailbox *box;
+	struct conf_env env;
+	uint32_t uid, stored = 0;
+	int ret;
+
+	if (begin_writable(&env, _i, CONF_EMPTY) < 0)
+		return;
+	conf_create(&env, "Hint", NULL, 0);
+	box = conf_box_open(&env, "Hint");
+	/* a wrong hint fails with INVALID or is ignored; the message is
+	 * never stored cut to the hint */
+	for (size_t h = 0; h < MF_N_ELEMENTS(hints); h++) {
+		ret = save_with_hint(&env, box, m, hints[h], &uid);
+		ck_assert_msg(ret == 0 || ret == MAILFERRY_E_INVALID,
+		              "%s: size hint %llu for %zu bytes gave %d: %s",
+		              env.name, (unsigned long long)hints[h], m->size,
+		              ret, CONF_ERR(&env));
+		if (ret == 0) {
+			conf_check_body(&env, box, uid, m);
+			stored++;
+		}
+	}
+	conf_box_status(&env, box, &st);
+	ck_assert_uint_eq(st.messages, stored);
+	CONF_OPS(&env)->mailbox_close(&box);
+	conf_end(&env);
+}
+END_TEST
+
 void conf_add_write_tests(Suite *s, int ndrivers)
 {
 	TCase *tc = tcase_create("write");
@@ -668,5 +736,6 @@ void conf_add_write_tests(Suite *s, int ndrivers)
 	tcase_add_loop_test(tc, test_flags_modseq, 0, ndrivers);
 	tcase_add_loop_test(tc, test_expunge, 0, ndrivers);
 	tcase_add_loop_test(tc, test_rollback_cancel, 0, ndrivers);
+	tcase_add_loop_test(tc, test_size_hint, 0, ndrivers);
 	suite_add_tcase(s, tc);
 }
