@@ -592,8 +592,9 @@ static int read_incremental(struct box_sync *bs, uint64_t since)
 			/* keep only the touched UIDs of the range */
 			for (size_t k = before; k < b->msgs.count; k++) {
 				uint32_t u = b->msgs.items[k].uid;
-				if (bsearch(&u, touched.items, touched.count,
-				            sizeof(uint32_t), cmp_u32) != NULL)
+				if (mf_bsearch(&u, touched.items, touched.count,
+				               sizeof(uint32_t),
+				               cmp_u32) != NULL)
 					b->msgs.items[w++] = b->msgs.items[k];
 			}
 			b->msgs.count = w;
@@ -994,88 +995,114 @@ static int cmp_save(const void *x, const void *y)
 }
 
 /* Details of the source message a save needs (GUID string, dates, POP3,
- * size). */
+ * size). Read for a window of saves at a time with one iteration per
+ * source side, so a network store answers one query per window instead of
+ * one per message, and memory stays bounded by the window. */
 struct src_info {
-	char guid[256];
+	char *guid;
 	int64_t received, saved;
-	char pop3_uidl[256];
+	char *pop3_uidl;
 	uint32_t pop3_order;
 	uint64_t size;
 	bool found;
 };
 
-static int fetch_src_info(struct box_sync *bs, struct bside *src, uint32_t uid,
-                          struct src_info *info_r)
+static void src_infos_clear(struct src_info *infos, size_t n)
 {
-	struct mf_storage *st = src->s->st;
-	struct mailferry_msg_query q;
-	struct mailferry_msg_iter *iter;
-	const struct mailferry_msg *m;
-	int ret;
-
-	mf_zero(info_r);
-	query_init(&q, MAILFERRY_FIELD_GUID | MAILFERRY_FIELD_RECEIVED |
-	                   MAILFERRY_FIELD_SAVED | MAILFERRY_FIELD_POP3 |
-	                   MAILFERRY_FIELD_PHYSICAL_SIZE);
-	q.flags = 0;
-	q.uid_first = q.uid_last = uid;
-	ret = st->ops->msg_iter_begin(src->box, &q, &iter);
-	if (ret < 0)
-		return ret;
-	while ((ret = st->ops->msg_iter_next(iter, &m)) > 0) {
-		if (m->uid != uid)
-			continue;
-		info_r->found = true;
-		if (m->guid != NULL)
-			mf_strlcpy(info_r->guid, m->guid, sizeof(info_r->guid));
-		info_r->received = m->received_date;
-		info_r->saved = m->save_date;
-		if (m->pop3_uidl != NULL)
-			mf_strlcpy(info_r->pop3_uidl, m->pop3_uidl,
-			           sizeof(info_r->pop3_uidl));
-		info_r->pop3_order = m->pop3_order;
-		info_r->size = m->physical_size;
+	for (size_t i = 0; i < n; i++) {
+		free(infos[i].guid);
+		free(infos[i].pop3_uidl);
 	}
-	{
+	memset(infos, 0, n * sizeof(*infos));
+}
+
+static int prefetch_src_infos(struct box_sync *bs, const struct save_op *ops,
+                              size_t n, struct src_info *infos)
+{
+	MF_ARRAY(uint32_t) uids = MF_ARRAY_INIT;
+	int ret = 0;
+
+	for (int side = 0; side < 2 && ret >= 0; side++) {
+		struct bside *src = &bs->b[side];
+		struct mf_storage *st = src->s->st;
+		struct mailferry_msg_query q;
+		struct mailferry_msg_iter *iter;
+		const struct mailferry_msg *m;
+
+		uids.count = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (ops[i].from_side == side && ops[i].uid != 0)
+				mf_array_push(&uids, ops[i].from_uid);
+		}
+		if (uids.count == 0 || src->box == NULL)
+			continue;
+		mf_qsort(uids.items, uids.count, sizeof(uint32_t), cmp_u32);
+		query_init(&q, MAILFERRY_FIELD_GUID | MAILFERRY_FIELD_RECEIVED |
+		                   MAILFERRY_FIELD_SAVED |
+		                   MAILFERRY_FIELD_POP3 |
+		                   MAILFERRY_FIELD_PHYSICAL_SIZE);
+		q.flags = 0;
+		q.uid_first = uids.items[0];
+		q.uid_last = uids.items[uids.count - 1];
+		ret = st->ops->msg_iter_begin(src->box, &q, &iter);
+		if (ret < 0)
+			break;
+		while ((ret = st->ops->msg_iter_next(iter, &m)) > 0) {
+			if (bsearch(&m->uid, uids.items, uids.count,
+			            sizeof(uint32_t), cmp_u32) == NULL)
+				continue;
+			for (size_t i = 0; i < n; i++) {
+				struct src_info *info = &infos[i];
+				if (ops[i].from_side != side ||
+				    ops[i].from_uid != m->uid || info->found)
+					continue;
+				info->found = true;
+				if (m->guid != NULL && m->guid[0] != '\0')
+					info->guid = mf_strdup(m->guid);
+				info->received = m->received_date;
+				info->saved = m->save_date;
+				if (m->pop3_uidl != NULL)
+					info->pop3_uidl =
+					    mf_strdup(m->pop3_uidl);
+				info->pop3_order = m->pop3_order;
+				info->size = m->physical_size;
+			}
+		}
 		int ret2 = st->ops->msg_iter_end(&iter);
 		if (ret == 0)
 			ret = ret2;
 	}
-	(void)bs;
+	mf_array_free(&uids);
 	return ret;
 }
 
 /* Save one message into trans on side di. */
 static int do_save(struct box_sync *bs, int di, struct mailferry_trans *trans,
-                   const struct save_op *op, uint32_t *bytes_r)
+                   const struct save_op *op, const struct src_info *info,
+                   uint32_t *bytes_r)
 {
 	struct bside *D = &bs->b[di], *S = &bs->b[op->from_side];
 	struct mf_storage *dst = D->s->st, *src = S->s->st;
 	struct mailferry_save save;
-	struct src_info info;
 	struct mailferry_stream *stream;
 	char *buf;
 	int ret;
 
 	*bytes_r = 0;
-	ret = fetch_src_info(bs, S, op->from_uid, &info);
-	if (ret < 0)
-		return ret;
-	if (!info.found)
+	if (!info->found)
 		return MAILFERRY_E_EXPUNGED;
 	mf_zero(&save);
 	save.struct_size = sizeof(save);
 	save.uid = op->uid;
-	save.guid =
-	    bs->ctx->use_guids && info.guid[0] != '\0' ? info.guid : NULL;
+	save.guid = bs->ctx->use_guids ? info->guid : NULL;
 	save.flags = op->flags;
 	save.keywords = (const char *const *)bs->kw.sets.items[op->kw];
-	save.received_date = info.received;
-	save.save_date = info.saved;
+	save.received_date = info->received;
+	save.save_date = info->saved;
 	save.min_modseq = op->min_modseq;
-	save.pop3_uidl = info.pop3_uidl[0] != '\0' ? info.pop3_uidl : NULL;
-	save.pop3_order = info.pop3_order;
-	save.size_hint = info.size;
+	save.pop3_uidl = info->pop3_uidl;
+	save.pop3_order = info->pop3_order;
+	save.size_hint = info->size;
 
 	if (op->from_side == di && MF_HAS_OP(dst, copy)) {
 		ret = dst->ops->copy(trans, S->box, op->from_uid, &save);
@@ -1160,22 +1187,37 @@ static int commit_saves(struct box_sync *bs, int di,
 	return 0;
 }
 
-static int apply_saves(struct box_sync *bs, int di)
+/* Save D->saves (sorted by wanted UID) in transactions of
+ * commit_interval messages, reading source details window by window. */
+static int apply_saves_window(struct box_sync *bs, int di,
+                              struct src_info *infos, size_t window)
 {
 	struct bside *D = &bs->b[di];
 	struct mf_storage *st = D->s->st;
 	struct mailferry_trans *trans = NULL;
-	size_t batch_start = 0, in_batch = 0;
+	size_t batch_start = 0, in_batch = 0, win_start = 0;
 	int ret = 0;
 
-	if (D->saves.count == 0)
-		return 0;
-	mf_qsort(D->saves.items, D->saves.count, sizeof(struct save_op),
-	         cmp_save);
 	for (size_t i = 0; i < D->saves.count; i++) {
 		struct save_op *op = &D->saves.items[i];
 		char hex[MF_GUID128_HEX_LEN];
 		uint32_t bytes;
+
+		if (!bs->ctx->p->dry_run &&
+		    (i == 0 || i - win_start >= window)) {
+			win_start = i;
+			src_infos_clear(infos, window);
+			ret = prefetch_src_infos(
+			    bs, op, MF_MIN(window, D->saves.count - i), infos);
+			if (ret < 0) {
+				if (trans != NULL)
+					st->ops->trans_rollback(&trans);
+				return mf_sync_fail(
+				    bs->ctx, ret,
+				    "mailbox %s: reading message details: %s",
+				    D->node->real, side_err(&bs->b[1 - di]));
+			}
+		}
 
 		mf_sync_note(
 		    bs->ctx, D->s, "save to %s UID %u (%s UID %u, %s)",
@@ -1199,7 +1241,7 @@ static int apply_saves(struct box_sync *bs, int di)
 			batch_start = i;
 			in_batch = 0;
 		}
-		ret = do_save(bs, di, trans, op, &bytes);
+		ret = do_save(bs, di, trans, op, &infos[i - win_start], &bytes);
 		if (ret == MAILFERRY_E_EXPUNGED ||
 		    ret == MAILFERRY_E_NOTFOUND) {
 			/* expunged on the source meanwhile: nothing to copy */
@@ -1237,6 +1279,24 @@ static int apply_saves(struct box_sync *bs, int di)
 		ret = commit_saves(bs, di, &trans, batch_start,
 		                   D->saves.count - batch_start);
 	return ret < 0 ? ret : 0;
+}
+
+static int apply_saves(struct box_sync *bs, int di)
+{
+	struct bside *D = &bs->b[di];
+	size_t window = bs->ctx->commit_interval;
+	struct src_info *infos;
+	int ret;
+
+	if (D->saves.count == 0)
+		return 0;
+	mf_qsort(D->saves.items, D->saves.count, sizeof(struct save_op),
+	         cmp_save);
+	infos = mf_calloc(window, sizeof(*infos));
+	ret = apply_saves_window(bs, di, infos, window);
+	src_infos_clear(infos, window);
+	free(infos);
+	return ret;
 }
 
 static int cmp_flag_op(const void *x, const void *y)

@@ -421,7 +421,7 @@ int mf_index_expunges_since(struct mf_index *index, uint64_t since_modseq,
 			pu[i].uid = out.items[i].uid;
 			pu[i].pos = i;
 		}
-		qsort(pu, out.count, sizeof(*pu), cmp_pos_uid);
+		mf_qsort(pu, out.count, sizeof(*pu), cmp_pos_uid);
 		for (size_t i = 0; i < out.count; i++) {
 			if (i == 0 || pu[i].uid != pu[i - 1].uid)
 				keep[pu[i].pos] = true;

@@ -52,4 +52,24 @@ void mf_array_grow_(void **items, size_t *cap, size_t need, size_t itemsize);
 		(arr)->count = (arr)->cap = 0;                                 \
 	} while (0)
 
+/* qsort() and bsearch() that accept an empty array: C leaves them undefined
+ * for a NULL base even with zero elements, and UBSan aborts on it, while an
+ * empty MF_ARRAY has items == NULL. */
+static inline void mf_qsort(void *base, size_t count, size_t size,
+			    int (*cmp)(const void *, const void *))
+{
+	if (count > 1)
+		qsort(base, count, size, cmp);
+}
+
+static inline void *mf_bsearch(const void *key, const void *base,
+			       size_t count, size_t size,
+			       int (*cmp)(const void *, const void *))
+{
+	return count == 0 ? NULL : bsearch(key, base, count, size, cmp);
+}
+
+#define mf_array_sort(arr, cmp)                                                \
+	mf_qsort((arr)->items, (arr)->count, sizeof(*(arr)->items), cmp)
+
 #endif

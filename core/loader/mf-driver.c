@@ -359,7 +359,7 @@ static void load_dir(const char *dir)
 	}
 	closedir(dirp);
 	if (names.count > 0)
-		qsort(names.items, names.count, sizeof(char *), cmp_str);
+		mf_qsort(names.items, names.count, sizeof(char *), cmp_str);
 	for (size_t i = 0; i < names.count; i++) {
 		char *path = mf_strdup_printf("%s/%s", dir, names.items[i]);
 		char *error;

@@ -137,7 +137,7 @@ int sdbox_resync_mode(struct mailferry_mailbox *box, bool adopt_only)
 		return dbox_index_error(st, idx, ret);
 	scan_dir(box->dir, false, &files);
 	scan_dir(box->alt_dir, true, &files);
-	qsort(files.items, files.count, sizeof(*files.items), uid_cmp);
+	mf_qsort(files.items, files.count, sizeof(*files.items), uid_cmp);
 	next_uid = mf_index_get_header(idx)->next_uid;
 	count = mf_index_count(idx);
 	if (mf_index_open(box->dir, DBOX_INDEX_PREFIX ".backup",

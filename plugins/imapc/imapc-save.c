@@ -737,7 +737,7 @@ static void normalize_ranges(struct mailferry_uid_range *r, size_t *count)
 	size_t w = 0;
 
 	if (*count > 1)
-		qsort(r, *count, sizeof(*r), range_cmp);
+		mf_qsort(r, *count, sizeof(*r), range_cmp);
 	for (size_t i = 0; i < *count; i++) {
 		if (w > 0 && (uint64_t)r[w - 1].last + 1 >= r[i].first) {
 			if (r[i].last > r[w - 1].last)

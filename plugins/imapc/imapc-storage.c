@@ -485,7 +485,7 @@ static int list_run(struct mailferry_list_iter *iter, uint32_t flags)
 	}
 	add_missing_parents(iter);
 	if (iter->entries.count > 1)
-		qsort(iter->entries.items, iter->entries.count,
+		mf_qsort(iter->entries.items, iter->entries.count,
 		      sizeof(iter->entries.items[0]), name_cmp);
 	ret = 0;
 out:

@@ -162,8 +162,9 @@ static int collect(struct mailferry_storage *storage,
 	          : scan_pp(iter);
 	if (ret < 0)
 		return ret;
-	qsort(iter->entries.items, iter->entries.count,
-	      sizeof(struct list_entry), cmp_entry);
+	if (iter->entries.count > 1)
+		qsort(iter->entries.items, iter->entries.count,
+		      sizeof(struct list_entry), cmp_entry);
 	/* parents that do not exist themselves are listed as \NoSelect:
 	 * add every parent name, sort, then merge duplicates (a real entry
 	 * wins over an implied parent) */
@@ -179,8 +180,9 @@ static int collect(struct mailferry_storage *storage,
 		}
 		free(name);
 	}
-	qsort(iter->entries.items, iter->entries.count,
-	      sizeof(struct list_entry), cmp_entry);
+	if (iter->entries.count > 1)
+		qsort(iter->entries.items, iter->entries.count,
+		      sizeof(struct list_entry), cmp_entry);
 	for (size_t i = 0; i < iter->entries.count; i++) {
 		struct list_entry *e = &iter->entries.items[i];
 

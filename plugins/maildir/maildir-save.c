@@ -332,7 +332,9 @@ int maildir_update_flags(struct mailferry_trans *t,
 	}
 	c = mf_array_append_zero(&t->changes);
 	c->ranges = mf_calloc(uids->count + 1, sizeof(*c->ranges));
-	memcpy(c->ranges, uids->ranges, uids->count * sizeof(*c->ranges));
+	if (uids->count > 0)
+		memcpy(c->ranges, uids->ranges,
+		       uids->count * sizeof(*c->ranges));
 	c->count = uids->count;
 	c->modify = modify;
 	c->flags = flags & MAILFERRY_FLAGS_MASK;

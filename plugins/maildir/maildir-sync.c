@@ -213,8 +213,9 @@ static int do_scan(struct mailferry_mailbox *box, struct scan *s)
 	if ((ret = scan_dir(box, "new", true, s)) < 0 ||
 	    (ret = scan_dir(box, "cur", false, s)) < 0)
 		return ret;
-	qsort(s->files.items, s->files.count, sizeof(struct scan_file),
-	      cmp_file);
+	if (s->files.count > 1)
+		qsort(s->files.items, s->files.count, sizeof(struct scan_file),
+		      cmp_file);
 	for (size_t i = 0; i < s->files.count; i++) {
 		struct scan_file *f = &s->files.items[i];
 
@@ -241,8 +242,9 @@ static int do_scan(struct mailferry_mailbox *box, struct scan *s)
 		s->files.items[kept++] = *f;
 	}
 	s->files.count = kept;
-	qsort(s->files.items, s->files.count, sizeof(struct scan_file),
-	      cmp_file);
+	if (s->files.count > 1)
+		qsort(s->files.items, s->files.count, sizeof(struct scan_file),
+		      cmp_file);
 	return 0;
 }
 
@@ -380,7 +382,8 @@ static void assign_uids(struct mailferry_mailbox *box, struct scan *s)
 		if (!s->files.items[i].matched)
 			newf[n++] = &s->files.items[i];
 	}
-	qsort(newf, n, sizeof(*newf), cmp_new_file);
+	if (n > 1)
+		qsort(newf, n, sizeof(*newf), cmp_new_file);
 	for (size_t i = 0; i < n; i++) {
 		if (ul->next_uid == UINT32_MAX) {
 			maildir_log_warning(box->storage,
@@ -561,8 +564,9 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 		ul->recs.count = kept;
 		s.rec_file.count = kept;
 		assign_uids(box, &s);
-		qsort(ul->recs.items, ul->recs.count, sizeof(ul->recs.items[0]),
-		      cmp_rec_uid);
+		if (ul->recs.count > 1)
+			qsort(ul->recs.items, ul->recs.count,
+			      sizeof(ul->recs.items[0]), cmp_rec_uid);
 		/* rec_file is in record order: rebuild it after the sort */
 		match(box, &s);
 		if (lock != NULL) {

@@ -218,7 +218,7 @@ static void drop_duplicate_bases(struct maildir_uidlist *ul, const char *path,
 	/* qsort has no context argument; parsing is single-threaded per
 	 * call and the pointer is only used inside this function */
 	sort_ul = ul;
-	qsort(idx, n, sizeof(*idx), cmp_base_idx);
+	mf_qsort(idx, n, sizeof(*idx), cmp_base_idx);
 	sort_ul = NULL;
 	for (size_t i = 0; i + 1 < n; i++) {
 		const struct maildir_uidlist_rec *a = &ul->recs.items[idx[i]];

@@ -227,7 +227,7 @@ int mdbox_purge(struct mailferry_storage *st)
 		if (r != NULL)
 			memcpy(&m->refs, r, 2);
 	}
-	qsort(msgs.items, msgs.count, sizeof(*msgs.items), msg_cmp);
+	mf_qsort(msgs.items, msgs.count, sizeof(*msgs.items), msg_cmp);
 	highest = mdbox_map_highest_file_id(st);
 	for (size_t i = 0; i < msgs.count && ret == 0;) {
 		size_t j = i;

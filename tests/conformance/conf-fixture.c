@@ -76,9 +76,9 @@ static void load_tree(const char *dir, const char *name)
 	}
 	closedir(dirp);
 	if (files.count > 0)
-		qsort(files.items, files.count, sizeof(char *), cmp_str);
+		mf_qsort(files.items, files.count, sizeof(char *), cmp_str);
 	if (subdirs.count > 0)
-		qsort(subdirs.items, subdirs.count, sizeof(char *), cmp_str);
+		mf_qsort(subdirs.items, subdirs.count, sizeof(char *), cmp_str);
 
 	for (size_t i = 0; i < files.count; i++) {
 		char *path = mf_strdup_printf("%s/%s", dir, files.items[i]);

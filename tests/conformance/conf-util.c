@@ -125,7 +125,7 @@ static char **copy_keywords(const char *const *kw)
 	copy = mf_calloc(n + 1, sizeof(*copy));
 	for (size_t i = 0; i < n; i++)
 		copy[i] = mf_strdup(kw[i]);
-	qsort(copy, n, sizeof(*copy), cmp_str);
+	mf_qsort(copy, n, sizeof(*copy), cmp_str);
 	return copy;
 }
 

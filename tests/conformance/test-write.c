@@ -726,6 +726,65 @@ START_TEST(test_size_hint)
 }
 END_TEST
 
+START_TEST(test_refresh)
+{
+	struct mailferry_mailbox_status st0, st1;
+	struct mailferry_mailbox *box, *other_box = NULL;
+	struct mf_storage *other = NULL;
+	struct conf_env env;
+	conf_recs_t recs;
+	uint32_t *uids;
+	char *error = NULL;
+	int ret;
+
+	if (begin_writable(&env, _i, CONF_EMPTY) < 0)
+		return;
+	conf_create(&env, "Shared", NULL, 0);
+	box = conf_box_open(&env, "Shared");
+	conf_box_status(&env, box, &st0);
+
+	/* a second storage on the same location, as another process would
+	 * have it, with the mailbox already open */
+	ret = mf_storage_open(env.location, NULL, NULL, env.tmp, 0, &other,
+	                      &error);
+	ck_assert_msg(ret == 0, "%s: second open: %s", env.name, error);
+	ret = other->ops->mailbox_open(other->st, conf_name(&env, "Shared"), 0,
+	                               &other_box);
+	ck_assert_msg(ret == 0, "%s: second mailbox_open: %s", env.name,
+	              mf_storage_error(other));
+
+	uids = conf_save_plain(&env, box, 2);
+
+	/* mailbox_status refreshes: the other handle now sees both */
+	memset(&st1, 0, sizeof(st1));
+	ret = other->ops->mailbox_status(other_box, &st1);
+	ck_assert_msg(ret == 0, "%s: mailbox_status: %s", env.name,
+	              mf_storage_error(other));
+	ck_assert_msg(st1.messages == st0.messages + 2,
+	              "%s: another handle sees %u messages after 2 saves to an "
+	              "empty mailbox",
+	              env.name, st1.messages);
+	ck_assert_uint_eq(st1.uidvalidity, st0.uidvalidity);
+	ck_assert_uint_gt(st1.uidnext, uids[1]);
+	{
+		struct conf_env oenv = env;
+
+		oenv.storage = other;
+		conf_msgs(&oenv, other_box, 1, UINT32_MAX, 0, &recs);
+		ck_assert_uint_eq(recs.count, 2);
+		ck_assert_uint_eq(recs.items[0].uid, uids[0]);
+		ck_assert_uint_eq(recs.items[1].uid, uids[1]);
+		conf_check_body(&oenv, other_box, uids[1], conf_fixture_msg(1));
+		conf_recs_free(&recs);
+	}
+	other->ops->mailbox_close(&other_box);
+	mf_storage_close(&other);
+	CONF_OPS(&env)->mailbox_close(&box);
+	free(uids);
+	conf_end(&env);
+}
+END_TEST
+
 void conf_add_write_tests(Suite *s, int ndrivers)
 {
 	TCase *tc = tcase_create("write");
@@ -737,5 +796,6 @@ void conf_add_write_tests(Suite *s, int ndrivers)
 	tcase_add_loop_test(tc, test_expunge, 0, ndrivers);
 	tcase_add_loop_test(tc, test_rollback_cancel, 0, ndrivers);
 	tcase_add_loop_test(tc, test_size_hint, 0, ndrivers);
+	tcase_add_loop_test(tc, test_refresh, 0, ndrivers);
 	suite_add_tcase(s, tc);
 }

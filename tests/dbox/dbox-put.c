@@ -236,7 +236,7 @@ static void run(char **a, size_t n)
 				                               de->d_name));
 		}
 		closedir(d);
-		qsort(files.items, files.count, sizeof(char *), name_cmp);
+		mf_qsort(files.items, files.count, sizeof(char *), name_cmp);
 		box = open_box(a[1]);
 		if ((ret = st->ops->trans_begin(box, 0, &t)) < 0)
 			die("trans_begin", ret);

@@ -13,11 +13,11 @@
 #include "mf-hex.h"
 #include "mf-log.h"
 
-/* qsort() that accepts an empty (NULL) array. */
+/* mf_qsort() that accepts an empty (NULL) array. */
 #define mf_qsort(base, n, size, cmp)                                           \
 	do {                                                                   \
 		if ((n) > 1)                                                   \
-			qsort(base, n, size, cmp);                             \
+			mf_qsort(base, n, size, cmp);                             \
 	} while (0)
 
 static char *tmpdir;

@@ -35,11 +35,11 @@
 
 #define MEMDRV_CTL_DROP_HISTORY 1000
 
-/* qsort() that accepts an empty (NULL) array. */
+/* mf_qsort() that accepts an empty (NULL) array. */
 #define mf_qsort(base, n, size, cmp)                                           \
 	do {                                                                   \
 		if ((n) > 1)                                                   \
-			qsort(base, n, size, cmp);                             \
+			mf_qsort(base, n, size, cmp);                             \
 	} while (0)
 
 static const struct mailferry_core_api *api;

@@ -199,7 +199,8 @@ static void save_all(const char *dir)
 	struct file_list files = MF_ARRAY_INIT;
 
 	collect_files(dir, &files);
-	qsort(files.items, files.count, sizeof(char *), cmp_str);
+	if (files.count > 1)
+		qsort(files.items, files.count, sizeof(char *), cmp_str);
 	for (size_t i = 0; i < files.count; i++) {
 		save_file(files.items[i], NULL, 0, false);
 		printf("file: %s\n", files.items[i]);
