@@ -206,6 +206,13 @@ START_TEST(test_eml_tree)
 		struct mailferry_mailbox_status st;
 		ck_assert_int_eq(ops_of(&e)->mailbox_status(box, &st), 0);
 		ck_assert_uint_eq(st.messages, 2);
+		/* a refresh picks up a file added meanwhile */
+		p = path_in(&e, "a/9.eml");
+		put(p, "Subject: 9\n\n");
+		free(p);
+		ck_assert_int_eq(ops_of(&e)->mailbox_status(box, &st), 0);
+		ck_assert_uint_eq(st.messages, 3);
+		ck_assert_uint_eq(st.uidnext, 4);
 	}
 	ops_of(&e)->mailbox_close(&box);
 
