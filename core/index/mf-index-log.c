@@ -276,7 +276,7 @@ int mf_log_file_next(const struct mf_log_file *file, size_t *offset,
 static int log_parse(struct mf_log_file *f, char **error_r)
 {
 	const uint8_t *d = f->data;
-	size_t off, trans_start, trans_end;
+	size_t off, trans_end;
 
 	if (f->file_size < MF_LOG_MIN_HDR_SIZE) {
 		*error_r = mf_strdup_printf(
@@ -332,7 +332,7 @@ static int log_parse(struct mf_log_file *f, char **error_r)
 	 * unfinished write: the readable log ends there (Dovecot does the
 	 * same when reading without the lock). */
 	off = f->hdr_size;
-	trans_start = trans_end = 0;
+	trans_end = 0;
 	while (off + MF_LOG_REC_HDR_SIZE <= f->file_size) {
 		uint32_t size = mf_log_size_decode(d + off);
 		uint32_t type;
@@ -351,14 +351,15 @@ static int log_parse(struct mf_log_file *f, char **error_r)
 			break;
 		type = mf_le32(d + off + 4);
 		if (mf_log_base_type(type) == MF_T_BOUNDARY && size >= 12) {
-			trans_start = off;
-			trans_end = off + mf_le32(d + off + 8);
-			if (trans_end > f->file_size) {
+			size_t end = off + mf_le32(d + off + 8);
+
+			if (end > f->file_size) {
 				/* the rest of this transaction is still
 				 * being written: stop before it like
 				 * Dovecot's reader */
 				break;
 			}
+			trans_end = end;
 		}
 		why = mf_log_record_check(type, d + off + 8,
 		                          size - MF_LOG_REC_HDR_SIZE);
@@ -371,12 +372,8 @@ static int log_parse(struct mf_log_file *f, char **error_r)
 		}
 		off += size;
 	}
-	/* Never end inside a transaction: a writer that died half way
-	 * leaves its boundary promising more than there is; the whole
-	 * transaction is then dropped (and cut off by the next writer). */
-	if (trans_end > off)
-		off = trans_start;
 	f->valid_size = off;
+	f->last_trans_end = trans_end;
 	return 0;
 }
 
