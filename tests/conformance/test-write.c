@@ -776,6 +776,35 @@ START_TEST(test_refresh)
 		ck_assert_uint_eq(recs.items[1].uid, uids[1]);
 		conf_check_body(&oenv, other_box, uids[1], conf_fixture_msg(1));
 		conf_recs_free(&recs);
+
+		/* and an expunge and a flag change made through the first */
+		struct mailferry_uid_range r0 = {uids[0], uids[0]};
+		struct mailferry_uid_range r1 = {uids[1], uids[1]};
+		struct mailferry_uidset set0 = {&r0, 1}, set1 = {&r1, 1};
+		struct mailferry_trans *trans = NULL;
+
+		ck_assert_int_eq(CONF_OPS(&env)->trans_begin(box, 0, &trans),
+		                 0);
+		ck_assert_int_eq(CONF_OPS(&env)->expunge(trans, &set0), 0);
+		ck_assert_int_eq(CONF_OPS(&env)->update_flags(
+		                     trans, &set1, MAILFERRY_MODIFY_ADD,
+		                     MAILFERRY_FLAG_FLAGGED, NULL),
+		                 0);
+		ck_assert_int_eq(CONF_OPS(&env)->trans_commit(&trans, NULL), 0);
+		ck_assert_int_eq(other->ops->mailbox_status(other_box, &st1),
+		                 0);
+		ck_assert_msg(st1.messages == st0.messages + 1,
+		              "%s: another handle sees %u messages after an "
+		              "expunge",
+		              env.name, st1.messages);
+		conf_msgs(&oenv, other_box, 1, UINT32_MAX,
+		          MAILFERRY_FIELD_FLAGS, &recs);
+		ck_assert_uint_eq(recs.count, 1);
+		ck_assert_uint_eq(recs.items[0].uid, uids[1]);
+		ck_assert_msg(
+		    (recs.items[0].flags & MAILFERRY_FLAG_FLAGGED) != 0,
+		    "%s: another handle misses a flag change", env.name);
+		conf_recs_free(&recs);
 	}
 	other->ops->mailbox_close(&other_box);
 	mf_storage_close(&other);
