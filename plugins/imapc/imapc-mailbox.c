@@ -550,7 +550,7 @@ int imapc_msg_iter_begin(struct mailferry_mailbox *_box,
 	mf_buf_free(&line);
 	if (iter->recs.count > 1)
 		mf_qsort(iter->recs.items, iter->recs.count,
-		      sizeof(iter->recs.items[0]), rec_cmp);
+		         sizeof(iter->recs.items[0]), rec_cmp);
 	/* keep the range (N:* includes the highest UID even below N) and
 	 * drop duplicates */
 	size_t w = 0;
@@ -670,7 +670,7 @@ int imapc_expunge_iter_begin(struct mailferry_mailbox *_box, uint64_t since,
 	}
 	if (iter->uids.count > 1)
 		mf_qsort(iter->uids.items, iter->uids.count, sizeof(uint32_t),
-		      u32_cmp);
+		         u32_cmp);
 	/* IMAP does not tell when each expunge happened: they all get the
 	 * mailbox's current HIGHESTMODSEQ */
 	iter->modseq = imapc_client_selected(client)->highestmodseq;

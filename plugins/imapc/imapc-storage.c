@@ -420,18 +420,13 @@ static int list_run(struct mailferry_list_iter *iter, uint32_t flags)
 		goto out;
 	}
 	if (!iter->lsub && (caps & IMAPC_CAP_LIST_EXTENDED) != 0) {
-		mf_buf_append_str(&line, " RETURN (");
-		bool sp = false;
-		if ((caps & IMAPC_CAP_SPECIAL_USE) != 0) {
-			mf_buf_append_str(&line, "SPECIAL-USE");
-			sp = true;
-		}
+		/* LIST-EXTENDED only tells about children when asked */
+		mf_buf_append_str(&line, " RETURN (CHILDREN");
+		if ((caps & IMAPC_CAP_SPECIAL_USE) != 0)
+			mf_buf_append_str(&line, " SPECIAL-USE");
 		if (inline_status)
-			mf_buf_printf(&line, "%sSTATUS (%s)", sp ? " " : "",
-			              items.data);
+			mf_buf_printf(&line, " STATUS (%s)", items.data);
 		mf_buf_append_c(&line, ')');
-		if (!sp && !inline_status)
-			mf_buf_truncate(&line, line.len - strlen(" RETURN ()"));
 	}
 	unsigned int attempt = 0;
 	for (;;) {
@@ -486,7 +481,7 @@ static int list_run(struct mailferry_list_iter *iter, uint32_t flags)
 	add_missing_parents(iter);
 	if (iter->entries.count > 1)
 		mf_qsort(iter->entries.items, iter->entries.count,
-		      sizeof(iter->entries.items[0]), name_cmp);
+		         sizeof(iter->entries.items[0]), name_cmp);
 	ret = 0;
 out:
 	imapc_client_set_handler(

@@ -35,6 +35,11 @@ imapd_doveadm flags add -u test '\Draft' mailbox 'Entwürfe' uid 1
 imapd_doveadm mailbox list -u test | sort > "$WORK/list.dc"
 check "mailbox list equals doveadm's" cmp -s "$WORK/list.mf" "$WORK/list.dc"
 
+# --- special-use attributes reach the ABI (the server marks Sent \Sent)
+"$TOOL" list "$LOC" > "$WORK/list.tool"
+check "Sent carries MAILFERRY_SPECIAL_SENT" grep -qx "Sent flags=0 special=32" "$WORK/list.tool"
+check "Lists is a directory with children" grep -qx "Lists flags=5 special=0" "$WORK/list.tool"
+
 # --- mailbox status (GUIDs come from Dovecot's STATUS X-GUID)
 FIELDS="messages uidnext uidvalidity guid"
 "$MF" -f tab mailbox status "$LOC" "$FIELDS" | sort > "$WORK/status.mf"

@@ -408,6 +408,25 @@ static int cmd_stream(char **argv)
 	return 0;
 }
 
+/* list LOC: every mailbox with its flags and special-use bits. */
+static int cmd_list(char **argv)
+{
+	struct mf_storage *s = open_store(argv[0], 0);
+	struct mailferry_list_iter *iter;
+	const struct mailferry_mailbox_info *info;
+	int ret;
+
+	if ((ret = s->ops->mailbox_list_begin(s->st, 0, &iter)) < 0)
+		die(s, "mailbox_list_begin", ret);
+	while ((ret = s->ops->mailbox_list_next(iter, &info)) > 0)
+		printf("%s flags=%u special=%u\n", info->name, info->flags,
+		       info->special_use);
+	if (ret < 0 || (ret = s->ops->mailbox_list_end(&iter)) < 0)
+		die(s, "mailbox_list", ret);
+	mf_storage_close(&s);
+	return 0;
+}
+
 /* info LOC: the storage's capabilities as words. */
 static int cmd_info(char **argv)
 {
@@ -482,6 +501,8 @@ int main(int argc, char **argv)
 		ret = cmd_subscriptions(args);
 	else if (strcmp(cmd, "changes") == 0 && n >= 3)
 		ret = cmd_changes(args);
+	else if (strcmp(cmd, "list") == 0)
+		ret = cmd_list(args);
 	else if (strcmp(cmd, "info") == 0)
 		ret = cmd_info(args);
 	else if (strcmp(cmd, "stream") == 0 && n >= 3)
