@@ -153,7 +153,9 @@ int mf_index_refresh(struct mf_index *index);
 /* Take the log lock (fcntl F_WRLCK on <prefix>.log, waiting up to
  * lock_timeout_secs) and refresh, so that a caller can pick UIDs and write
  * backend files (u.N) without racing Dovecot; commits made while locked
- * keep the lock. Not recursive. */
+ * keep the lock. Not recursive. While locked, do not open the log file any
+ * other way in this process (e.g. mf_dump_file()): closing any descriptor
+ * of a file drops all of the process's fcntl locks on it. */
 int mf_index_lock(struct mf_index *index);
 void mf_index_unlock(struct mf_index *index);
 /* Message of the last failure (never NULL; "" when none). */
