@@ -538,6 +538,12 @@ int imapc_msg_iter_begin(struct mailferry_mailbox *_box,
 		if (ret == 0)
 			break;
 		iter_clear_recs(iter);
+		if (imapc_client_is_connected(client) &&
+		    imapc_client_selected(client)->exists == 0) {
+			/* some servers refuse "1:*" in an empty mailbox */
+			ret = 0;
+			break;
+		}
 		if (!imapc_storage_retry(storage, &attempt) ||
 		    imapc_box_select(box) < 0) {
 			ret = imapc_storage_fail(storage);

@@ -75,6 +75,12 @@ msgids Stopped | sort > "$WORK/stopped2.ids"
 check "after the re-run: 30 messages, each once" \
 	bash -c "[ \$(wc -l < '$WORK/stopped2.ids') = 30 ] && [ -z \"\$(uniq -d '$WORK/stopped2.ids')\" ]"
 
+# --- a message that is not there (expunged meanwhile): EXPUNGED, named
+"$TOOL" stream "imap://test@$H/" Stopped 9999 > /dev/null 2> "$WORK/gone.err"
+check "reading an expunged message fails with EXPUNGED naming its UID" \
+	grep -q "(expunged): .*message UID 9999 was expunged" "$WORK/gone.err"
+[ "$FAILED" = 0 ] || cat "$WORK/gone.err"
+
 # --- a server that sends garbage
 cat > "$WORK/garbage.sh" <<'EOS'
 #!/bin/sh
