@@ -1048,8 +1048,8 @@ static int prefetch_src_infos(struct box_sync *bs, const struct save_op *ops,
 		if (ret < 0)
 			break;
 		while ((ret = st->ops->msg_iter_next(iter, &m)) > 0) {
-			if (bsearch(&m->uid, uids.items, uids.count,
-			            sizeof(uint32_t), cmp_u32) == NULL)
+			if (mf_bsearch(&m->uid, uids.items, uids.count,
+			               sizeof(uint32_t), cmp_u32) == NULL)
 				continue;
 			for (size_t i = 0; i < n; i++) {
 				struct src_info *info = &infos[i];

@@ -12,13 +12,6 @@
 
 struct mf_storage;
 
-/* qsort() that accepts an empty (NULL) array. */
-#define mf_qsort(base, n, size, cmp)                                           \
-	do {                                                                   \
-		if ((n) > 1)                                                   \
-			qsort(base, n, size, cmp);                             \
-	} while (0)
-
 /* A mailbox-tree node of one side. name is canonical: components joined by
  * '/', with '/' and both sides' separators inside components replaced by
  * the alt char '_', so names of both sides compare directly. real is the

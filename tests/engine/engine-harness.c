@@ -13,13 +13,6 @@
 #include "mf-hex.h"
 #include "mf-log.h"
 
-/* mf_qsort() that accepts an empty (NULL) array. */
-#define mf_qsort(base, n, size, cmp)                                           \
-	do {                                                                   \
-		if ((n) > 1)                                                   \
-			mf_qsort(base, n, size, cmp);                             \
-	} while (0)
-
 static char *tmpdir;
 static long clock_value = 1700000000;
 

@@ -35,13 +35,6 @@
 
 #define MEMDRV_CTL_DROP_HISTORY 1000
 
-/* mf_qsort() that accepts an empty (NULL) array. */
-#define mf_qsort(base, n, size, cmp)                                           \
-	do {                                                                   \
-		if ((n) > 1)                                                   \
-			mf_qsort(base, n, size, cmp);                             \
-	} while (0)
-
 static const struct mailferry_core_api *api;
 
 typedef MF_ARRAY(char *) strv;
