@@ -86,6 +86,13 @@ start=$(date +%s%N)
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 check "imapc_rate_limit=400k: 460 kB took $ms ms (>= 1000)" [ "$ms" -ge 1000 ]
 
+# --- header only: the bytes up to and including the blank line
+guid=$(imapd_doveadm -f tab fetch -u test guid mailbox INBOX uid 2 | tail -1)
+f=$(find "$IMAPD_ROOT/mail/test" -name "$guid*" -type f | head -1)
+want=$(sed '/^$/q' "$f" | sha256sum | cut -d' ' -f1)
+read -r size sum rss < <("$TOOL" stream "$LOC" INBOX 2 header)
+check "header-only read gives exactly the header" [ "$sum" = "$want" ]
+
 # --- a 100 MB message streams through 4 KB reads in bounded memory
 imapd_doveadm mailbox create -u test Big
 (printf 'Subject: big\nMessage-ID: <big@mailferry.test>\n\n'

@@ -368,8 +368,8 @@ static int cmd_changes(char **argv)
 	return 0;
 }
 
-/* stream LOC BOX UID: read the message 4 KB at a time; print its size,
- * SHA-256 and the process's peak RSS in KB. */
+/* stream LOC BOX UID [header]: read the message (or only its header) 4 KB
+ * at a time; print its size, SHA-256 and the process's peak RSS in KB. */
 static int cmd_stream(char **argv)
 {
 	struct mf_storage *s = open_store(argv[0], 0);
@@ -383,8 +383,11 @@ static int cmd_stream(char **argv)
 	size_t n;
 	int ret;
 
-	if ((ret = s->ops->msg_open(box, (uint32_t)atol(argv[2]), 0, &stream)) <
-	    0)
+	uint32_t oflags = argv[3] != NULL && strcmp(argv[3], "header") == 0
+	                      ? MAILFERRY_OPEN_HEADER_ONLY
+	                      : 0;
+	if ((ret = s->ops->msg_open(box, (uint32_t)atol(argv[2]), oflags,
+	                            &stream)) < 0)
 		die(s, "msg_open", ret);
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
