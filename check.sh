@@ -16,7 +16,8 @@ fuzz_secs=${FUZZ_SECONDS:-60}
 out=$top/_check
 extra_failed=0 extra_passed=0 extra_skipped=0
 
-step() { printf '\n=== %s ===\n' "$*"; }
+started=$(date +%s)
+step() { printf '\n=== %s (%ds) ===\n' "$*" $(($(date +%s) - started)); }
 note_result() { # name rc
 	if [ "$2" -eq 0 ]; then
 		extra_passed=$((extra_passed + 1)); echo "PASS: $1"
@@ -59,6 +60,10 @@ run_checks() { # NAME
 				tail -n 40 "${trs%.trs}.log"
 			done
 	fi
+	echo "slowest tests ($1):"
+	find "$out/$1" -name '*.trs' -exec grep -H ':mf-seconds:' {} + |
+		sed -E 's|^'"$out/$1"'/(.*)\.trs::mf-seconds: ([0-9]+)|\2 \1|' |
+		sort -rn | head -n 8 | sed 's/^/  /'
 	return $rc
 }
 
