@@ -2,6 +2,49 @@
 /*
  * imapc-settings.h - the imapc_* settings, read from the location's options
  * first and the user's configuration second, into client settings.
+ *
+ * Locations: "imap://[user@]host[:port]/", "imaps://..." (the core turns
+ * them into imapc_host/port/user/ssl options) or "imapc:" with settings.
+ *
+ *   imapc_host, imapc_port        server (port 143, or 993 for imaps)
+ *   imapc_user                    login name (default: the mail user)
+ *   imapc_master_user             log in as this master user for
+ *                                 imapc_user (AUTHENTICATE PLAIN authzid)
+ *   imapc_password                secret; or imapc_password_file (first
+ *                                 line), or $MAILFERRY_IMAPC_PASSWORD
+ *   imapc_oauth2_token_file       OAuth2 token, or imapc_oauth2_token_command
+ *                                 (its output); implies OAUTHBEARER
+ *   imapc_sasl_mechanisms         plain | login | xoauth2 | oauthbearer
+ *                                 (default: PLAIN when offered, else LOGIN)
+ *   imapc_ssl                     no | imaps | starttls (a configured
+ *                                 starttls upgrades an imap:// URL)
+ *   imapc_ssl_verify              yes (default) | no (warns loudly)
+ *   imapc_ssl_ca_file             CA file instead of the system's CAs
+ *                                 (also read: ssl_client_ca_file)
+ *   imapc_list_prefix             only mailboxes under this remote prefix,
+ *                                 named relative to it
+ *   imapc_features                words switching capabilities off:
+ *                                 no-qresync no-condstore no-literal+
+ *                                 no-uidplus no-multiappend no-list-status
+ *                                 no-list-extended no-x-guid no-objectid
+ *                                 no-sasl-ir; "x-guid" forces X-GUID;
+ *                                 Dovecot's other words are ignored
+ *   imapc_cmd_timeout             seconds without an answer (default 300)
+ *   imapc_connection_timeout_interval  connect timeout (default 30 s)
+ *   imapc_connection_retry_count  reconnect attempts (default 3)
+ *   imapc_connection_retry_interval  first back-off in ms (default 1000,
+ *                                 doubling, at most 30 s)
+ *   imapc_max_idle_time           accepted and not used: an idle
+ *                                 connection the server dropped is
+ *                                 reconnected on next use
+ *   imapc_rate_limit              bytes/s read (k/M/G suffixes)
+ *   imapc_prefetch_window         bytes of bodies and APPENDs in flight
+ *                                 (default 8M)
+ *   imapc_rawlog                  append the IMAP traffic to this file,
+ *                                 secrets masked (or $MAILFERRY_RAWLOG)
+ *   imapc_command                 talk to this shell command's stdio
+ *                                 instead of TCP (tests; e.g. "doveadm
+ *                                 exec imap" gives a PREAUTH session)
  */
 #ifndef IMAPC_SETTINGS_H
 #define IMAPC_SETTINGS_H
