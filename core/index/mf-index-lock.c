@@ -13,11 +13,23 @@
 #include "mf-file.h"
 #include "mf-index-private.h"
 
+/* Lock the whole file for writing, polling until timeout_secs. Open file
+ * description locks (Linux) conflict with Dovecot's classic fcntl locks
+ * like classic ones do, but belong to our descriptor instead of the
+ * process: two handles of one index in one process exclude each other,
+ * and closing some other descriptor of the file does not drop the lock.
+ * Elsewhere we fall back to classic locks. */
 static int fcntl_lock(int fd, short type, uint32_t timeout_secs)
 {
 	struct flock fl;
 	struct timespec start, now, pause = {0, 10 * 1000 * 1000};
+	int cmd;
 
+#ifdef F_OFD_SETLK
+	cmd = F_OFD_SETLK;
+#else
+	cmd = F_SETLK;
+#endif
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		mf_zero(&fl);
@@ -25,8 +37,12 @@ static int fcntl_lock(int fd, short type, uint32_t timeout_secs)
 		fl.l_whence = SEEK_SET;
 		fl.l_start = 0;
 		fl.l_len = 0;
-		if (fcntl(fd, F_SETLK, &fl) == 0)
+		if (fcntl(fd, cmd, &fl) == 0)
 			return 0;
+		if (errno == EINVAL && cmd != F_SETLK) {
+			cmd = F_SETLK; /* kernel without OFD locks */
+			continue;
+		}
 		if (errno != EAGAIN && errno != EACCES && errno != EINTR)
 			return -1;
 		clock_gettime(CLOCK_MONOTONIC, &now);

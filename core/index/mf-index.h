@@ -153,9 +153,11 @@ int mf_index_refresh(struct mf_index *index);
 /* Take the log lock (fcntl F_WRLCK on <prefix>.log, waiting up to
  * lock_timeout_secs) and refresh, so that a caller can pick UIDs and write
  * backend files (u.N) without racing Dovecot; commits made while locked
- * keep the lock. Not recursive. While locked, do not open the log file any
- * other way in this process (e.g. mf_dump_file()): closing any descriptor
- * of a file drops all of the process's fcntl locks on it. */
+ * keep the lock. Not recursive. The lock is an open file description lock
+ * where the system has them (Linux): it conflicts with Dovecot's fcntl
+ * locks and with other handles of this process. Elsewhere it is a classic
+ * fcntl lock, which closing any other descriptor of the log in this
+ * process would drop. */
 int mf_index_lock(struct mf_index *index);
 void mf_index_unlock(struct mf_index *index);
 /* Message of the last failure (never NULL; "" when none). */

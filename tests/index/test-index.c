@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mf-alloc.h"
@@ -546,6 +548,81 @@ START_TEST(failed_write_leaves_log_valid)
 }
 END_TEST
 
+START_TEST(two_handles_exclude_each_other)
+{
+	struct mf_index_settings set;
+	struct mf_index *a, *b;
+	struct mf_index_trans *t;
+	struct mf_buf dump = MF_BUF_INIT;
+	char *error = NULL, *log = path_of("dovecot.index.log");
+
+	memset(&set, 0, sizeof(set));
+	set.lock_timeout_secs = 1;
+	a = open_new(&set);
+	b = open_new(&set);
+	ck_assert_int_eq(mf_index_lock(a), 0);
+	/* reading the log elsewhere in this process keeps a's lock */
+	ck_assert_int_eq(mf_dump_file(log, &dump, &error), 0);
+	ck_assert_int_eq(mf_index_refresh(b), 0);
+	t = mf_index_trans_begin(b, MF_INDEX_TRANS_EXTERNAL);
+	mf_index_trans_append(t, 1, 0, NULL);
+	ck_assert_int_eq(mf_index_trans_commit(&t), MF_INDEX_ERR_LOCK_TIMEOUT);
+	mf_index_unlock(a);
+	t = mf_index_trans_begin(b, MF_INDEX_TRANS_EXTERNAL);
+	mf_index_trans_append(t, 1, 0, NULL);
+	commit_ok(&t, b);
+	ck_assert_int_eq(mf_index_refresh(a), 0);
+	ck_assert_uint_eq(mf_index_count(a), 1);
+	mf_index_close(&a);
+	mf_index_close(&b);
+	mf_buf_free(&dump);
+	free(log);
+}
+END_TEST
+
+START_TEST(waits_for_classic_fcntl_lock)
+{
+	/* Dovecot (lock_method=fcntl) holds a classic POSIX lock: a commit
+	 * must wait for it to go away */
+	struct mf_index *index = open_new(NULL);
+	struct mf_index_trans *t;
+	char *log = path_of("dovecot.index.log");
+	int pipefd[2];
+	struct timespec t0, t1;
+	pid_t pid;
+	char c;
+
+	ck_assert_int_eq(pipe(pipefd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct flock fl;
+		int fd = open(log, O_RDWR);
+
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		if (fd < 0 || fcntl(fd, F_SETLKW, &fl) < 0)
+			_exit(1);
+		(void)write(pipefd[1], "x", 1);
+		usleep(1200 * 1000);
+		_exit(0);
+	}
+	ck_assert_int_eq(read(pipefd[0], &c, 1), 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t = mf_index_trans_begin(index, MF_INDEX_TRANS_EXTERNAL);
+	mf_index_trans_append(t, 1, 0, NULL);
+	commit_ok(&t, index);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_ge((t1.tv_sec - t0.tv_sec) * 1000 +
+	                     (t1.tv_nsec - t0.tv_nsec) / 1000000,
+	                 900);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	mf_index_close(&index);
+	free(log);
+}
+END_TEST
+
 START_TEST(mailbox_log)
 {
 	char *path = path_of("dovecot.mailbox.log"), *error = NULL;
@@ -636,6 +713,8 @@ int main(void)
 	tcase_add_test(tc, torn_tail);
 	tcase_add_test(tc, corrupt_files);
 	tcase_add_test(tc, failed_write_leaves_log_valid);
+	tcase_add_test(tc, two_handles_exclude_each_other);
+	tcase_add_test(tc, waits_for_classic_fcntl_lock);
 	tcase_add_test(tc, mailbox_log);
 	tcase_add_test(tc, subscriptions);
 	tcase_add_test(tc, uidvalidity);
