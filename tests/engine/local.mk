@@ -8,6 +8,12 @@ tests_engine_memdrv_la_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS)
 tests_engine_memdrv_la_LDFLAGS = $(MF_DRIVER_LINK) -rpath /nowhere
 tests_engine_memdrv_la_LIBADD = core/lib/libmflib.la $(OPENSSL_LIBS)
 
+# gendrv: generated messages for the 1,000,000-message scale test
+check_LTLIBRARIES += tests/engine/gendrv.la
+tests_engine_gendrv_la_SOURCES = tests/engine/gendrv.c
+tests_engine_gendrv_la_LDFLAGS = $(MF_DRIVER_LINK) -rpath /nowhere
+tests_engine_gendrv_la_LIBADD = core/lib/libmflib.la
+
 MF_ENGINE_TEST_LIBS = core/engine/libmfengine.la core/loader/libmfloader.la \
 	core/lib/libmflib.la $(LTDL_LIBS) $(OPENSSL_LIBS) $(CHECK_LIBS)
 
@@ -25,6 +31,15 @@ tests_engine_test_engine_sync_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_engine_test_engine_sync_LDADD = $(MF_ENGINE_TEST_LIBS)
 # the test needs the driver built first
 EXTRA_tests_engine_test_engine_sync_DEPENDENCIES = tests/engine/memdrv.la
+
+check_PROGRAMS += tests/engine/test-engine-scale
+TESTS += tests/engine/test-engine-scale
+tests_engine_test_engine_scale_SOURCES = tests/engine/test-engine-scale.c \
+	tests/engine/engine-harness.c tests/engine/engine-harness.h
+tests_engine_test_engine_scale_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/core/engine $(OPENSSL_CFLAGS) $(CHECK_CFLAGS)
+tests_engine_test_engine_scale_LDADD = $(MF_ENGINE_TEST_LIBS)
+EXTRA_tests_engine_test_engine_scale_DEPENDENCIES = tests/engine/gendrv.la
 
 # two Maildirs synced by mailferry and checked with the real Dovecot,
 # including a SIGKILL half-way (skipped only when doveadm is missing)
