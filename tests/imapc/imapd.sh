@@ -156,13 +156,18 @@ imapd_kill() {
 	local pid=${IMAPD_PID:-} kids
 	[ -n "$pid" ] || pid=$(cat "$IMAPD_ROOT/run/master.pid" 2>/dev/null)
 	[ -n "$pid" ] || return 0
-	kids=$(ps -o pid= --ppid "$pid" 2>/dev/null)
+	# the master's children, from /proc (no procps needed)
+	kids=$(grep -l "^PPid:[[:space:]]*$pid\$" /proc/[0-9]*/status 2>/dev/null |
+		sed 's|/proc/\([0-9]*\)/status|\1|')
+	# sessions first (the master would only stop them gracefully), then
+	# the master, then whatever it started meanwhile
+	[ -n "$kids" ] && kill -9 $kids 2>/dev/null
 	if kill "$pid" 2>/dev/null; then
-		[ -n "$kids" ] && kill -9 $kids 2>/dev/null
-		for _ in $(seq 100); do
+		for _ in $(seq 200); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.05
 		done
+		kill -9 "$pid" 2>/dev/null
 	fi
 	IMAPD_PID=
 }
