@@ -273,10 +273,61 @@ int mf_log_file_next(const struct mf_log_file *file, size_t *offset,
 	return 1;
 }
 
+/* Walk the framing from valid_size on. A zero size or one running past
+ * EOF is an unfinished write: the readable log ends there (Dovecot does the
+ * same when reading without the lock). */
+static int log_parse_records(struct mf_log_file *f, char **error_r)
+{
+	const uint8_t *d = f->data;
+	size_t off = f->valid_size, trans_end = f->last_trans_end;
+
+	while (off + MF_LOG_REC_HDR_SIZE <= f->file_size) {
+		uint32_t size = mf_log_size_decode(d + off);
+		uint32_t type;
+		const char *why;
+
+		if (size == 0)
+			break;
+		if (size < MF_LOG_REC_HDR_SIZE) {
+			*error_r = mf_strdup_printf(
+			    "corrupted transaction log %s: record size %u "
+			    "too small at offset %zu",
+			    f->path, size, off);
+			return MF_INDEX_ERR_CORRUPT;
+		}
+		if (off + size > f->file_size)
+			break;
+		type = mf_le32(d + off + 4);
+		if (mf_log_base_type(type) == MF_T_BOUNDARY && size >= 12) {
+			size_t end = off + mf_le32(d + off + 8);
+
+			if (end > f->file_size) {
+				/* the rest of this transaction is still
+				 * being written: stop before it like
+				 * Dovecot's reader */
+				break;
+			}
+			trans_end = end;
+		}
+		why = mf_log_record_check(type, d + off + 8,
+		                          size - MF_LOG_REC_HDR_SIZE);
+		if (why != NULL) {
+			*error_r = mf_strdup_printf(
+			    "corrupted transaction log %s: %s (type 0x%x) "
+			    "at offset %zu",
+			    f->path, why, type, off);
+			return MF_INDEX_ERR_CORRUPT;
+		}
+		off += size;
+	}
+	f->valid_size = off;
+	f->last_trans_end = trans_end;
+	return 0;
+}
+
 static int log_parse(struct mf_log_file *f, char **error_r)
 {
 	const uint8_t *d = f->data;
-	size_t off, trans_end;
 
 	if (f->file_size < MF_LOG_MIN_HDR_SIZE) {
 		*error_r = mf_strdup_printf(
@@ -328,53 +379,9 @@ static int log_parse(struct mf_log_file *f, char **error_r)
 		    f->path);
 		return MF_INDEX_ERR_CORRUPT;
 	}
-	/* Walk the framing. A zero size or one running past EOF is an
-	 * unfinished write: the readable log ends there (Dovecot does the
-	 * same when reading without the lock). */
-	off = f->hdr_size;
-	trans_end = 0;
-	while (off + MF_LOG_REC_HDR_SIZE <= f->file_size) {
-		uint32_t size = mf_log_size_decode(d + off);
-		uint32_t type;
-		const char *why;
-
-		if (size == 0)
-			break;
-		if (size < MF_LOG_REC_HDR_SIZE) {
-			*error_r = mf_strdup_printf(
-			    "corrupted transaction log %s: record size %u "
-			    "too small at offset %zu",
-			    f->path, size, off);
-			return MF_INDEX_ERR_CORRUPT;
-		}
-		if (off + size > f->file_size)
-			break;
-		type = mf_le32(d + off + 4);
-		if (mf_log_base_type(type) == MF_T_BOUNDARY && size >= 12) {
-			size_t end = off + mf_le32(d + off + 8);
-
-			if (end > f->file_size) {
-				/* the rest of this transaction is still
-				 * being written: stop before it like
-				 * Dovecot's reader */
-				break;
-			}
-			trans_end = end;
-		}
-		why = mf_log_record_check(type, d + off + 8,
-		                          size - MF_LOG_REC_HDR_SIZE);
-		if (why != NULL) {
-			*error_r = mf_strdup_printf(
-			    "corrupted transaction log %s: %s (type 0x%x) "
-			    "at offset %zu",
-			    f->path, why, type, off);
-			return MF_INDEX_ERR_CORRUPT;
-		}
-		off += size;
-	}
-	f->valid_size = off;
-	f->last_trans_end = trans_end;
-	return 0;
+	f->valid_size = f->hdr_size;
+	f->last_trans_end = 0;
+	return log_parse_records(f, error_r);
 }
 
 int mf_log_file_read(const char *path, int use_fd, struct mf_log_file *file_r,
@@ -435,4 +442,36 @@ int mf_log_file_read(const char *path, int use_fd, struct mf_log_file *file_r,
 	if (ret < 0)
 		mf_log_file_free(file_r);
 	return ret;
+}
+
+int mf_log_file_extend(struct mf_log_file *f, int fd, char **error_r)
+{
+	struct mf_buf buf = MF_BUF_INIT;
+	off_t pos = (off_t)f->valid_size;
+
+	/* what follows the last complete record may have been rewritten
+	 * (a torn write cut and replaced), so read again from there */
+	mf_buf_append(&buf, f->data, f->valid_size);
+	for (;;) {
+		ssize_t n;
+
+		mf_buf_reserve(&buf, 65536);
+		n = pread(fd, buf.data + buf.len, buf.cap - buf.len - 1, pos);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*error_r = mf_strdup_printf("read(%s) failed: %s",
+			                            f->path, strerror(errno));
+			mf_buf_free(&buf);
+			return MF_INDEX_ERR_IO;
+		}
+		if (n == 0)
+			break;
+		buf.len += (size_t)n;
+		pos += n;
+	}
+	free(f->data);
+	f->file_size = buf.len;
+	f->data = (uint8_t *)mf_buf_detach(&buf);
+	return log_parse_records(f, error_r);
 }

@@ -7,6 +7,7 @@
 #ifndef MF_INDEX_PRIVATE_H
 #define MF_INDEX_PRIVATE_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "mf-array.h"
@@ -160,6 +161,9 @@ struct mf_log_file {
 int mf_log_file_read(const char *path, int use_fd, struct mf_log_file *file_r,
                      char **error_r);
 void mf_log_file_free(struct mf_log_file *file);
+/* Re-read file from its valid_size to EOF through fd (the same file) and
+ * parse the new records. Returns 0 or an error with *error_r. */
+int mf_log_file_extend(struct mf_log_file *file, int fd, char **error_r);
 /* Iterate records: *offset is advanced; returns 1 with the record, 0 at
  * the end. */
 int mf_log_file_next(const struct mf_log_file *file, size_t *offset,
@@ -293,6 +297,9 @@ struct mf_index {
 	uint32_t last_read_tail; /* Dovecot's last_read_hdr_tail_offset */
 	uint32_t max_tail;       /* Dovecot's max_tail_offset */
 	bool deleted;
+	/* the last load completed; the files as they were then */
+	bool loaded;
+	struct stat main_st, log2_st;
 
 	/* public views */
 	struct mf_index_header pub_hdr;

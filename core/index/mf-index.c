@@ -2,6 +2,7 @@
 /* mf-index.c - opening an index, loading it the way Dovecot does
  * (dovecot-formats.md §8.6-§8.7) and the read accessors. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,14 +94,13 @@ static int track_tail(struct mf_index *index, const struct mf_log_file *f,
 
 /* Replay file f: count modseqs from its start, apply records from
  * start_off on (when apply), track the tail when it is the head. */
-static int replay_file(struct mf_index *index, struct mf_sync_ctx *ctx,
+static int replay_from(struct mf_index *index, struct mf_sync_ctx *ctx,
                        const struct mf_log_file *f, size_t start_off,
-                       bool is_head)
+                       bool is_head, size_t from_off, uint64_t modseq)
 {
-	size_t off = f->hdr_size, rec_off;
+	size_t off = from_off, rec_off;
 	uint32_t type, size;
 	const uint8_t *d;
-	uint64_t modseq = f->initial_modseq;
 
 	for (;;) {
 		rec_off = off;
@@ -122,6 +122,14 @@ static int replay_file(struct mf_index *index, struct mf_sync_ctx *ctx,
 	ctx->modseq = modseq;
 	index->log_modseq = modseq;
 	return 0;
+}
+
+static int replay_file(struct mf_index *index, struct mf_sync_ctx *ctx,
+                       const struct mf_log_file *f, size_t start_off,
+                       bool is_head)
+{
+	return replay_from(index, ctx, f, start_off, is_head, f->hdr_size,
+	                   f->initial_modseq);
 }
 
 static void free_loaded(struct mf_index *index)
@@ -149,6 +157,11 @@ static int load_once(struct mf_index *index)
 	free_loaded(index);
 	index->have_main = false;
 	index->log_modseq = 0;
+	index->loaded = false;
+	if (stat(index->index_path, &index->main_st) < 0)
+		memset(&index->main_st, 0, sizeof(index->main_st));
+	if (stat(index->log2_path, &index->log2_st) < 0)
+		memset(&index->log2_st, 0, sizeof(index->log2_st));
 	index->last_read_tail = index->max_tail = 0;
 	index->deleted = false;
 
@@ -302,6 +315,7 @@ static int load_once(struct mf_index *index)
 	}
 	index->deleted = ctx.deleted;
 	mf_sync_deinit(&ctx);
+	index->loaded = true;
 	return 0;
 
 sync_error:
@@ -328,6 +342,110 @@ static bool file_id_same(const struct stat *a, const struct stat *b)
 	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
+/* Only the head log grew since the last load (same files otherwise):
+ * replay just the new records. 1 done, 0 a full load is needed. */
+static int load_incremental(struct mf_index *index)
+{
+	struct stat st, st2, st3;
+	struct mf_sync_ctx ctx;
+	size_t old_valid;
+	char *err = NULL;
+	int fd, ret;
+
+	if (!index->loaded || !index->have_log ||
+	    strcmp(index->log.path, index->log_path) != 0)
+		return 0;
+	if (stat(index->log_path, &st) < 0 || st.st_ino != index->log.ino ||
+	    st.st_dev != index->log.dev ||
+	    (uint64_t)st.st_size < index->log.valid_size)
+		return 0;
+	if (stat(index->index_path, &st2) < 0)
+		memset(&st2, 0, sizeof(st2));
+	if (stat(index->log2_path, &st3) < 0)
+		memset(&st3, 0, sizeof(st3));
+	if (!file_id_same(&st2, &index->main_st) ||
+	    st3.st_ino != index->log2_st.st_ino)
+		return 0;
+
+	fd = index->locked ? index->lock_fd : open(index->log_path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	old_valid = index->log.valid_size;
+	ret = mf_log_file_extend(&index->log, fd, &err);
+	if (!index->locked)
+		close(fd);
+	if (ret < 0) {
+		free(err);
+		return 0;
+	}
+	if (index->log.valid_size == old_valid)
+		return 1;
+	if (index->kw_list != NULL) {
+		free(index->kw_list);
+		index->kw_list = NULL;
+	}
+	mf_sync_init(&ctx, &index->map);
+	ctx.deleted = index->deleted;
+	if (replay_from(index, &ctx, &index->log, old_valid, true, old_valid,
+	                index->log_modseq) < 0) {
+		mf_sync_deinit(&ctx);
+		return 0; /* a full load reports it */
+	}
+	mf_sync_finish(&ctx, index->log.seq, (uint32_t)index->log.valid_size);
+	if (mf_map_hdr32(&index->map, MF_HOFF_TAIL) < index->max_tail)
+		mf_map_set_hdr32(&index->map, MF_HOFF_TAIL, index->max_tail);
+	index->deleted = ctx.deleted;
+	mf_sync_deinit(&ctx);
+	return 1;
+}
+
+/* Test aid (MF_INDEX_CHECK_INCREMENTAL set): an incremental load must give
+ * exactly what a full load gives. */
+static void check_incremental(struct mf_index *index)
+{
+	struct mf_index *full;
+	char *err = NULL;
+	const struct mf_map *a = &index->map, *b;
+	bool same;
+
+	if (mf_index_open(index->dir, index->prefix, MF_INDEX_OPEN_READONLY,
+	                  &index->set, &full, &err) < 0) {
+		free(err);
+		return; /* files changed meanwhile or damaged: no verdict */
+	}
+	b = &full->map;
+	same = memcmp(a->hdr, b->hdr, sizeof(a->hdr)) == 0 &&
+	       a->count == b->count && a->record_size == b->record_size &&
+	       memcmp(a->records, b->records,
+	              (size_t)a->count * a->record_size) == 0 &&
+	       a->exts.count == b->exts.count &&
+	       index->log_modseq == full->log_modseq &&
+	       index->max_tail == full->max_tail &&
+	       index->deleted == full->deleted;
+	for (size_t i = 0; same && i < a->exts.count; i++) {
+		const struct mf_map_ext *x = &a->exts.items[i],
+		                        *y = &b->exts.items[i];
+
+		same = strcmp(x->name, y->name) == 0 &&
+		       x->hdr_size == y->hdr_size &&
+		       x->reset_id == y->reset_id &&
+		       x->record_offset == y->record_offset &&
+		       x->record_size == y->record_size &&
+		       memcmp(x->hdr, y->hdr, x->hdr_size) == 0;
+	}
+	/* only a verdict when both saw the same files */
+	if (!same && full->log.valid_size == index->log.valid_size &&
+	    full->log.ino == index->log.ino &&
+	    file_id_same(&full->main_st, &index->main_st)) {
+		fprintf(stderr,
+		        "mf-index: incremental load of %s differs "
+		        "from a full load\n",
+		        index->index_path);
+		abort();
+	}
+	mf_index_close(&full);
+}
+
 int mf_index_load(struct mf_index *index)
 {
 	int ret = 0;
@@ -335,6 +453,12 @@ int mf_index_load(struct mf_index *index)
 	/* Dovecot may replace dovecot.index and rotate the log between our
 	 * reading one and the other; if the files changed meanwhile, what
 	 * looked inconsistent is read again. Real corruption is reported. */
+	ret = load_incremental(index);
+	if (ret > 0) {
+		if (getenv("MF_INDEX_CHECK_INCREMENTAL") != NULL)
+			check_incremental(index);
+		return 0;
+	}
 	for (int i = 0; i < 5; i++) {
 		struct stat i1, l1, i2, l2;
 

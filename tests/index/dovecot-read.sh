@@ -16,6 +16,8 @@ TOOL=$TOP_BUILD/tests/index/mf-index-tool
 dc_require
 [ -x "$TOOL" ] || { echo "FAIL: $TOOL not built"; exit 1; }
 trap dc_cleanup EXIT
+# every incremental refresh of core/index is checked against a full load
+export MF_INDEX_CHECK_INCREMENTAL=1
 
 fails=0
 passes=0

@@ -14,6 +14,8 @@ TOOL=$TOP_BUILD/tests/index/mf-index-tool
 dc_require
 [ -x "$TOOL" ] || { echo "FAIL: $TOOL not built"; exit 1; }
 trap dc_cleanup EXIT
+# every incremental refresh of core/index is checked against a full load
+export MF_INDEX_CHECK_INCREMENTAL=1
 
 fails=0
 passes=0
@@ -28,7 +30,8 @@ check() { # check DESC WANT GOT
 # the chown of dc_as_user (Dovecot may be running at the same time).
 tool() {
 	setpriv --reuid="$DC_USER" --regid="$DC_GROUP" --clear-groups \
-		env -i PATH=/usr/bin:/bin MF_INDEX_ROTATE_MAX="${MF_INDEX_ROTATE_MAX:-}" \
+		env -i PATH=/usr/bin:/bin MF_INDEX_CHECK_INCREMENTAL=1 \
+		MF_INDEX_ROTATE_MAX="${MF_INDEX_ROTATE_MAX:-}" \
 		MF_INDEX_REWRITE_MIN="${MF_INDEX_REWRITE_MIN:-}" "$TOOL" "$@"
 }
 

@@ -699,6 +699,9 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("index");
+
+	/* every incremental refresh is checked against a full load */
+	setenv("MF_INDEX_CHECK_INCREMENTAL", "1", 1);
 	TCase *tc = tcase_create("index");
 	SRunner *sr;
 	int failed;
