@@ -96,6 +96,15 @@ void maildir_index_open(struct mailferry_mailbox *box)
 		                    mf_index_last_error(box->index));
 }
 
+void maildir_index_reset(struct mailferry_mailbox *box)
+{
+	if (box->index == NULL)
+		return;
+	mf_index_close(&box->index);
+	remove_index_files(box);
+	maildir_index_open(box);
+}
+
 static const char *find_expunged_guid(const struct maildir_expunged *exp,
                                       size_t count, uint32_t uid)
 {

@@ -155,9 +155,9 @@ int maildir_mailbox_create(struct mailferry_storage *storage, const char *name,
 			 * long as it has children */
 			ret = 0;
 		} else if (dir_exists(path)) {
-			ret =
-			    maildir_error(storage, MAILFERRY_E_EXISTS,
-			                  "directory %s already exists", name);
+			/* already there as a \NoSelect directory (e.g.
+			 * made as the parent of a child): what was asked */
+			ret = 0;
 		} else {
 			ret = mkdir_p(storage, path);
 		}
@@ -518,11 +518,14 @@ int maildir_mailbox_update(struct mailferry_storage *storage, const char *name,
 		ul->have_guid = true;
 		changed = true;
 	}
+	bool new_uidvalidity = false;
+
 	if ((fields & MAILFERRY_UPDATE_UIDVALIDITY) != 0 &&
 	    update->uidvalidity != 0 &&
 	    ul->uidvalidity != update->uidvalidity) {
 		ul->uidvalidity = update->uidvalidity;
 		changed = true;
+		new_uidvalidity = true;
 	}
 	if ((fields & MAILFERRY_UPDATE_MIN_UIDNEXT) != 0 &&
 	    update->min_uidnext > ul->next_uid) {
@@ -543,6 +546,8 @@ int maildir_mailbox_update(struct mailferry_storage *storage, const char *name,
 			goto out;
 		}
 		free(path);
+		if (new_uidvalidity)
+			maildir_index_reset(box);
 		/* new UIDVALIDITY / next UID into the index */
 		if ((ret = maildir_sync(box, lock)) < 0)
 			goto out;
@@ -573,6 +578,10 @@ out:
 	return ret;
 }
 
+/* The lock dsync takes: an fcntl-locked dovecot-box-sync.lock, removed
+ * again by its holder. Whoever gets the lock checks that the file it
+ * locked is still the one at the path (the previous holder may have
+ * unlinked it meanwhile), as Dovecot's file_create_locked() does. */
 static int take_sync_lock(struct mailferry_mailbox *box)
 {
 	struct mailferry_storage *storage = box->storage;
@@ -582,48 +591,58 @@ static int take_sync_lock(struct mailferry_mailbox *box)
 	char *path =
 	    mf_strdup_printf("%s/dovecot-box-sync.lock", box->index_dir);
 	time_t start = time(NULL);
-	int fd;
+	int fd = -1, ret = 0;
 
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		int ret =
-		    maildir_error(storage, maildir_errno_code(errno),
-		                  "open(%s) failed: %s", path, strerror(errno));
-
-		free(path);
-		return ret;
-	}
 	for (;;) {
 		struct flock fl;
+		struct stat st_fd, st_path;
 
+		if (fd < 0) {
+			fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+			if (fd < 0) {
+				ret = maildir_error(storage,
+				                    maildir_errno_code(errno),
+				                    "open(%s) failed: %s", path,
+				                    strerror(errno));
+				break;
+			}
+		}
 		mf_zero(&fl);
 		fl.l_type = F_WRLCK;
 		fl.l_whence = SEEK_SET;
-		if (fcntl(fd, F_SETLK, &fl) == 0)
-			break;
+		if (fcntl(fd, F_SETLK, &fl) == 0) {
+			if (fstat(fd, &st_fd) == 0 &&
+			    stat(path, &st_path) == 0 &&
+			    st_fd.st_ino == st_path.st_ino &&
+			    st_fd.st_dev == st_path.st_dev)
+				break; /* ours */
+			close(fd);     /* unlinked by the previous holder */
+			fd = -1;
+			continue;
+		}
 		if (errno != EACCES && errno != EAGAIN) {
-			int ret = maildir_error(storage, MAILFERRY_E_TEMP,
-			                        "fcntl(%s) failed: %s", path,
-			                        strerror(errno));
-
-			close(fd);
-			free(path);
-			return ret;
+			ret = maildir_error(storage, MAILFERRY_E_TEMP,
+			                    "fcntl(%s) failed: %s", path,
+			                    strerror(errno));
+			break;
 		}
 		if (time(NULL) - start >= timeout) {
-			int ret = maildir_error(storage, MAILFERRY_E_INUSE,
-			                        "mailbox %s: timed out waiting "
-			                        "for %s",
-			                        box->vname, path);
-
-			close(fd);
-			free(path);
-			return ret;
+			ret = maildir_error(
+			    storage, MAILFERRY_E_INUSE,
+			    "mailbox %s: timed out waiting for %s", box->vname,
+			    path);
+			break;
 		}
 		usleep(50000);
 	}
-	free(path);
+	if (ret < 0) {
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		return ret;
+	}
 	box->sync_lock_fd = fd;
+	box->sync_lock_path = path;
 	return 0;
 }
 
@@ -687,8 +706,12 @@ void maildir_mailbox_close(struct mailferry_mailbox **boxp)
 	maildir_keywords_clear(&box->keywords);
 	if (box->index != NULL)
 		mf_index_close(&box->index);
-	if (box->sync_lock_fd >= 0)
+	if (box->sync_lock_fd >= 0) {
+		/* unlink while still holding the lock */
+		(void)unlink(box->sync_lock_path);
 		close(box->sync_lock_fd);
+	}
+	free(box->sync_lock_path);
 	mf_buf_free(&box->path_buf);
 	mf_array_free(&box->saved_uids);
 	free(box->vname);

@@ -74,6 +74,7 @@ struct mailferry_mailbox {
 	MF_ARRAY(struct maildir_msg) msgs; /* ascending UID */
 	struct mf_index *index;            /* NULL when unusable */
 	int sync_lock_fd;                  /* -1 unless SYNC_LOCK */
+	char *sync_lock_path;
 	/* borrowed to the core by msg_get_path */
 	struct mf_buf path_buf;
 	/* committed save UIDs, reported by trans_commit */
@@ -196,6 +197,9 @@ struct maildir_expunged_list {
 int maildir_index_sync(struct mailferry_mailbox *box,
                        const struct maildir_expunged *expunged, size_t count,
                        bool sync_flag);
+/* Throw the index away and start a new one (UIDVALIDITY changed: the
+ * cache is for another generation of UIDs). */
+void maildir_index_reset(struct mailferry_mailbox *box);
 /* Fill msg->modseq from the index. */
 void maildir_index_fill_modseqs(struct mailferry_mailbox *box);
 

@@ -56,7 +56,9 @@ EOS
 	md_check $? "$name: wanted UIDs honoured, others assigned in order"
 	md_compare "$loc" "$name written by mailferry"
 	dc_doveadm fetch "$MD_FIELDS" all > "$root/before"
-	dc_doveadm force-resync '*'
+	dc_doveadm force-resync '*' 2> "$root/resync.err"
+	[ ! -s "$root/resync.err" ]
+	md_check $? "$name: doveadm force-resync prints nothing: $(head -c 500 "$root/resync.err")"
 	dc_doveadm fetch "$MD_FIELDS" all > "$root/after"
 	diff -u "$root/before" "$root/after" | head -20
 	cmp -s "$root/before" "$root/after"
