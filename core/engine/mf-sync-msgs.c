@@ -63,6 +63,8 @@ struct bside {
 	MF_ARRAY(struct flag_op) flag_ops;
 	MF_ARRAY(uint32_t) expunges;
 	uint32_t saved_count;
+	uint64_t start_modseq;     /* HIGHESTMODSEQ when the sync began */
+	uint32_t applied_expunges; /* expunges this run made here */
 };
 
 struct save_op {
@@ -1642,6 +1644,41 @@ static int sync_once(struct box_sync *bs, struct mf_sync_box_state *state)
 	return 0;
 }
 
+/* True when nothing but this sync changed side b since it began: no
+ * change from a non-sync transaction and no expunge we did not make. Then
+ * the state may record the final HIGHESTMODSEQ instead of the initial one,
+ * and the next incremental run does not re-read this run's work. */
+static bool side_clean(struct box_sync *bs, struct bside *b)
+{
+	struct mf_storage *st = b->s->st;
+	struct mailferry_msg_query q;
+	struct mailferry_msg_iter *iter;
+	struct mailferry_expunge_iter *eiter;
+	const struct mailferry_msg *m;
+	const struct mailferry_expunge *e;
+	uint32_t exps = 0;
+	int ret, found = 0;
+
+	if (b->box == NULL || b->start_modseq == 0 || bs->ctx->p->dry_run ||
+	    !MF_HAS_OP(st, expunge_iter_begin))
+		return false;
+	query_init(&q, 0);
+	q.changed_since = b->start_modseq;
+	if (st->ops->msg_iter_begin(b->box, &q, &iter) < 0)
+		return false;
+	while ((ret = st->ops->msg_iter_next(iter, &m)) > 0)
+		found++;
+	if (st->ops->msg_iter_end(&iter) < 0 || ret < 0 || found > 0)
+		return false;
+	if (st->ops->expunge_iter_begin(b->box, b->start_modseq, &eiter) < 0)
+		return false;
+	while ((ret = st->ops->expunge_iter_next(eiter, &e)) > 0)
+		exps++;
+	if (st->ops->expunge_iter_end(&eiter) < 0 || ret < 0)
+		return false;
+	return exps == b->applied_expunges;
+}
+
 /* Backup: delete the destination mailbox and create it again empty with
  * the source's identity. */
 static int recreate_dest(struct box_sync *bs)
@@ -1699,6 +1736,7 @@ int mf_sync_mailbox(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
 		ret = open_side(&bs, &bs.b[i]);
 		if (ret != 0)
 			goto out;
+		bs.b[i].start_modseq = bs.b[i].st.highest_modseq;
 	}
 	if (ctx->state_mode)
 		state = mf_sync_state_find(&ctx->old_state, n0->guid);
@@ -1770,6 +1808,9 @@ backup_recreate:
 		ret = apply_changes(&bs, i);
 		if (ret < 0)
 			goto out;
+		if (!ctx->p->dry_run)
+			bs.b[i].applied_expunges =
+			    (uint32_t)bs.b[i].expunges.count;
 	}
 	ret = raise_counters(&bs);
 	if (ret < 0)
@@ -1784,10 +1825,19 @@ state_out:
 		newst.uidvalidity = ref->st.uidvalidity;
 		newst.last_common_uid =
 		    MF_MIN(bs.b[0].st.uidnext, bs.b[1].st.uidnext) - 1;
-		newst.last_common_modseq =
-		    bs.start_modseq != 0 ? bs.start_modseq
-		                         : MF_MIN(bs.b[0].st.highest_modseq,
-		                                  bs.b[1].st.highest_modseq);
+		if (side_clean(&bs, &bs.b[0]) && side_clean(&bs, &bs.b[1])) {
+			/* nobody else changed either side meanwhile: every
+			 * change up to now is synced */
+			newst.last_common_modseq =
+			    MF_MIN(bs.b[0].st.highest_modseq,
+			           bs.b[1].st.highest_modseq);
+		} else {
+			newst.last_common_modseq =
+			    bs.start_modseq != 0
+			        ? bs.start_modseq
+			        : MF_MIN(bs.b[0].st.highest_modseq,
+			                 bs.b[1].st.highest_modseq);
+		}
 		newst.messages = ref->st.messages;
 		if (ctx->p->mode != MF_ENGINE_TWOWAY &&
 		    bs.b[0].st.messages != bs.b[1].st.messages) {

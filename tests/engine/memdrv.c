@@ -34,6 +34,10 @@
 #include "mf-hex.h"
 
 #define MEMDRV_CTL_DROP_HISTORY 1000
+/* arg: uint64_t *: messages returned by msg_iter so far (process-wide) */
+#define MEMDRV_CTL_ITER_COUNT 1001
+
+static uint64_t iter_returned;
 
 static const struct mailferry_core_api *api;
 
@@ -1042,6 +1046,7 @@ static int mm_iter_next(struct mailferry_msg_iter *it,
 			it->msg.keywords_added = it->kwal.items;
 			it->msg.keywords_removed = it->kwrl.items;
 		}
+		iter_returned++;
 		*msg_r = &it->msg;
 		return 1;
 	}
@@ -1583,7 +1588,10 @@ static int mm_purge(struct mailferry_storage *st)
 
 static int mm_ctl(struct mailferry_storage *st, uint32_t op, void *arg)
 {
-	(void)arg;
+	if (op == MEMDRV_CTL_ITER_COUNT) {
+		*(uint64_t *)arg = iter_returned;
+		return 0;
+	}
 	if (op != MEMDRV_CTL_DROP_HISTORY)
 		return MAILFERRY_E_NOTSUPP;
 	for (size_t i = 0; i < st->boxes.count; i++) {

@@ -711,6 +711,49 @@ START_TEST(stateful_incremental)
 }
 END_TEST
 
+static uint64_t iter_count(void)
+{
+	uint64_t n = 0;
+	ck_assert_int_eq(A->ops->ctl(A->st, 1001, &n), 0);
+	return n;
+}
+
+START_TEST(stateful_reads_only_changes)
+{
+	/* with a state, a sync reads what changed, not every message */
+	int code;
+	char *st, *st2;
+	uint64_t before, full_cost, state_cost;
+	struct mf_sync_result r;
+
+	h_create(A, "INBOX");
+	for (unsigned int i = 1; i <= 200; i++)
+		h_save(A, "INBOX", i);
+	st = sync_state("", &code, NULL);
+	ck_assert_int_eq(code, 0);
+	h_flags(B, "INBOX", 7, MAILFERRY_MODIFY_ADD, MAILFERRY_FLAG_SEEN, NULL);
+	h_save(A, "INBOX", 201);
+	before = iter_count();
+	st2 = sync_state(st, &code, &r);
+	state_cost = iter_count() - before;
+	ck_assert_int_eq(code, 0);
+	ck_assert_uint_eq(r.msgs_saved, 1);
+	ck_assert_uint_eq(r.msgs_flag_changed, 1);
+	assert_same();
+	before = iter_count();
+	ck_assert_int_eq(sync2(true), 0);
+	full_cost = iter_count() - before;
+	fprintf(stderr, "messages read: stateful %llu, full %llu\n",
+	        (unsigned long long)state_cost, (unsigned long long)full_cost);
+	ck_assert_msg(state_cost < 20 && full_cost >= 400,
+	              "stateful read %llu messages, full %llu",
+	              (unsigned long long)state_cost,
+	              (unsigned long long)full_cost);
+	free(st);
+	free(st2);
+}
+END_TEST
+
 START_TEST(state_from_the_future)
 {
 	/* a store restored from an older backup: the saved state is newer
@@ -1437,6 +1480,7 @@ static Suite *sync_suite(void)
 	tcase_add_test(tc, filters);
 	tcase_add_test(tc, stateful_incremental);
 	tcase_add_test(tc, state_from_the_future);
+	tcase_add_test(tc, stateful_reads_only_changes);
 	tcase_add_test(tc, user_lock);
 	tcase_add_test(tc, purge_destination);
 	tcase_add_test(tc, mailbox_guid_filter);
