@@ -45,3 +45,7 @@ EXTRA_tests_engine_test_engine_scale_DEPENDENCIES = tests/engine/gendrv.la
 # including a SIGKILL half-way (skipped only when doveadm is missing)
 TESTS += tests/engine/sync-maildir.sh
 EXTRA_DIST += tests/engine/sync-maildir.sh
+
+# the CLI end to end (maildir + memdrv; no Dovecot needed)
+TESTS += tests/engine/sync-cli.sh
+EXTRA_DIST += tests/engine/sync-cli.sh
