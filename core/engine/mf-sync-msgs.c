@@ -29,6 +29,7 @@ struct smsg {
 	uint32_t flags, flags_add, flags_rm;
 	uint32_t kw, kw_add, kw_rm; /* keyword-set indexes, 0 = none */
 	uint32_t guid_str;          /* pool offset + 1, 0 = 128-bit hex */
+	uint32_t size;              /* physical size for -v (clamped), 0 */
 	uint64_t modseq;
 	int64_t received;
 	uint8_t id[16];
@@ -324,6 +325,9 @@ static int read_msgs(struct box_sync *bs, struct bside *b,
 		x->kw = kw_intern(&bs->kw, m->keywords);
 		x->modseq = m->modseq;
 		x->received = m->received_date;
+		if (m->physical_size != UINT64_MAX)
+			x->size =
+			    (uint32_t)MF_MIN(m->physical_size, UINT32_MAX);
 		if ((q->fields & MAILFERRY_FIELD_CHANGES) != 0 &&
 		    MAILFERRY_HAS_FIELD(m, struct mailferry_msg,
 		                        keywords_removed)) {
@@ -497,6 +501,8 @@ static uint32_t query_fields(const struct box_sync *bs)
 		f |= MAILFERRY_FIELD_GUID;
 	if (bs->ctx->p->received_after != 0 || bs->ctx->p->received_before != 0)
 		f |= MAILFERRY_FIELD_RECEIVED;
+	if (bs->ctx->p->verbose)
+		f |= MAILFERRY_FIELD_PHYSICAL_SIZE; /* for the progress line */
 	return f;
 }
 
@@ -1787,10 +1793,22 @@ backup_recreate:
 			goto out;
 		}
 	}
-	{
-		uint64_t total = bs.b[0].saves.count + bs.b[1].saves.count;
+	if (ctx->progress != NULL) {
+		uint64_t total = 0, bytes = 0;
+		for (int i = 0; i < 2; i++) {
+			if (!bs.b[i].s->writable)
+				continue;
+			for (size_t k = 0; k < bs.b[i].saves.count; k++) {
+				const struct save_op *op =
+				    &bs.b[i].saves.items[k];
+				total++;
+				bytes += bs.b[op->from_side]
+				             .msgs.items[op->from_idx]
+				             .size;
+			}
+		}
 		mf_progress_box(ctx->progress, ctx->res->boxes_synced + 1,
-		                n0->real, total, 0);
+		                n0->real, total, bytes);
 	}
 	ctx->res->boxes_synced++;
 	/* all saves first: a save may read the other side's copy of a

@@ -20,7 +20,7 @@ struct mf_progress {
 	unsigned int boxes_total, box_idx;
 	char *box_name;
 	uint64_t msgs_total, msgs_done;
-	uint64_t bytes_done;
+	uint64_t bytes_total, bytes_done;
 	double start, last_print;
 };
 
@@ -51,21 +51,28 @@ static void print(struct mf_progress *pr, bool force)
 	double mrate = el > 0 ? (double)pr->msgs_done / el : 0;
 	uint64_t left =
 	    pr->msgs_total > pr->msgs_done ? pr->msgs_total - pr->msgs_done : 0;
-	unsigned int eta = mrate > 0 ? (unsigned int)((double)left / mrate) : 0;
+	uint64_t bleft = pr->bytes_total > pr->bytes_done
+	                     ? pr->bytes_total - pr->bytes_done
+	                     : 0;
+	/* ETA from bytes when sizes are known, else from messages */
+	unsigned int eta = pr->bytes_total > 0 && rate > 0
+	                       ? (unsigned int)((double)bleft / rate)
+	                   : mrate > 0 ? (unsigned int)((double)left / mrate)
+	                               : 0;
 
 	if (!force &&
 	    t - pr->last_print < (pr->tty ? TTY_INTERVAL : LOG_INTERVAL))
 		return;
 	pr->last_print = t;
 	fprintf(stderr,
-	        "%smailbox %u/%u %s: %llu/%llu messages, %.1f MB, %.1f MB/s, "
-	        "ETA %u:%02u%s",
+	        "%smailbox %u/%u %s: %llu/%llu messages, %.1f/%.1f MB, "
+	        "%.1f MB/s, ETA %u:%02u%s",
 	        pr->tty ? "\r\033[K" : "mailferry: progress: ", pr->box_idx,
 	        pr->boxes_total, pr->box_name != NULL ? pr->box_name : "",
 	        (unsigned long long)pr->msgs_done,
 	        (unsigned long long)pr->msgs_total,
-	        (double)pr->bytes_done / 1e6, rate / 1e6, eta / 60, eta % 60,
-	        pr->tty ? "" : "\n");
+	        (double)pr->bytes_done / 1e6, (double)pr->bytes_total / 1e6,
+	        rate / 1e6, eta / 60, eta % 60, pr->tty ? "" : "\n");
 	fflush(stderr);
 }
 
@@ -74,7 +81,7 @@ void mf_progress_box(struct mf_progress *pr, unsigned int idx, const char *name,
 {
 	if (pr == NULL)
 		return;
-	(void)bytes_total;
+	pr->bytes_total += bytes_total;
 	pr->box_idx = idx;
 	free(pr->box_name);
 	pr->box_name = mf_strdup(name);
