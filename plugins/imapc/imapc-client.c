@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mailferry/driver.h>
 
@@ -470,6 +471,34 @@ int imapc_cmd_wait_continue(struct imapc_client *client, struct imapc_cmd *cmd,
 	return 0;
 }
 
+/* Send len bytes of fd from offset 0 in pieces. */
+static int send_fd(struct imapc_client *client, int fd, size_t len,
+                   const char *note)
+{
+	char buf[65536];
+	size_t off = 0;
+
+	while (off < len) {
+		size_t n = MF_MIN(sizeof(buf), len - off);
+		ssize_t r = pread(fd, buf, n, (off_t)off);
+		if (r <= 0) {
+			imapc_client_set_error(
+			    client, MAILFERRY_E_TEMP,
+			    "reading a spooled message failed: pread(): %s",
+			    r < 0 ? strerror(errno) : "unexpected EOF");
+			/* the literal is half sent: the stream cannot be
+			 * resynchronised, drop the connection */
+			client_disconnected(client);
+			return -1;
+		}
+		if (imapc_client_send_raw(client, buf, (size_t)r,
+		                          off == 0 ? note : "") < 0)
+			return -1;
+		off += (size_t)r;
+	}
+	return 0;
+}
+
 struct imapc_cmd *imapc_cmd_send_parts(struct imapc_client *client,
                                        const struct imapc_cmd_part *parts,
                                        size_t n)
@@ -511,8 +540,12 @@ struct imapc_cmd *imapc_cmd_send_parts(struct imapc_client *client,
 		char note[64];
 		snprintf(note, sizeof(note), "<literal of %zu bytes>",
 		         parts[i].len);
-		if (imapc_client_send_raw(client, parts[i].data, parts[i].len,
-		                          note) < 0)
+		if (parts[i].from_fd) {
+			if (send_fd(client, parts[i].fd, parts[i].len, note) <
+			    0)
+				goto out;
+		} else if (imapc_client_send_raw(client, parts[i].data,
+		                                 parts[i].len, note) < 0)
 			goto out;
 	}
 	mf_buf_append_str(&buf, "\r\n");

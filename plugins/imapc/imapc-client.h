@@ -160,6 +160,11 @@ struct imapc_cmd_part {
 	size_t len;
 	bool literal;
 	bool literal8;
+	/* literal only: read the len bytes from fd (from offset 0) instead
+	 * of data, in small pieces, so a spooled message is never held in
+	 * memory whole */
+	bool from_fd;
+	int fd;
 };
 struct imapc_cmd *imapc_cmd_send_parts(struct imapc_client *client,
                                        const struct imapc_cmd_part *parts,

@@ -559,9 +559,10 @@ int imapc_conn_send(struct imapc_conn *conn, const void *data, size_t len,
 		    mf_strdup_printf("connection to %s is closed", conn->peer);
 		return -1;
 	}
-	if (log_text != NULL)
-		rawlog_write(conn, "C:", log_text, strlen(log_text));
-	else
+	if (log_text != NULL) {
+		if (*log_text != '\0') /* "" : already noted */
+			rawlog_write(conn, "C:", log_text, strlen(log_text));
+	} else
 		rawlog_write(conn, "C:", data, len);
 	while (left > 0) {
 		ssize_t n;

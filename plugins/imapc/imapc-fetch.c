@@ -377,14 +377,13 @@ int imapc_stream_read(struct mailferry_stream *stream, void *buf, size_t size,
 		if (body->eof && body->data.len == body->read_pos)
 			return 0;
 		/* keep up to two chunks of this body in flight */
-		/* a second chunk ahead only when the message is known to
-		 * be that big (a small one would get a useless request) */
-		while (
-		    !body->eof && !body->header_only &&
-		    (body->chunks.count == 0 ||
-		     (body->chunks.count < 2 && body->size_hint != UINT64_MAX &&
-		      body->size_hint > body->requested_end)) &&
-		    body->data.len - body->read_pos < IMAPC_BODY_CHUNK) {
+		/* one chunk of a body in flight at a time: a server may run
+		 * pipelined commands in parallel (Dovecot does for some), so
+		 * two chunks of one message could come back in either order;
+		 * other messages' bodies are what is pipelined */
+		while (!body->eof && !body->header_only &&
+		       body->chunks.count == 0 &&
+		       body->data.len - body->read_pos < IMAPC_BODY_CHUNK) {
 			if (body_request(box, body) < 0)
 				break;
 		}

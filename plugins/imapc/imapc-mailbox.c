@@ -415,7 +415,16 @@ static int status_run(struct imapc_mailbox *box,
 	for (;;) {
 		storage->status_target = st;
 		imapc_client_set_handler(client, status_handler, box);
-		ret = imapc_client_run(client, line.data, "STATUS");
+		/* STATUS of the selected mailbox may answer with the
+		 * session's old view (Dovecot does): a NOOP first makes the
+		 * session pick up changes. Not pipelined: Dovecot runs the
+		 * two in parallel, STATUS would not wait for the NOOP. */
+		const char *sel = imapc_client_selected(client)->name;
+		ret = 0;
+		if (sel != NULL && strcmp(sel, box->remote) == 0)
+			ret = imapc_client_run(client, "NOOP", "NOOP");
+		if (ret == 0)
+			ret = imapc_client_run(client, line.data, "STATUS");
 		imapc_client_set_handler(
 		    client,
 		    storage->selected != NULL ? imapc_mailbox_untagged : NULL,

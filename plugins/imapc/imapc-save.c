@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +31,8 @@
 
 /* Saves bigger than this are spooled to an unlinked temp file. */
 #define IMAPC_SAVE_MEM_MAX (1024u * 1024u)
+/* Most bytes of a header kept per save (see struct imapc_save.head). */
+#define IMAPC_SAVE_HEAD_MAX (256u * 1024u)
 /* Longest UID set put in one command line. */
 #define IMAPC_MAX_SET_LEN 4000
 /* Most messages put in one MULTIAPPEND. */
@@ -41,7 +42,10 @@ struct imapc_save {
 	size_t index; /* position in save_begin() order */
 	struct mf_buf mem;
 	int fd; /* spool file, -1 while in memory */
-	void *map;
+	/* the header and the blank line after it (at most
+	 * IMAPC_SAVE_HEAD_MAX bytes): names the message in errors and
+	 * recognises it on the server after a lost reply */
+	struct mf_buf head;
 	uint64_t size;
 	bool last_cr;
 	uint32_t flags;
@@ -187,25 +191,32 @@ static void append_date(struct mf_buf *buf, int64_t t)
 	              tm.tm_min, tm.tm_sec);
 }
 
-static const char *save_data(const struct imapc_save *save)
-{
-	return save->fd >= 0 ? save->map : save->mem.data;
-}
-
 static void save_release_data(struct imapc_save *save)
 {
-	if (save->map != NULL && save->map != MAP_FAILED)
-		munmap(save->map, save->size);
-	save->map = NULL;
 	if (save->fd >= 0)
 		close(save->fd);
 	save->fd = -1;
 	mf_buf_free(&save->mem);
 }
 
+/* The literal part of an APPEND for save: memory or the spool file. */
+static struct imapc_cmd_part save_part(const struct imapc_save *save)
+{
+	struct imapc_cmd_part part = {
+	    save->mem.data, (size_t)save->size, true, false, false, -1};
+
+	if (save->fd >= 0) {
+		part.data = NULL;
+		part.from_fd = true;
+		part.fd = save->fd;
+	}
+	return part;
+}
+
 static void save_free(struct imapc_client *client, struct imapc_save *save)
 {
 	save_release_data(save);
+	mf_buf_free(&save->head);
 	imapc_cmd_free(client, &save->cmd);
 	imapc_free_strv(&save->keywords);
 	free(save->error_text);
@@ -215,8 +226,8 @@ static void save_free(struct imapc_client *client, struct imapc_save *save)
 /* A short name for a save in messages: its Message-ID when it has one. */
 static char *save_describe(const struct imapc_save *save)
 {
-	const char *data = save_data(save);
-	size_t len = data == NULL ? 0 : (size_t)save->size;
+	const char *data = save->head.data;
+	size_t len = save->head.len;
 	const char *hdr_end = NULL;
 
 	for (size_t i = 0; i + 3 < len; i++) {
@@ -380,13 +391,32 @@ static int save_size_finalize(struct imapc_storage *storage,
 		                            "spool file: lseek(): %s",
 		                            strerror(errno));
 	save->size = (uint64_t)len;
-	save->map =
-	    mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, save->fd, 0);
-	if (save->map == MAP_FAILED) {
-		save->map = NULL;
-		return imapc_api->set_error(storage->ctx, MAILFERRY_E_TEMP,
-		                            "spool file: mmap(): %s",
-		                            strerror(errno));
+	return 0;
+}
+
+/* Keep the header (up to and including the blank line) of save. */
+static int save_capture_head(struct imapc_storage *storage,
+                             struct imapc_save *save)
+{
+	size_t want = (size_t)MF_MIN(save->size, IMAPC_SAVE_HEAD_MAX);
+
+	if (save->fd < 0) {
+		mf_buf_append(&save->head, save->mem.data, want);
+	} else {
+		mf_buf_reserve(&save->head, want);
+		if (want > 0 &&
+		    mf_pread_full(save->fd, save->head.data, want, 0) < 0)
+			return imapc_api->set_error(
+			    storage->ctx, MAILFERRY_E_TEMP,
+			    "spool file: pread(): %s", strerror(errno));
+		save->head.len = want;
+		save->head.data[want] = '\0';
+	}
+	for (size_t i = 0; i + 3 < save->head.len; i++) {
+		if (memcmp(save->head.data + i, "\r\n\r\n", 4) == 0) {
+			mf_buf_truncate(&save->head, i + 4);
+			break;
+		}
 	}
 	return 0;
 }
@@ -408,9 +438,9 @@ static int append_send(struct mailferry_trans *trans, struct imapc_save *save)
 	if (save->received_date > 0)
 		append_date(&head, save->received_date);
 	mf_buf_append_c(&head, ' ');
-	parts[0] = (struct imapc_cmd_part){head.data, head.len, false, false};
-	parts[1] = (struct imapc_cmd_part){save_data(save), (size_t)save->size,
-	                                   true, false};
+	parts[0] = (struct imapc_cmd_part){head.data, head.len, false,
+	                                   false,     false,    -1};
+	parts[1] = save_part(save);
 	imapc_cmd_free(client, &save->cmd);
 	save->cmd = imapc_cmd_send_parts(client, parts, 2);
 	mf_buf_free(&head);
@@ -497,9 +527,8 @@ static void batch_send(struct mailferry_trans *trans)
 			append_date(&heads[i], save->received_date);
 		mf_buf_append_c(&heads[i], ' ');
 		parts[2 * i] = (struct imapc_cmd_part){
-		    heads[i].data, heads[i].len, false, false};
-		parts[2 * i + 1] = (struct imapc_cmd_part){
-		    save_data(save), (size_t)save->size, true, false};
+		    heads[i].data, heads[i].len, false, false, false, -1};
+		parts[2 * i + 1] = save_part(save);
 	}
 	b->cmd = imapc_cmd_send_parts(client, parts, b->saves.count * 2);
 	for (size_t i = 0; i < b->saves.count; i++)
@@ -611,7 +640,8 @@ int imapc_save_finish(struct mailferry_trans *trans)
 		                            "save_finish() without "
 		                            "save_begin()");
 	trans->cur = NULL;
-	if ((ret = save_size_finalize(storage, save)) < 0) {
+	if ((ret = save_size_finalize(storage, save)) < 0 ||
+	    (ret = save_capture_head(storage, save)) < 0) {
 		save_free(client, save);
 		return ret;
 	}
@@ -981,15 +1011,6 @@ static void resolve_handler(struct imapc_client *client,
 		free(f.header);
 }
 
-static size_t header_len(const char *data, size_t len)
-{
-	for (size_t i = 0; i + 3 < len; i++) {
-		if (memcmp(data + i, "\r\n\r\n", 4) == 0)
-			return i + 4;
-	}
-	return len;
-}
-
 /* Find which unconfirmed saves the server stored before the connection
  * dropped; append the others again. */
 static int resolve_unconfirmed(struct mailferry_trans *trans)
@@ -1023,8 +1044,9 @@ static int resolve_unconfirmed(struct mailferry_trans *trans)
 		struct imapc_save *save = trans->saves.items[j];
 		if (save->confirmed || save->cmd != NULL)
 			continue;
-		const char *data = save_data(save);
-		size_t hlen = header_len(data, (size_t)save->size);
+		const char *data =
+		    save->head.data == NULL ? "" : save->head.data;
+		size_t hlen = save->head.len;
 		for (size_t i = 0; i < ctx.found.count; i++) {
 			struct found_msg *f = &ctx.found.items[i];
 			if (f->claimed || f->size != save->size ||

@@ -113,8 +113,8 @@ START_TEST(test_literal_plus)
 	    "printf '%s OK [APPENDUID 7 42] done\\r\\n' \"$tag\"\n"
 	    "sleep 1\n");
 	struct imapc_cmd_part parts[] = {
-	    {"APPEND x ", 9, false, false},
-	    {"hello", 5, true, false},
+	    {"APPEND x ", 9, false, false, false, -1},
+	    {"hello", 5, true, false, false, -1},
 	};
 
 	ck_assert_int_eq(imapc_client_connect(client), 0);
@@ -143,8 +143,8 @@ START_TEST(test_sync_literal)
 	    "read -r tag rest; printf '%s OK noop\\r\\n' \"$tag\"\n"
 	    "sleep 1\n");
 	struct imapc_cmd_part parts[] = {
-	    {"APPEND x ", 9, false, false},
-	    {"hello", 5, true, false},
+	    {"APPEND x ", 9, false, false, false, -1},
+	    {"hello", 5, true, false, false, -1},
 	};
 
 	ck_assert_int_eq(imapc_client_connect(client), 0);
