@@ -6,7 +6,9 @@ core_engine_libmfengine_la_SOURCES = \
 	core/engine/mf-sync.c core/engine/mf-sync.h \
 	core/engine/mf-sync-private.h \
 	core/engine/mf-sync-tree.c \
-	core/engine/mf-sync-msgs.c \
+	core/engine/mf-sync-msgs.c core/engine/mf-sync-box.h \
+	core/engine/mf-sync-read.c core/engine/mf-sync-merge.c \
+	core/engine/mf-sync-apply.c core/engine/mf-sync-kw.c \
 	core/engine/mf-sync-flags.c \
 	core/engine/mf-sync-uids.c \
 	core/engine/mf-sync-progress.c \

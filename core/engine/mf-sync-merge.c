@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Deciding what changes on each side (dsync reference §3.5-§3.9): the last
+ * common UID, per-flag merges of common messages, expunges both ways, UIDs
+ * for new messages (conflicts renumbered above both UIDNEXTs), and the
+ * backup rules. Only plans are made here; mf-sync-apply.c carries them out.
+ */
+#include <stdlib.h>
+
+#include <openssl/evp.h>
+
+#include "mf-alloc.h"
+#include "mf-driver.h"
+#include "mf-header-hash.h"
+#include "mf-hex.h"
+#include "mf-log.h"
+#include "mf-sync-box.h"
+
+/* ------------------------------------------------------------- merging */
+
+static bool id_equal(const struct smsg *a, const struct smsg *b)
+{
+	return memcmp(a->id, b->id, 16) == 0;
+}
+
+static void add_flag_op(struct bside *b, uint32_t uid, uint32_t flags,
+                        uint32_t kw, uint64_t min_modseq)
+{
+	struct flag_op *op = mf_array_append_zero(&b->flag_ops);
+	op->uid = uid;
+	op->flags = flags;
+	op->kw = kw;
+	op->min_modseq = min_modseq;
+}
+
+static void add_save(struct bside *b, uint32_t uid, int from_side,
+                     const struct smsg *from, uint32_t from_idx, uint32_t flags,
+                     uint32_t kw, uint64_t min_modseq)
+{
+	struct save_op *op = mf_array_append_zero(&b->saves);
+	op->uid = uid;
+	op->from_side = (uint8_t)from_side;
+	op->from_uid = from->uid;
+	op->from_idx = from_idx;
+	op->flags = flags;
+	op->kw = kw;
+	op->min_modseq = min_modseq;
+}
+
+/* Merge a message both sides have: each side gets the merged flags. */
+static void merge_common(struct box_sync *bs, const struct smsg *l,
+                         const struct smsg *r, uint32_t *flags_r,
+                         uint32_t *kw_r)
+{
+	bool prefer_local;
+
+	if (bs->ctx->p->mode == MF_ENGINE_BACKUP) {
+		const struct smsg *src = bs->ctx->source == 0 ? l : r;
+		*flags_r = src->flags;
+		*kw_r = src->kw;
+		return;
+	}
+	/* higher modseq wins; a tie goes to the master (local) */
+	prefer_local = l->modseq >= r->modseq;
+	struct mf_flag_merge_in in = {
+	    .local_final = l->flags,
+	    .local_add = l->flags_add,
+	    .local_remove = l->flags_rm,
+	    .remote_final = r->flags,
+	    .remote_add = r->flags_add,
+	    .remote_remove = r->flags_rm,
+	    .prefer_local = prefer_local,
+	};
+	*flags_r = mf_sync_merge_flags(&in);
+	*kw_r = mf_kw_merge(&bs->kw, l, r, prefer_local);
+}
+
+static void set_common_flags(struct box_sync *bs, const struct smsg *l,
+                             const struct smsg *r)
+{
+	uint32_t flags, kw;
+	uint64_t modseq = MF_MAX(l->modseq, r->modseq);
+
+	merge_common(bs, l, r, &flags, &kw);
+	if (flags != l->flags || kw != l->kw)
+		add_flag_op(&bs->b[0], l->uid, flags, kw, modseq);
+	if (flags != r->flags || kw != r->kw)
+		add_flag_op(&bs->b[1], r->uid, flags, kw, modseq);
+}
+
+/* Walk both sides from UID 1 to the first divergence (non-stateful). A
+ * UID only one side has counts as common when the other side's expunge
+ * history shows the same message was expunged there. */
+void mf_box_find_last_common(struct box_sync *bs)
+{
+	struct bside *L = &bs->b[0], *R = &bs->b[1];
+	size_t i = 0, j = 0;
+
+	bs->lcu = 0;
+	while (i < L->msgs.count || j < R->msgs.count) {
+		const struct smsg *l =
+		    i < L->msgs.count ? &L->msgs.items[i] : NULL;
+		const struct smsg *r =
+		    j < R->msgs.count ? &R->msgs.items[j] : NULL;
+
+		if (l != NULL && r != NULL && l->uid == r->uid) {
+			if (!id_equal(l, r))
+				return;
+			bs->lcu = l->uid;
+			i++;
+			j++;
+			continue;
+		}
+		/* the lower UID exists on one side only */
+		struct bside *have =
+		    (r == NULL || (l != NULL && l->uid < r->uid)) ? L : R;
+		struct bside *other = have == L ? R : L;
+		const struct smsg *m = have == L ? l : r;
+		const struct sexp *e;
+
+		if (m->uid >= other->st.uidnext)
+			return;
+		e = mf_box_exp_find(other, m->uid);
+		if (e == NULL || !e->have_guid || !bs->ctx->use_guids ||
+		    memcmp(e->guid, m->id, 16) != 0)
+			return; /* unknown or different: preserve it */
+		bs->lcu = m->uid;
+		if (have == L)
+			i++;
+		else
+			j++;
+	}
+}
+
+/* Messages at or below the last common UID. */
+void mf_box_merge_common(struct box_sync *bs)
+{
+	struct bside *L = &bs->b[0], *R = &bs->b[1];
+	size_t i = 0, j = 0;
+
+	while (i < L->msgs.count || j < R->msgs.count) {
+		struct smsg *l = i < L->msgs.count ? &L->msgs.items[i] : NULL;
+		struct smsg *r = j < R->msgs.count ? &R->msgs.items[j] : NULL;
+
+		if (l != NULL && l->uid > bs->lcu)
+			l = NULL;
+		if (r != NULL && r->uid > bs->lcu)
+			r = NULL;
+		if (l == NULL && r == NULL)
+			break;
+		if (l != NULL && r != NULL && l->uid == r->uid) {
+			if (!id_equal(l, r)) {
+				/* a UID believed common holds different
+				 * messages: touch nothing */
+				bs->anomaly = true;
+				return;
+			}
+			set_common_flags(bs, l, r);
+			i++;
+			j++;
+			continue;
+		}
+		struct bside *have, *other;
+		struct smsg *m;
+		if (r == NULL || (l != NULL && l->uid < r->uid)) {
+			have = L, other = R, m = l;
+			i++;
+		} else {
+			have = R, other = L, m = r;
+			j++;
+		}
+		/* the other side expunged it: verify by GUID when it can */
+		const struct sexp *e = mf_box_exp_find(other, m->uid);
+		if (bs->stateful && e == NULL) {
+			bs->anomaly = true;
+			return;
+		}
+		if (e != NULL && e->have_guid && bs->ctx->use_guids &&
+		    memcmp(e->guid, m->id, 16) != 0) {
+			bs->anomaly = true;
+			return;
+		}
+		if (bs->ctx->p->mode == MF_ENGINE_BACKUP &&
+		    have == &bs->b[bs->ctx->source]) {
+			/* the destination lost a message it cannot get back
+			 * at this UID */
+			bs->recreate = true;
+			return;
+		}
+		mf_array_push(&have->expunges, m->uid);
+	}
+}
+
+static bool date_filtered(const struct mf_sync_params *p, const struct smsg *m)
+{
+	if (p->received_after != 0 && m->received < p->received_after)
+		return true;
+	if (p->received_before != 0 && m->received >= p->received_before)
+		return true;
+	return false;
+}
+
+/* A message whose id the side already has elsewhere: copy locally. */
+static const struct bside *cmp_ctx;
+
+static int cmp_by_id(const void *x, const void *y)
+{
+	const struct smsg *m = cmp_ctx->msgs.items;
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	int c = memcmp(m[a].id, m[b].id, 16);
+
+	if (c != 0)
+		return c;
+	return a < b ? -1 : (a > b ? 1 : 0);
+}
+
+static int local_instance(struct bside *b, const uint8_t id[16])
+{
+	size_t lo = 0, hi;
+
+	if (b->by_id.count != b->msgs.count) {
+		/* index by id, built once the list is complete */
+		b->by_id.count = 0;
+		mf_array_reserve(&b->by_id, b->msgs.count);
+		for (size_t i = 0; i < b->msgs.count; i++)
+			b->by_id.items[b->by_id.count++] = (uint32_t)i;
+		cmp_ctx = b;
+		mf_qsort(b->by_id.items, b->by_id.count, sizeof(uint32_t),
+		         cmp_by_id);
+	}
+	hi = b->by_id.count;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (memcmp(b->msgs.items[b->by_id.items[mid]].id, id, 16) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < b->by_id.count &&
+	    memcmp(b->msgs.items[b->by_id.items[lo]].id, id, 16) == 0)
+		return (int)b->by_id.items[lo];
+	return -1;
+}
+
+static void plan_instance(struct box_sync *bs, int side, uint32_t final,
+                          const struct smsg *have_here, int src_side,
+                          const struct smsg *src, uint32_t flags, uint32_t kw,
+                          uint64_t modseq)
+{
+	struct bside *b = &bs->b[side];
+
+	if (have_here != NULL) {
+		if (have_here->uid == final) {
+			if (flags != have_here->flags || kw != have_here->kw)
+				add_flag_op(b, final, flags, kw, modseq);
+			return;
+		}
+		/* move to the new UID: copy inside the mailbox, expunge */
+		add_save(b, final, side, have_here,
+		         (uint32_t)(have_here - b->msgs.items), flags, kw,
+		         modseq);
+		mf_array_push(&b->expunges, have_here->uid);
+		return;
+	}
+	int li = local_instance(b, src->id);
+	if (li >= 0 && bs->ctx->use_guids) {
+		add_save(b, final, side, &b->msgs.items[li], (uint32_t)li,
+		         flags, kw, modseq);
+		return;
+	}
+	add_save(b, final, src_side, src,
+	         (uint32_t)(src - bs->b[src_side].msgs.items), flags, kw,
+	         modseq);
+}
+
+/* Messages above the last common UID. */
+void mf_box_merge_new(struct box_sync *bs)
+{
+	MF_ARRAY(struct mf_newmail) nm = MF_ARRAY_INIT;
+	const struct mf_sync_params *p = bs->ctx->p;
+
+	for (int s = 0; s < 2; s++) {
+		struct bside *b = &bs->b[s];
+		for (size_t i = 0; i < b->msgs.count; i++) {
+			const struct smsg *m = &b->msgs.items[i];
+			if (m->uid <= bs->lcu)
+				continue;
+			/* -t/-e: a message the other side lacks is not
+			 * copied; it stays where it is */
+			bool other_has =
+			    mf_box_msg_find(&bs->b[1 - s], m->uid) != NULL;
+			if (!other_has && date_filtered(p, m) &&
+			    local_instance(&bs->b[1 - s], m->id) < 0)
+				continue;
+			struct mf_newmail *n = mf_array_append_zero(&nm);
+			memcpy(n->id, m->id, 16);
+			n->uid = m->uid;
+			n->side = (uint8_t)s;
+			n->index = (uint32_t)i;
+		}
+	}
+	bs->next_uid = mf_sync_assign_uids(
+	    nm.items, nm.count, bs->b[0].st.uidnext, bs->b[1].st.uidnext);
+	for (size_t k = 0; k < nm.count; k++) {
+		struct mf_newmail *a = &nm.items[k];
+		struct mf_newmail *o = a->link >= 0 ? &nm.items[a->link] : NULL;
+		const struct smsg *ma = &bs->b[a->side].msgs.items[a->index];
+		const struct smsg *mo =
+		    o != NULL ? &bs->b[o->side].msgs.items[o->index] : NULL;
+		uint32_t flags = ma->flags, kw = ma->kw;
+		uint64_t modseq = ma->modseq;
+
+		if (o != NULL && a->link < (int32_t)k)
+			continue; /* handled with its pair */
+		if (mo != NULL) {
+			const struct smsg *l = a->side == 0 ? ma : mo;
+			const struct smsg *r = a->side == 0 ? mo : ma;
+			merge_common(bs, l, r, &flags, &kw);
+			modseq = MF_MAX(l->modseq, r->modseq);
+		} else if (p->mode == MF_ENGINE_BACKUP &&
+		           a->side != bs->ctx->source) {
+			/* destination-only: not in the source */
+			mf_array_push(&bs->b[a->side].expunges, ma->uid);
+			continue;
+		}
+		for (int s = 0; s < 2; s++) {
+			const struct smsg *here =
+			    a->side == s ? ma : (mo != NULL ? mo : NULL);
+			plan_instance(bs, s, a->final_uid, here, a->side, ma,
+			              flags, kw, modseq);
+		}
+	}
+	mf_array_free(&nm);
+}
+
+/* Backup: the destination must equal the source. A destination message
+ * the source lacks is expunged; a source message the destination lacks is
+ * saved at its UID when that is still possible, otherwise (UID below the
+ * destination's UIDNEXT, or taken by another message) the destination
+ * mailbox is rebuilt. */
+void mf_box_merge_backup(struct box_sync *bs)
+{
+	int si = bs->ctx->source, di = 1 - si;
+	struct bside *S = &bs->b[si], *D = &bs->b[di];
+	size_t i = 0, j = 0;
+
+	bs->next_uid = MF_MAX(S->st.uidnext, D->st.uidnext);
+	while (i < S->msgs.count || j < D->msgs.count) {
+		struct smsg *s = i < S->msgs.count ? &S->msgs.items[i] : NULL;
+		struct smsg *d = j < D->msgs.count ? &D->msgs.items[j] : NULL;
+
+		if (s != NULL && d != NULL && s->uid == d->uid) {
+			if (!id_equal(s, d)) {
+				bs->recreate = true;
+				return;
+			}
+			if (s->flags != d->flags || s->kw != d->kw)
+				add_flag_op(D, d->uid, s->flags, s->kw,
+				            s->modseq);
+			i++;
+			j++;
+		} else if (d != NULL && (s == NULL || d->uid < s->uid)) {
+			mf_array_push(&D->expunges, d->uid);
+			j++;
+		} else {
+			i++;
+			if (date_filtered(bs->ctx->p, s))
+				continue;
+			if (bs->stateful && s->uid <= bs->lcu) {
+				/* expunged on the destination only */
+				bs->recreate = true;
+				return;
+			}
+			if (s->uid < D->st.uidnext) {
+				bs->recreate = true;
+				return;
+			}
+			int li = local_instance(D, s->id);
+			if (li >= 0 && bs->ctx->use_guids)
+				add_save(D, s->uid, di, &D->msgs.items[li],
+				         (uint32_t)li, s->flags, s->kw,
+				         s->modseq);
+			else
+				add_save(D, s->uid, si, s,
+				         (uint32_t)(s - S->msgs.items),
+				         s->flags, s->kw, s->modseq);
+		}
+	}
+}
