@@ -121,8 +121,8 @@ int dbox_mailbox_list_begin(struct mailferry_storage *st, uint32_t flags,
 	/* sorted by name: a parent sorts before its children ("a" < "a/b")
 	 * except when a sibling like "a b" sorts in between, which is fine:
 	 * the parent still comes first */
-	mf_qsort(it->entries.items, it->entries.count, sizeof(*it->entries.items),
-	      entry_cmp);
+	mf_qsort(it->entries.items, it->entries.count,
+	         sizeof(*it->entries.items), entry_cmp);
 	*iter_r = it;
 	return 0;
 }

@@ -34,8 +34,12 @@ int dbox_force_resync(struct mailferry_storage *st, const char *name)
 	if (st->readonly)
 		return dbox_error(st, MAILFERRY_E_PERM, "%s is read-only",
 		                  st->display);
-	if (name != NULL)
-		return resync_one(st, name);
+	if (name != NULL) {
+		ret = resync_one(st, name);
+		if (ret == 0 && st->fmt->storage_resync != NULL)
+			ret = st->fmt->storage_resync(st);
+		return ret;
+	}
 	ret = dbox_mailbox_list_begin(st, 0, &it);
 	if (ret < 0)
 		return ret;
@@ -51,6 +55,11 @@ int dbox_force_resync(struct mailferry_storage *st, const char *name)
 		free(names.items[i]);
 	}
 	mf_array_free(&names);
+	if (st->fmt->storage_resync != NULL) {
+		ret2 = st->fmt->storage_resync(st);
+		if (ret2 < 0 && ret == 0)
+			ret = ret2;
+	}
 	return ret;
 }
 

@@ -196,6 +196,9 @@ struct dbox_format {
 	int (*mailbox_deleting)(struct mailferry_mailbox *box);
 	/* rebuild box's index from its data (force-resync) */
 	int (*resync)(struct mailferry_mailbox *box);
+	/* after the mailboxes: storage-wide repairs (mdbox: give messages
+	 * no mailbox refers to back to a mailbox), optional */
+	int (*storage_resync)(struct mailferry_storage *st);
 	/* purge (optional) */
 	int (*purge)(struct mailferry_storage *st);
 };

@@ -10,6 +10,7 @@
 #include "mf-file.h"
 #include "dbox-temp.h"
 #include "mdbox-map.h"
+#include "dbox-ops.h"
 #include "mdbox-purge.h"
 
 struct purge_msg {
@@ -299,5 +300,201 @@ int mdbox_resync(struct mailferry_mailbox *box)
 		mf_index_trans_rollback(&t);
 	}
 	mf_index_unlock(box->idx);
+	return ret;
+}
+
+/* ---- storage rebuild ---- */
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct orphan {
+	uint32_t map_uid;
+	char *box;  /* UTF-8 name from the "B" metadata, or INBOX */
+	char *guid; /* "G" */
+};
+
+/* Collect the map UIDs every mailbox refers to, sorted. */
+static int referenced_map_uids(struct mailferry_storage *st, void *arr_)
+{
+	MF_ARRAY(uint32_t) *arr = arr_;
+	struct mailferry_list_iter *it;
+	const struct mailferry_mailbox_info *info;
+	int ret = dbox_mailbox_list_begin(st, 0, &it);
+
+	if (ret < 0)
+		return ret;
+	while (dbox_mailbox_list_next(it, &info) > 0) {
+		struct mailferry_mailbox *box;
+		const struct mf_index_ext *ext;
+
+		if ((info->flags & MAILFERRY_MAILBOX_NOSELECT) != 0 ||
+		    dbox_mailbox_open_internal(st, info->name, false, true,
+		                               &box) < 0)
+			continue;
+		ext = mf_index_ext_find(box->idx, "mdbox");
+		for (uint32_t seq = 1; ext != NULL && ext->record_size >= 4 &&
+		                       seq <= mf_index_count(box->idx);
+		     seq++) {
+			const uint8_t *d = mf_index_rec_ext(box->idx, seq, ext);
+			uint32_t map_uid;
+
+			memcpy(&map_uid, d, 4);
+			mf_array_push(arr, map_uid);
+		}
+		dbox_ops.mailbox_close(&box);
+	}
+	ret = dbox_mailbox_list_end(&it);
+	qsort(arr->items, arr->count, sizeof(uint32_t), u32_cmp);
+	return ret;
+}
+
+/* Append the orphans of one mailbox (all with the same box name). */
+static int adopt(struct mailferry_storage *st, struct orphan *o, size_t n)
+{
+	struct mailferry_mailbox *box;
+	struct mf_index_trans *t;
+	uint32_t uid, now = (uint32_t)time(NULL);
+	int ret = dbox_mailbox_open_internal(st, o[0].box, true, false, &box);
+
+	if (ret == MAILFERRY_E_NOTFOUND) {
+		ret = dbox_mailbox_create(st, o[0].box, NULL);
+		if (ret == 0)
+			ret = dbox_mailbox_open_internal(st, o[0].box, true,
+			                                 false, &box);
+	}
+	if (ret < 0)
+		return ret;
+	ret = mf_index_lock(box->idx);
+	if (ret < 0) {
+		ret = dbox_index_error(st, box->idx, ret);
+		dbox_ops.mailbox_close(&box);
+		return ret;
+	}
+	uid = mf_index_get_header(box->idx)->next_uid;
+	t = mf_index_trans_begin(box->idx, MF_INDEX_TRANS_EXTERNAL);
+	for (size_t i = 0; i < n && ret == 0; i++)
+		ret = mf_index_trans_append(t, uid + (uint32_t)i, 0, NULL);
+	mf_index_trans_ext_intro(t, "mdbox", 0, 8, 4);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t rec[2] = {o[i].map_uid, now};
+		mf_index_trans_ext_rec(t, "mdbox", uid + (uint32_t)i, rec);
+	}
+	mf_index_trans_ext_intro(t, "guid", 0, 16, 1);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t g[16];
+
+		dbox_guid_128(o[i].guid != NULL ? o[i].guid : "", g);
+		mf_index_trans_ext_rec(t, "guid", uid + (uint32_t)i, g);
+		dbox_api->log(st->ctx, MAILFERRY_LOG_WARNING,
+		              "map uid %u belonged to no mailbox: added to %s "
+		              "as uid %u",
+		              o[i].map_uid, o[i].box, uid + (uint32_t)i);
+	}
+	if (ret == 0)
+		ret = mf_index_trans_commit(&t);
+	else
+		mf_index_trans_rollback(&t);
+	if (ret < 0)
+		ret = dbox_index_error(st, box->idx, ret);
+	mf_index_unlock(box->idx);
+	dbox_ops.mailbox_close(&box);
+	return ret;
+}
+
+static int orphan_cmp(const void *a, const void *b)
+{
+	const struct orphan *x = a, *y = b;
+	int c = strcmp(x->box, y->box);
+
+	return c != 0 ? c : (x->map_uid < y->map_uid ? -1 : 1);
+}
+
+/* Messages the map still counts references for but no mailbox lists
+ * (a mailbox index was lost) go back to the mailbox named by their "B"
+ * metadata, else INBOX, as Dovecot's storage rebuild does. Messages with
+ * refcount 0 are expunged ones waiting for purge and stay out. */
+int mdbox_storage_resync(struct mailferry_storage *st)
+{
+	struct mdbox_map *map = MDBOX_MAP(st);
+	MF_ARRAY(uint32_t) refd = MF_ARRAY_INIT;
+	MF_ARRAY(struct orphan) orphans = MF_ARRAY_INIT;
+	uint32_t count;
+	int ret;
+
+	if (map->idx == NULL)
+		return 0;
+	ret = referenced_map_uids(st, &refd);
+	if (ret == 0)
+		ret = mf_index_refresh(map->idx) < 0
+		          ? dbox_index_error(st, map->idx, MF_INDEX_ERR_IO)
+		          : 0;
+	count = mf_index_count(map->idx);
+	for (uint32_t seq = 1; ret == 0 && seq <= count; seq++) {
+		uint32_t map_uid = mf_index_rec_at(map->idx, seq)->uid;
+		struct mdbox_map_rec rec;
+		struct dbox_msg msg;
+		uint16_t refs;
+		uint32_t hdr_size;
+		struct orphan *o;
+		char *path = NULL, *err = NULL, *name = NULL;
+		const char *b;
+		int fd;
+
+		if (bsearch(&map_uid, refd.items, refd.count, sizeof(uint32_t),
+		            u32_cmp) != NULL ||
+		    mdbox_map_lookup(st, map_uid, &rec, &refs) < 0 || refs == 0)
+			continue;
+		if (mdbox_map_open_file(st, rec.file_id, &fd, &path,
+		                        &hdr_size) < 0)
+			continue;
+		if (dbox_msg_read(fd, path, (uint64_t)rec.offset + rec.size,
+		                  rec.offset, hdr_size, &msg, &err) < 0) {
+			dbox_api->log(st->ctx, MAILFERRY_LOG_WARNING, "%s",
+			              err);
+			free(err);
+			close(fd);
+			free(path);
+			continue;
+		}
+		close(fd);
+		free(path);
+		b = dbox_metadata_get(&msg.meta, 'B');
+		if (b != NULL) {
+			name = dbox_name_from_storage(b);
+			if (name != NULL) {
+				char *norm = dbox_name_normalise(st, name);
+				free(name);
+				name = norm;
+			}
+		}
+		o = mf_array_append_zero(&orphans);
+		o->map_uid = map_uid;
+		o->box = name != NULL ? name : mf_strdup("INBOX");
+		o->guid = dbox_metadata_get(&msg.meta, 'G') != NULL
+		              ? mf_strdup(dbox_metadata_get(&msg.meta, 'G'))
+		              : NULL;
+		dbox_metadata_free(&msg.meta);
+	}
+	qsort(orphans.items, orphans.count, sizeof(*orphans.items), orphan_cmp);
+	for (size_t i = 0; ret == 0 && i < orphans.count;) {
+		size_t j = i;
+
+		while (j < orphans.count &&
+		       strcmp(orphans.items[j].box, orphans.items[i].box) == 0)
+			j++;
+		ret = adopt(st, orphans.items + i, j - i);
+		i = j;
+	}
+	for (size_t i = 0; i < orphans.count; i++) {
+		free(orphans.items[i].box);
+		free(orphans.items[i].guid);
+	}
+	mf_array_free(&orphans);
+	mf_array_free(&refd);
 	return ret;
 }

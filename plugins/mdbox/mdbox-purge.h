@@ -15,4 +15,9 @@ int mdbox_purge(struct mailferry_storage *st);
  * file is missing) are expunged. */
 int mdbox_resync(struct mailferry_mailbox *box);
 
+/* force-resync of the storage: messages the map still holds references
+ * for but no mailbox lists go back to the mailbox of their "B" metadata
+ * (else INBOX) with new UIDs, as Dovecot's storage rebuild does. */
+int mdbox_storage_resync(struct mailferry_storage *st);
+
 #endif

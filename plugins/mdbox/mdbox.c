@@ -511,6 +511,7 @@ static const struct dbox_format mdbox_format = {
     .copy = mdbox_copy,
     .mailbox_deleting = mdbox_mailbox_deleting,
     .resync = mdbox_resync_box,
+    .storage_resync = mdbox_storage_resync,
     .purge = mdbox_purge,
 };
 

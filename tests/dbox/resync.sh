@@ -45,6 +45,14 @@ for fmt in sdbox mdbox; do
 		uids=$($MF fetch "$loc" uid mailbox INBOX | sed -n 's/^uid: //p' | tr '\n' ' ')
 		[ "$uids" = "1 3 4 5 " ] || { echo "FAIL: mdbox: uids after resync: $uids"; fail=1; }
 		compare_fetch "$loc" "mdbox after resync"
+		# Work's index lost: its message comes back by its B metadata
+		g=$($MF fetch "$loc" guid mailbox Work | sed -n 's/^guid: //p')
+		rm -f "$DC_ROOT"/mail/mailboxes/Work/dbox-Mails/dovecot.index*
+		echo resync | $PUT "$loc" 2>/dev/null || fail=1
+		g2=$($MF fetch "$loc" guid mailbox Work | sed -n 's/^guid: //p')
+		[ -n "$g" ] && [ "$g" = "$g2" ] ||
+			{ echo "FAIL: mdbox: Work's message not restored ($g / $g2)"; fail=1; }
+		compare_fetch "$loc" "mdbox after storage rebuild"
 	fi
 	check_failed
 	[ $fail = 0 ] && echo "ok: resync-$fmt"
