@@ -20,7 +20,7 @@ plugins_dbox_common_libdboxcommon_la_SOURCES = \
 	plugins/dbox-common/dbox-mailbox.c \
 	plugins/dbox-common/dbox-trans.c \
 	plugins/dbox-common/dbox-resync.c plugins/dbox-common/dbox-resync.h \
-	plugins/dbox-common/dbox-ops.c
+	plugins/dbox-common/dbox-ops.c plugins/dbox-common/dbox-ops.h
 plugins_dbox_common_libdboxcommon_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 
 DBOX_COMMON_LIBS = plugins/dbox-common/libdboxcommon.la \
