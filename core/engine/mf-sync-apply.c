@@ -27,7 +27,7 @@ static void uidset_one(struct mailferry_uid_range *r,
 
 static int cmp_save(const void *x, const void *y)
 {
-	const struct save_op *a = x, *b = y;
+	const struct mf_save_op *a = x, *b = y;
 	return a->uid < b->uid ? -1 : (a->uid > b->uid ? 1 : 0);
 }
 
@@ -35,7 +35,7 @@ static int cmp_save(const void *x, const void *y)
  * size). Read for a window of saves at a time with one iteration per
  * source side, so a network store answers one query per window instead of
  * one per message, and memory stays bounded by the window. */
-struct src_info {
+struct mf_src_info {
 	char *guid;
 	int64_t received, saved;
 	char *pop3_uidl;
@@ -44,7 +44,7 @@ struct src_info {
 	bool found;
 };
 
-static void src_infos_clear(struct src_info *infos, size_t n)
+static void src_infos_clear(struct mf_src_info *infos, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(infos[i].guid);
@@ -53,14 +53,15 @@ static void src_infos_clear(struct src_info *infos, size_t n)
 	memset(infos, 0, n * sizeof(*infos));
 }
 
-static int prefetch_src_infos(struct box_sync *bs, const struct save_op *ops,
-                              size_t n, struct src_info *infos)
+static int prefetch_src_infos(struct mf_box_sync *bs,
+                              const struct mf_save_op *ops, size_t n,
+                              struct mf_src_info *infos)
 {
 	MF_ARRAY(uint32_t) uids = MF_ARRAY_INIT;
 	int ret = 0;
 
 	for (int side = 0; side < 2 && ret >= 0; side++) {
-		struct bside *src = &bs->b[side];
+		struct mf_box_side *src = &bs->b[side];
 		struct mf_storage *st = src->s->st;
 		struct mailferry_msg_query q;
 		struct mailferry_msg_iter *iter;
@@ -91,7 +92,7 @@ static int prefetch_src_infos(struct box_sync *bs, const struct save_op *ops,
 			               mf_box_cmp_u32) == NULL)
 				continue;
 			for (size_t i = 0; i < n; i++) {
-				struct src_info *info = &infos[i];
+				struct mf_src_info *info = &infos[i];
 				if (ops[i].from_side != side ||
 				    ops[i].from_uid != m->uid || info->found)
 					continue;
@@ -116,11 +117,11 @@ static int prefetch_src_infos(struct box_sync *bs, const struct save_op *ops,
 }
 
 /* Save one message into trans on side di. */
-static int do_save(struct box_sync *bs, int di, struct mailferry_trans *trans,
-                   const struct save_op *op, const struct src_info *info,
-                   uint32_t *bytes_r)
+static int do_save(struct mf_box_sync *bs, int di,
+                   struct mailferry_trans *trans, const struct mf_save_op *op,
+                   const struct mf_src_info *info, uint32_t *bytes_r)
 {
-	struct bside *D = &bs->b[di], *S = &bs->b[op->from_side];
+	struct mf_box_side *D = &bs->b[di], *S = &bs->b[op->from_side];
 	struct mf_storage *dst = D->s->st, *src = S->s->st;
 	struct mailferry_save save;
 	struct mailferry_stream *stream;
@@ -177,16 +178,16 @@ static int do_save(struct box_sync *bs, int di, struct mailferry_trans *trans,
 	return dst->ops->save_finish(trans);
 }
 
-const char *mf_box_side_err(struct bside *b)
+const char *mf_box_side_err(struct mf_box_side *b)
 {
 	return mf_sync_side_error(b->s);
 }
 
-static int commit_saves(struct box_sync *bs, int di,
+static int commit_saves(struct mf_box_sync *bs, int di,
                         struct mailferry_trans **trans, size_t first,
                         size_t count)
 {
-	struct bside *D = &bs->b[di];
+	struct mf_box_side *D = &bs->b[di];
 	struct mailferry_commit_result cr;
 	int ret;
 
@@ -229,17 +230,17 @@ static int commit_saves(struct box_sync *bs, int di,
 
 /* Save D->saves (sorted by wanted UID) in transactions of
  * commit_interval messages, reading source details window by window. */
-static int apply_saves_window(struct box_sync *bs, int di,
-                              struct src_info *infos, size_t window)
+static int apply_saves_window(struct mf_box_sync *bs, int di,
+                              struct mf_src_info *infos, size_t window)
 {
-	struct bside *D = &bs->b[di];
+	struct mf_box_side *D = &bs->b[di];
 	struct mf_storage *st = D->s->st;
 	struct mailferry_trans *trans = NULL;
 	size_t batch_start = 0, in_batch = 0, win_start = 0;
 	int ret = 0;
 
 	for (size_t i = 0; i < D->saves.count; i++) {
-		struct save_op *op = &D->saves.items[i];
+		struct mf_save_op *op = &D->saves.items[i];
 		char hex[MF_GUID128_HEX_LEN];
 		uint32_t bytes;
 
@@ -323,16 +324,16 @@ static int apply_saves_window(struct box_sync *bs, int di,
 	return ret < 0 ? ret : 0;
 }
 
-int mf_box_apply_saves(struct box_sync *bs, int di)
+int mf_box_apply_saves(struct mf_box_sync *bs, int di)
 {
-	struct bside *D = &bs->b[di];
+	struct mf_box_side *D = &bs->b[di];
 	size_t window = bs->ctx->commit_interval;
-	struct src_info *infos;
+	struct mf_src_info *infos;
 	int ret;
 
 	if (D->saves.count == 0)
 		return 0;
-	mf_qsort(D->saves.items, D->saves.count, sizeof(struct save_op),
+	mf_qsort(D->saves.items, D->saves.count, sizeof(struct mf_save_op),
 	         cmp_save);
 	infos = mf_calloc(window, sizeof(*infos));
 	ret = apply_saves_window(bs, di, infos, window);
@@ -343,7 +344,7 @@ int mf_box_apply_saves(struct box_sync *bs, int di)
 
 static int cmp_flag_op(const void *x, const void *y)
 {
-	const struct flag_op *a = x, *b = y;
+	const struct mf_flag_op *a = x, *b = y;
 	return a->uid < b->uid ? -1 : (a->uid > b->uid ? 1 : 0);
 }
 
@@ -365,9 +366,9 @@ static char *flags_desc(uint32_t flags, char **keywords)
 	return mf_buf_detach(&buf);
 }
 
-int mf_box_apply_changes(struct box_sync *bs, int di)
+int mf_box_apply_changes(struct mf_box_sync *bs, int di)
 {
-	struct bside *D = &bs->b[di];
+	struct mf_box_side *D = &bs->b[di];
 	struct mf_storage *st = D->s->st;
 	struct mailferry_trans *trans = NULL;
 	unsigned int n = 0;
@@ -375,8 +376,8 @@ int mf_box_apply_changes(struct box_sync *bs, int di)
 
 	if (D->flag_ops.count == 0 && D->expunges.count == 0)
 		return 0;
-	mf_qsort(D->flag_ops.items, D->flag_ops.count, sizeof(struct flag_op),
-	         cmp_flag_op);
+	mf_qsort(D->flag_ops.items, D->flag_ops.count,
+	         sizeof(struct mf_flag_op), cmp_flag_op);
 	mf_qsort(D->expunges.items, D->expunges.count, sizeof(uint32_t),
 	         mf_box_cmp_u32);
 	for (size_t i = 0; i < D->flag_ops.count + D->expunges.count; i++) {
@@ -390,7 +391,7 @@ int mf_box_apply_changes(struct box_sync *bs, int di)
 			             D->node->real, uid);
 			bs->ctx->res->msgs_expunged++;
 		} else {
-			const struct flag_op *op = &D->flag_ops.items[i];
+			const struct mf_flag_op *op = &D->flag_ops.items[i];
 			char *desc =
 			    flags_desc(op->flags, bs->kw.sets.items[op->kw]);
 			mf_sync_note(bs->ctx, D->s,
@@ -412,7 +413,7 @@ int mf_box_apply_changes(struct box_sync *bs, int di)
 			           D->expunges.items[i - D->flag_ops.count]);
 			ret = st->ops->expunge(trans, &set);
 		} else {
-			const struct flag_op *op = &D->flag_ops.items[i];
+			const struct mf_flag_op *op = &D->flag_ops.items[i];
 			uidset_one(&range, &set, op->uid);
 			ret = st->ops->update_flags(
 			    trans, &set, MAILFERRY_MODIFY_REPLACE, op->flags,

@@ -7,7 +7,7 @@
  *   mf-sync-apply.c  doing: saves in batches, flag changes, expunges
  *   mf-sync-kw.c     interned keyword sets and the per-keyword merge
  *
- * Memory: one compact struct smsg per message and side (UID, flags,
+ * Memory: one compact struct mf_box_msg per message and side (UID, flags,
  * keyword-set index, modseq, 16-byte id), never a body.
  */
 #ifndef MF_SYNC_BOX_H
@@ -17,7 +17,7 @@
 
 #define CHUNK_SIZE (64 * 1024)
 
-struct smsg {
+struct mf_box_msg {
 	uint32_t uid;
 	uint32_t flags, flags_add, flags_rm;
 	uint32_t kw, kw_add, kw_rm; /* keyword-set indexes, 0 = none */
@@ -30,38 +30,38 @@ struct smsg {
 
 /* Interned keyword sets: set i is sets.items[i], a sorted NULL-terminated
  * array; set 0 is the empty set. */
-struct kwsets {
+struct mf_kwsets {
 	MF_ARRAY(char **) sets;
 	MF_ARRAY(uint32_t) hash; /* open addressing: set index + 1, 0 = free */
 };
 
-struct sexp {
+struct mf_box_exp {
 	uint32_t uid;
 	uint32_t seq; /* read order: later records win */
 	bool have_guid;
 	uint8_t guid[16];
 };
 
-struct bside {
+struct mf_box_side {
 	struct mf_sync_side *s;
 	struct mf_tnode *node;
 	struct mailferry_mailbox *box; /* NULL when planned (dry run) */
 	struct mailferry_mailbox_status st;
-	MF_ARRAY(struct smsg) msgs;
-	MF_ARRAY(struct sexp) exps;
+	MF_ARRAY(struct mf_box_msg) msgs;
+	MF_ARRAY(struct mf_box_exp) exps;
 	MF_ARRAY(uint32_t) by_id; /* msgs indexes sorted by id */
 	bool have_exps;
 	struct mf_buf pool;
 	/* changes to make */
-	MF_ARRAY(struct save_op) saves;
-	MF_ARRAY(struct flag_op) flag_ops;
+	MF_ARRAY(struct mf_save_op) saves;
+	MF_ARRAY(struct mf_flag_op) flag_ops;
 	MF_ARRAY(uint32_t) expunges;
 	uint32_t saved_count;
 	uint64_t start_modseq;     /* HIGHESTMODSEQ when the sync began */
 	uint32_t applied_expunges; /* expunges this run made here */
 };
 
-struct save_op {
+struct mf_save_op {
 	uint32_t uid;      /* wanted UID */
 	uint8_t from_side; /* where the body is */
 	uint32_t from_uid;
@@ -71,17 +71,17 @@ struct save_op {
 	uint64_t min_modseq;
 };
 
-struct flag_op {
+struct mf_flag_op {
 	uint32_t uid;
 	uint32_t flags;
 	uint32_t kw;
 	uint64_t min_modseq;
 };
 
-struct box_sync {
+struct mf_box_sync {
 	struct mf_sync_ctx *ctx;
-	struct bside b[2];
-	struct kwsets kw;
+	struct mf_box_side b[2];
+	struct mf_kwsets kw;
 	bool stateful;
 	uint32_t lcu; /* last common UID */
 	uint64_t start_modseq;
@@ -94,35 +94,37 @@ struct box_sync {
 };
 
 /* mf-sync-kw.c */
-void mf_kw_init(struct kwsets *k);
-uint32_t mf_kw_intern(struct kwsets *k, const char *const *kws);
-void mf_kw_free(struct kwsets *k);
-uint32_t mf_kw_merge(struct kwsets *k, const struct smsg *l,
-                     const struct smsg *r, bool prefer_local);
+void mf_kw_init(struct mf_kwsets *k);
+uint32_t mf_kw_intern(struct mf_kwsets *k, const char *const *kws);
+void mf_kw_free(struct mf_kwsets *k);
+uint32_t mf_kw_merge(struct mf_kwsets *k, const struct mf_box_msg *l,
+                     const struct mf_box_msg *r, bool prefer_local);
 
 /* mf-sync-read.c */
-const char *mf_box_guid_str(const struct bside *b, const struct smsg *m,
+const char *mf_box_guid_str(const struct mf_box_side *b,
+                            const struct mf_box_msg *m,
                             char buf[MF_GUID128_HEX_LEN]);
-struct smsg *mf_box_msg_find(struct bside *b, uint32_t uid);
-const struct sexp *mf_box_exp_find(const struct bside *b, uint32_t uid);
-uint32_t mf_box_query_fields(const struct box_sync *bs);
+struct mf_box_msg *mf_box_msg_find(struct mf_box_side *b, uint32_t uid);
+const struct mf_box_exp *mf_box_exp_find(const struct mf_box_side *b,
+                                         uint32_t uid);
+uint32_t mf_box_query_fields(const struct mf_box_sync *bs);
 void mf_box_query_init(struct mailferry_msg_query *q, uint32_t fields);
-int mf_box_read_full(struct box_sync *bs, struct bside *b);
+int mf_box_read_full(struct mf_box_sync *bs, struct mf_box_side *b);
 int mf_box_cmp_u32(const void *x, const void *y);
-int mf_box_read_incremental(struct box_sync *bs, uint64_t since);
+int mf_box_read_incremental(struct mf_box_sync *bs, uint64_t since);
 
 /* mf-sync-merge.c */
-void mf_box_find_last_common(struct box_sync *bs);
-void mf_box_merge_common(struct box_sync *bs);
-void mf_box_merge_new(struct box_sync *bs);
-void mf_box_merge_backup(struct box_sync *bs);
+void mf_box_find_last_common(struct mf_box_sync *bs);
+void mf_box_merge_common(struct mf_box_sync *bs);
+void mf_box_merge_new(struct mf_box_sync *bs);
+void mf_box_merge_backup(struct mf_box_sync *bs);
 
 /* mf-sync-apply.c */
-const char *mf_box_side_err(struct bside *b);
-int mf_box_apply_saves(struct box_sync *bs, int di);
-int mf_box_apply_changes(struct box_sync *bs, int di);
+const char *mf_box_side_err(struct mf_box_side *b);
+int mf_box_apply_saves(struct mf_box_sync *bs, int di);
+int mf_box_apply_changes(struct mf_box_sync *bs, int di);
 
 /* mf-sync-msgs.c */
-int mf_box_refresh_status(struct bside *b);
+int mf_box_refresh_status(struct mf_box_side *b);
 
 #endif

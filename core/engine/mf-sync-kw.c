@@ -49,7 +49,7 @@ static int cmp_str(const void *x, const void *y)
 	return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
-static void kw_rehash(struct kwsets *k, size_t size)
+static void kw_rehash(struct mf_kwsets *k, size_t size)
 {
 	mf_array_free(&k->hash);
 	mf_array_reserve(&k->hash, size);
@@ -63,7 +63,7 @@ static void kw_rehash(struct kwsets *k, size_t size)
 	}
 }
 
-void mf_kw_init(struct kwsets *k)
+void mf_kw_init(struct mf_kwsets *k)
 {
 	char **empty = mf_calloc(1, sizeof(char *));
 	mf_array_push(&k->sets, empty);
@@ -71,7 +71,7 @@ void mf_kw_init(struct kwsets *k)
 }
 
 /* Intern a NULL-terminated keyword list (need not be sorted). */
-uint32_t mf_kw_intern(struct kwsets *k, const char *const *kws)
+uint32_t mf_kw_intern(struct mf_kwsets *k, const char *const *kws)
 {
 	size_t n = 0, pos;
 	char **set;
@@ -103,7 +103,7 @@ uint32_t mf_kw_intern(struct kwsets *k, const char *const *kws)
 	return (uint32_t)k->sets.count - 1;
 }
 
-void mf_kw_free(struct kwsets *k)
+void mf_kw_free(struct mf_kwsets *k)
 {
 	for (size_t i = 0; i < k->sets.count; i++) {
 		for (size_t j = 0; k->sets.items[i][j] != NULL; j++)
@@ -124,8 +124,8 @@ static bool set_has(char **set, const char *kw)
 }
 
 /* Merge keywords name by name with the flag-merge rule. */
-uint32_t mf_kw_merge(struct kwsets *k, const struct smsg *l,
-                     const struct smsg *r, bool prefer_local)
+uint32_t mf_kw_merge(struct mf_kwsets *k, const struct mf_box_msg *l,
+                     const struct mf_box_msg *r, bool prefer_local)
 {
 	MF_ARRAY(const char *) names = MF_ARRAY_INIT;
 	MF_ARRAY(const char *) out = MF_ARRAY_INIT;

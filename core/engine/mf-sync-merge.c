@@ -18,26 +18,26 @@
 
 /* ------------------------------------------------------------- merging */
 
-static bool id_equal(const struct smsg *a, const struct smsg *b)
+static bool id_equal(const struct mf_box_msg *a, const struct mf_box_msg *b)
 {
 	return memcmp(a->id, b->id, 16) == 0;
 }
 
-static void add_flag_op(struct bside *b, uint32_t uid, uint32_t flags,
+static void add_flag_op(struct mf_box_side *b, uint32_t uid, uint32_t flags,
                         uint32_t kw, uint64_t min_modseq)
 {
-	struct flag_op *op = mf_array_append_zero(&b->flag_ops);
+	struct mf_flag_op *op = mf_array_append_zero(&b->flag_ops);
 	op->uid = uid;
 	op->flags = flags;
 	op->kw = kw;
 	op->min_modseq = min_modseq;
 }
 
-static void add_save(struct bside *b, uint32_t uid, int from_side,
-                     const struct smsg *from, uint32_t from_idx, uint32_t flags,
-                     uint32_t kw, uint64_t min_modseq)
+static void add_save(struct mf_box_side *b, uint32_t uid, int from_side,
+                     const struct mf_box_msg *from, uint32_t from_idx,
+                     uint32_t flags, uint32_t kw, uint64_t min_modseq)
 {
-	struct save_op *op = mf_array_append_zero(&b->saves);
+	struct mf_save_op *op = mf_array_append_zero(&b->saves);
 	op->uid = uid;
 	op->from_side = (uint8_t)from_side;
 	op->from_uid = from->uid;
@@ -48,14 +48,14 @@ static void add_save(struct bside *b, uint32_t uid, int from_side,
 }
 
 /* Merge a message both sides have: each side gets the merged flags. */
-static void merge_common(struct box_sync *bs, const struct smsg *l,
-                         const struct smsg *r, uint32_t *flags_r,
+static void merge_common(struct mf_box_sync *bs, const struct mf_box_msg *l,
+                         const struct mf_box_msg *r, uint32_t *flags_r,
                          uint32_t *kw_r)
 {
 	bool prefer_local;
 
 	if (bs->ctx->p->mode == MF_ENGINE_BACKUP) {
-		const struct smsg *src = bs->ctx->source == 0 ? l : r;
+		const struct mf_box_msg *src = bs->ctx->source == 0 ? l : r;
 		*flags_r = src->flags;
 		*kw_r = src->kw;
 		return;
@@ -75,8 +75,8 @@ static void merge_common(struct box_sync *bs, const struct smsg *l,
 	*kw_r = mf_kw_merge(&bs->kw, l, r, prefer_local);
 }
 
-static void set_common_flags(struct box_sync *bs, const struct smsg *l,
-                             const struct smsg *r)
+static void set_common_flags(struct mf_box_sync *bs, const struct mf_box_msg *l,
+                             const struct mf_box_msg *r)
 {
 	uint32_t flags, kw;
 	uint64_t modseq = MF_MAX(l->modseq, r->modseq);
@@ -91,16 +91,16 @@ static void set_common_flags(struct box_sync *bs, const struct smsg *l,
 /* Walk both sides from UID 1 to the first divergence (non-stateful). A
  * UID only one side has counts as common when the other side's expunge
  * history shows the same message was expunged there. */
-void mf_box_find_last_common(struct box_sync *bs)
+void mf_box_find_last_common(struct mf_box_sync *bs)
 {
-	struct bside *L = &bs->b[0], *R = &bs->b[1];
+	struct mf_box_side *L = &bs->b[0], *R = &bs->b[1];
 	size_t i = 0, j = 0;
 
 	bs->lcu = 0;
 	while (i < L->msgs.count || j < R->msgs.count) {
-		const struct smsg *l =
+		const struct mf_box_msg *l =
 		    i < L->msgs.count ? &L->msgs.items[i] : NULL;
-		const struct smsg *r =
+		const struct mf_box_msg *r =
 		    j < R->msgs.count ? &R->msgs.items[j] : NULL;
 
 		if (l != NULL && r != NULL && l->uid == r->uid) {
@@ -112,11 +112,11 @@ void mf_box_find_last_common(struct box_sync *bs)
 			continue;
 		}
 		/* the lower UID exists on one side only */
-		struct bside *have =
+		struct mf_box_side *have =
 		    (r == NULL || (l != NULL && l->uid < r->uid)) ? L : R;
-		struct bside *other = have == L ? R : L;
-		const struct smsg *m = have == L ? l : r;
-		const struct sexp *e;
+		struct mf_box_side *other = have == L ? R : L;
+		const struct mf_box_msg *m = have == L ? l : r;
+		const struct mf_box_exp *e;
 
 		if (m->uid >= other->st.uidnext)
 			return;
@@ -133,14 +133,16 @@ void mf_box_find_last_common(struct box_sync *bs)
 }
 
 /* Messages at or below the last common UID. */
-void mf_box_merge_common(struct box_sync *bs)
+void mf_box_merge_common(struct mf_box_sync *bs)
 {
-	struct bside *L = &bs->b[0], *R = &bs->b[1];
+	struct mf_box_side *L = &bs->b[0], *R = &bs->b[1];
 	size_t i = 0, j = 0;
 
 	while (i < L->msgs.count || j < R->msgs.count) {
-		struct smsg *l = i < L->msgs.count ? &L->msgs.items[i] : NULL;
-		struct smsg *r = j < R->msgs.count ? &R->msgs.items[j] : NULL;
+		struct mf_box_msg *l =
+		    i < L->msgs.count ? &L->msgs.items[i] : NULL;
+		struct mf_box_msg *r =
+		    j < R->msgs.count ? &R->msgs.items[j] : NULL;
 
 		if (l != NULL && l->uid > bs->lcu)
 			l = NULL;
@@ -160,8 +162,8 @@ void mf_box_merge_common(struct box_sync *bs)
 			j++;
 			continue;
 		}
-		struct bside *have, *other;
-		struct smsg *m;
+		struct mf_box_side *have, *other;
+		struct mf_box_msg *m;
 		if (r == NULL || (l != NULL && l->uid < r->uid)) {
 			have = L, other = R, m = l;
 			i++;
@@ -170,7 +172,7 @@ void mf_box_merge_common(struct box_sync *bs)
 			j++;
 		}
 		/* the other side expunged it: verify by GUID when it can */
-		const struct sexp *e = mf_box_exp_find(other, m->uid);
+		const struct mf_box_exp *e = mf_box_exp_find(other, m->uid);
 		if (bs->stateful && e == NULL) {
 			bs->anomaly = true;
 			return;
@@ -191,7 +193,8 @@ void mf_box_merge_common(struct box_sync *bs)
 	}
 }
 
-static bool date_filtered(const struct mf_sync_params *p, const struct smsg *m)
+static bool date_filtered(const struct mf_sync_params *p,
+                          const struct mf_box_msg *m)
 {
 	if (p->received_after != 0 && m->received < p->received_after)
 		return true;
@@ -201,11 +204,11 @@ static bool date_filtered(const struct mf_sync_params *p, const struct smsg *m)
 }
 
 /* A message whose id the side already has elsewhere: copy locally. */
-static const struct bside *cmp_ctx;
+static const struct mf_box_side *cmp_ctx;
 
 static int cmp_by_id(const void *x, const void *y)
 {
-	const struct smsg *m = cmp_ctx->msgs.items;
+	const struct mf_box_msg *m = cmp_ctx->msgs.items;
 	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
 	int c = memcmp(m[a].id, m[b].id, 16);
 
@@ -214,7 +217,7 @@ static int cmp_by_id(const void *x, const void *y)
 	return a < b ? -1 : (a > b ? 1 : 0);
 }
 
-static int local_instance(struct bside *b, const uint8_t id[16])
+static int local_instance(struct mf_box_side *b, const uint8_t id[16])
 {
 	size_t lo = 0, hi;
 
@@ -242,12 +245,12 @@ static int local_instance(struct bside *b, const uint8_t id[16])
 	return -1;
 }
 
-static void plan_instance(struct box_sync *bs, int side, uint32_t final,
-                          const struct smsg *have_here, int src_side,
-                          const struct smsg *src, uint32_t flags, uint32_t kw,
-                          uint64_t modseq)
+static void plan_instance(struct mf_box_sync *bs, int side, uint32_t final,
+                          const struct mf_box_msg *have_here, int src_side,
+                          const struct mf_box_msg *src, uint32_t flags,
+                          uint32_t kw, uint64_t modseq)
 {
-	struct bside *b = &bs->b[side];
+	struct mf_box_side *b = &bs->b[side];
 
 	if (have_here != NULL) {
 		if (have_here->uid == final) {
@@ -274,15 +277,15 @@ static void plan_instance(struct box_sync *bs, int side, uint32_t final,
 }
 
 /* Messages above the last common UID. */
-void mf_box_merge_new(struct box_sync *bs)
+void mf_box_merge_new(struct mf_box_sync *bs)
 {
 	MF_ARRAY(struct mf_newmail) nm = MF_ARRAY_INIT;
 	const struct mf_sync_params *p = bs->ctx->p;
 
 	for (int s = 0; s < 2; s++) {
-		struct bside *b = &bs->b[s];
+		struct mf_box_side *b = &bs->b[s];
 		for (size_t i = 0; i < b->msgs.count; i++) {
-			const struct smsg *m = &b->msgs.items[i];
+			const struct mf_box_msg *m = &b->msgs.items[i];
 			if (m->uid <= bs->lcu)
 				continue;
 			/* -t/-e: a message the other side lacks is not
@@ -304,8 +307,9 @@ void mf_box_merge_new(struct box_sync *bs)
 	for (size_t k = 0; k < nm.count; k++) {
 		struct mf_newmail *a = &nm.items[k];
 		struct mf_newmail *o = a->link >= 0 ? &nm.items[a->link] : NULL;
-		const struct smsg *ma = &bs->b[a->side].msgs.items[a->index];
-		const struct smsg *mo =
+		const struct mf_box_msg *ma =
+		    &bs->b[a->side].msgs.items[a->index];
+		const struct mf_box_msg *mo =
 		    o != NULL ? &bs->b[o->side].msgs.items[o->index] : NULL;
 		uint32_t flags = ma->flags, kw = ma->kw;
 		uint64_t modseq = ma->modseq;
@@ -313,8 +317,8 @@ void mf_box_merge_new(struct box_sync *bs)
 		if (o != NULL && a->link < (int32_t)k)
 			continue; /* handled with its pair */
 		if (mo != NULL) {
-			const struct smsg *l = a->side == 0 ? ma : mo;
-			const struct smsg *r = a->side == 0 ? mo : ma;
+			const struct mf_box_msg *l = a->side == 0 ? ma : mo;
+			const struct mf_box_msg *r = a->side == 0 ? mo : ma;
 			merge_common(bs, l, r, &flags, &kw);
 			modseq = MF_MAX(l->modseq, r->modseq);
 		} else if (p->mode == MF_ENGINE_BACKUP &&
@@ -324,7 +328,7 @@ void mf_box_merge_new(struct box_sync *bs)
 			continue;
 		}
 		for (int s = 0; s < 2; s++) {
-			const struct smsg *here =
+			const struct mf_box_msg *here =
 			    a->side == s ? ma : (mo != NULL ? mo : NULL);
 			plan_instance(bs, s, a->final_uid, here, a->side, ma,
 			              flags, kw, modseq);
@@ -338,16 +342,18 @@ void mf_box_merge_new(struct box_sync *bs)
  * saved at its UID when that is still possible, otherwise (UID below the
  * destination's UIDNEXT, or taken by another message) the destination
  * mailbox is rebuilt. */
-void mf_box_merge_backup(struct box_sync *bs)
+void mf_box_merge_backup(struct mf_box_sync *bs)
 {
 	int si = bs->ctx->source, di = 1 - si;
-	struct bside *S = &bs->b[si], *D = &bs->b[di];
+	struct mf_box_side *S = &bs->b[si], *D = &bs->b[di];
 	size_t i = 0, j = 0;
 
 	bs->next_uid = MF_MAX(S->st.uidnext, D->st.uidnext);
 	while (i < S->msgs.count || j < D->msgs.count) {
-		struct smsg *s = i < S->msgs.count ? &S->msgs.items[i] : NULL;
-		struct smsg *d = j < D->msgs.count ? &D->msgs.items[j] : NULL;
+		struct mf_box_msg *s =
+		    i < S->msgs.count ? &S->msgs.items[i] : NULL;
+		struct mf_box_msg *d =
+		    j < D->msgs.count ? &D->msgs.items[j] : NULL;
 
 		if (s != NULL && d != NULL && s->uid == d->uid) {
 			if (!id_equal(s, d)) {

@@ -24,7 +24,7 @@
 
 /* ------------------------------------------------------------ mailbox */
 
-static void bside_reset(struct bside *b)
+static void bside_reset(struct mf_box_side *b)
 {
 	b->msgs.count = 0;
 	b->exps.count = 0;
@@ -35,7 +35,7 @@ static void bside_reset(struct bside *b)
 	mf_buf_truncate(&b->pool, 0);
 }
 
-static void bside_free(struct bside *b)
+static void bside_free(struct mf_box_side *b)
 {
 	if (b->box != NULL)
 		b->s->st->ops->mailbox_close(&b->box);
@@ -48,7 +48,7 @@ static void bside_free(struct bside *b)
 	mf_buf_free(&b->pool);
 }
 
-static int open_side(struct box_sync *bs, struct bside *b)
+static int open_side(struct mf_box_sync *bs, struct mf_box_side *b)
 {
 	struct mf_storage *st = b->s->st;
 	uint32_t flags = MAILFERRY_MAILBOX_SYNC_LOCK;
@@ -79,7 +79,7 @@ static int open_side(struct box_sync *bs, struct bside *b)
 	return 0;
 }
 
-int mf_box_refresh_status(struct bside *b)
+int mf_box_refresh_status(struct mf_box_side *b)
 {
 	if (b->box == NULL)
 		return 0;
@@ -88,7 +88,7 @@ int mf_box_refresh_status(struct bside *b)
 	return b->s->st->ops->mailbox_status(b->box, &b->st);
 }
 
-static int update_box(struct box_sync *bs, struct bside *b,
+static int update_box(struct mf_box_sync *bs, struct mf_box_side *b,
                       const struct mailferry_mailbox_update *up)
 {
 	int ret;
@@ -107,10 +107,10 @@ static int update_box(struct box_sync *bs, struct bside *b,
 
 /* Different UIDVALIDITY on a mailbox known on both sides: keep the one of
  * the side with more messages (equal: the higher). */
-static int resolve_uidvalidity(struct box_sync *bs)
+static int resolve_uidvalidity(struct mf_box_sync *bs)
 {
-	struct bside *L = &bs->b[0], *R = &bs->b[1];
-	struct bside *keep, *chg;
+	struct mf_box_side *L = &bs->b[0], *R = &bs->b[1];
+	struct mf_box_side *keep, *chg;
 	struct mailferry_mailbox_update up;
 
 	if (L->st.uidvalidity == R->st.uidvalidity)
@@ -138,7 +138,7 @@ static int resolve_uidvalidity(struct box_sync *bs)
 	return update_box(bs, chg, &up);
 }
 
-static bool quick_equal(const struct box_sync *bs)
+static bool quick_equal(const struct mf_box_sync *bs)
 {
 	const struct mailferry_mailbox_status *a = &bs->b[0].st,
 	                                      *b = &bs->b[1].st;
@@ -148,10 +148,10 @@ static bool quick_equal(const struct box_sync *bs)
 	       a->messages == b->messages;
 }
 
-static int raise_counters(struct box_sync *bs)
+static int raise_counters(struct mf_box_sync *bs)
 {
 	for (int i = 0; i < 2; i++) {
-		struct bside *b = &bs->b[i], *o = &bs->b[1 - i];
+		struct mf_box_side *b = &bs->b[i], *o = &bs->b[1 - i];
 		struct mailferry_mailbox_update up;
 		int ret;
 
@@ -183,7 +183,7 @@ static int raise_counters(struct box_sync *bs)
 	return 0;
 }
 
-static int sync_once(struct box_sync *bs, struct mf_sync_box_state *state)
+static int sync_once(struct mf_box_sync *bs, struct mf_sync_box_state *state)
 {
 	struct mf_sync_ctx *ctx = bs->ctx;
 	int ret;
@@ -270,7 +270,7 @@ static int sync_once(struct box_sync *bs, struct mf_sync_box_state *state)
  * change from a non-sync transaction and no expunge we did not make. Then
  * the state may record the final HIGHESTMODSEQ instead of the initial one,
  * and the next incremental run does not re-read this run's work. */
-static bool side_clean(struct box_sync *bs, struct bside *b)
+static bool side_clean(struct mf_box_sync *bs, struct mf_box_side *b)
 {
 	struct mf_storage *st = b->s->st;
 	struct mailferry_msg_query q;
@@ -303,10 +303,10 @@ static bool side_clean(struct box_sync *bs, struct bside *b)
 
 /* Backup: delete the destination mailbox and create it again empty with
  * the source's identity. */
-static int recreate_dest(struct box_sync *bs)
+static int recreate_dest(struct mf_box_sync *bs)
 {
 	int di = 1 - bs->ctx->source;
-	struct bside *D = &bs->b[di], *S = &bs->b[bs->ctx->source];
+	struct mf_box_side *D = &bs->b[di], *S = &bs->b[bs->ctx->source];
 	struct mf_storage *st = D->s->st;
 	struct mailferry_mailbox_create cr;
 	int ret;
@@ -344,7 +344,7 @@ static int recreate_dest(struct box_sync *bs)
 int mf_sync_mailbox(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
                     struct mf_tnode *n1)
 {
-	struct box_sync bs;
+	struct mf_box_sync bs;
 	struct mf_sync_box_state *state = NULL, newst;
 	int ret;
 
@@ -417,7 +417,7 @@ backup_recreate:
 			if (!bs.b[i].s->writable)
 				continue;
 			for (size_t k = 0; k < bs.b[i].saves.count; k++) {
-				const struct save_op *op =
+				const struct mf_save_op *op =
 				    &bs.b[i].saves.items[k];
 				total++;
 				bytes += bs.b[op->from_side]
@@ -453,7 +453,7 @@ backup_recreate:
 		goto out;
 state_out:
 	if (ctx->p->state != NULL) {
-		struct bside *ref = &bs.b[0];
+		struct mf_box_side *ref = &bs.b[0];
 		mf_box_refresh_status(&bs.b[0]);
 		mf_box_refresh_status(&bs.b[1]);
 		mf_zero(&newst);

@@ -30,7 +30,8 @@ static void id_from_guid(const char *guid, uint8_t id[16])
 	memcpy(id, md + len - 16, 16);
 }
 
-const char *mf_box_guid_str(const struct bside *b, const struct smsg *m,
+const char *mf_box_guid_str(const struct mf_box_side *b,
+                            const struct mf_box_msg *m,
                             char buf[MF_GUID128_HEX_LEN])
 {
 	if (m->guid_str != 0)
@@ -39,8 +40,8 @@ const char *mf_box_guid_str(const struct bside *b, const struct smsg *m,
 	return buf;
 }
 
-static int header_hash(struct box_sync *bs, struct bside *b, uint32_t uid,
-                       uint8_t id[16])
+static int header_hash(struct mf_box_sync *bs, struct mf_box_side *b,
+                       uint32_t uid, uint8_t id[16])
 {
 	struct mf_storage *st = b->s->st;
 	struct mailferry_stream *stream;
@@ -71,7 +72,7 @@ static int header_hash(struct box_sync *bs, struct bside *b, uint32_t uid,
 
 /* Append the messages of query q to b->msgs (kept sorted by UID and
  * unique; a later record for a UID already read is dropped). */
-static int read_msgs(struct box_sync *bs, struct bside *b,
+static int read_msgs(struct mf_box_sync *bs, struct mf_box_side *b,
                      const struct mailferry_msg_query *q)
 {
 	struct mf_storage *st = b->s->st;
@@ -84,7 +85,7 @@ static int read_msgs(struct box_sync *bs, struct bside *b,
 	if (ret < 0)
 		return ret;
 	while ((ret = st->ops->msg_iter_next(iter, &m)) > 0) {
-		struct smsg *x = mf_array_append_zero(&b->msgs);
+		struct mf_box_msg *x = mf_array_append_zero(&b->msgs);
 		x->uid = m->uid;
 		x->flags = m->flags & MAILFERRY_FLAGS_MASK;
 		x->kw = mf_kw_intern(&bs->kw, m->keywords);
@@ -147,24 +148,24 @@ static int read_msgs(struct box_sync *bs, struct bside *b,
 
 static int cmp_smsg_uid(const void *x, const void *y)
 {
-	const struct smsg *a = x, *b = y;
+	const struct mf_box_msg *a = x, *b = y;
 	return a->uid < b->uid ? -1 : (a->uid > b->uid ? 1 : 0);
 }
 
 /* Sort by UID and drop later duplicates (the first read has the logged
  * changes). */
-static void msgs_normalize(struct bside *b)
+static void msgs_normalize(struct mf_box_side *b)
 {
 	size_t w = 0;
 
 	if (b->msgs.count > 1)
-		mf_qsort(b->msgs.items, b->msgs.count, sizeof(struct smsg),
-		         cmp_smsg_uid);
+		mf_qsort(b->msgs.items, b->msgs.count,
+		         sizeof(struct mf_box_msg), cmp_smsg_uid);
 	for (size_t i = 0; i < b->msgs.count; i++) {
 		if (w > 0 && b->msgs.items[w - 1].uid == b->msgs.items[i].uid) {
 			/* keep the one carrying change information */
-			struct smsg *k = &b->msgs.items[w - 1];
-			const struct smsg *d = &b->msgs.items[i];
+			struct mf_box_msg *k = &b->msgs.items[w - 1];
+			const struct mf_box_msg *d = &b->msgs.items[i];
 			k->flags_add |= d->flags_add;
 			k->flags_rm |= d->flags_rm;
 			if (k->kw_add == 0)
@@ -178,7 +179,7 @@ static void msgs_normalize(struct bside *b)
 	b->msgs.count = w;
 }
 
-struct smsg *mf_box_msg_find(struct bside *b, uint32_t uid)
+struct mf_box_msg *mf_box_msg_find(struct mf_box_side *b, uint32_t uid)
 {
 	size_t lo = 0, hi = b->msgs.count;
 
@@ -196,7 +197,8 @@ struct smsg *mf_box_msg_find(struct bside *b, uint32_t uid)
 }
 
 /* The latest expunge record of uid (exps sorted by UID, then seq). */
-const struct sexp *mf_box_exp_find(const struct bside *b, uint32_t uid)
+const struct mf_box_exp *mf_box_exp_find(const struct mf_box_side *b,
+                                         uint32_t uid)
 {
 	size_t lo = 0, hi = b->exps.count;
 
@@ -214,14 +216,15 @@ const struct sexp *mf_box_exp_find(const struct bside *b, uint32_t uid)
 
 static int cmp_sexp(const void *x, const void *y)
 {
-	const struct sexp *a = x, *b = y;
+	const struct mf_box_exp *a = x, *b = y;
 
 	if (a->uid != b->uid)
 		return a->uid < b->uid ? -1 : 1;
 	return a->seq < b->seq ? -1 : (a->seq > b->seq ? 1 : 0);
 }
 
-static int read_expunges(struct box_sync *bs, struct bside *b, uint64_t since)
+static int read_expunges(struct mf_box_sync *bs, struct mf_box_side *b,
+                         uint64_t since)
 {
 	struct mf_storage *st = b->s->st;
 	struct mailferry_expunge_iter *iter;
@@ -238,7 +241,7 @@ static int read_expunges(struct box_sync *bs, struct bside *b, uint64_t since)
 	if (ret < 0)
 		return ret;
 	while ((ret = st->ops->expunge_iter_next(iter, &e)) > 0) {
-		struct sexp *x = mf_array_append_zero(&b->exps);
+		struct mf_box_exp *x = mf_array_append_zero(&b->exps);
 		x->uid = e->uid;
 		x->seq = (uint32_t)b->exps.count;
 		x->have_guid = e->have_guid != 0;
@@ -251,13 +254,14 @@ static int read_expunges(struct box_sync *bs, struct bside *b, uint64_t since)
 	}
 	if (ret < 0)
 		return ret;
-	mf_qsort(b->exps.items, b->exps.count, sizeof(struct sexp), cmp_sexp);
+	mf_qsort(b->exps.items, b->exps.count, sizeof(struct mf_box_exp),
+	         cmp_sexp);
 	b->have_exps = true;
 	(void)bs;
 	return 0;
 }
 
-uint32_t mf_box_query_fields(const struct box_sync *bs)
+uint32_t mf_box_query_fields(const struct mf_box_sync *bs)
 {
 	uint32_t f = MAILFERRY_FIELD_FLAGS | MAILFERRY_FIELD_MODSEQ |
 	             MAILFERRY_FIELD_CHANGES;
@@ -281,7 +285,7 @@ void mf_box_query_init(struct mailferry_msg_query *q, uint32_t fields)
 	q->flags = MAILFERRY_QUERY_SKIP_SYNC_CHANGES;
 }
 
-int mf_box_read_full(struct box_sync *bs, struct bside *b)
+int mf_box_read_full(struct mf_box_sync *bs, struct mf_box_side *b)
 {
 	struct mailferry_msg_query q;
 	int ret;
@@ -306,14 +310,14 @@ int mf_box_cmp_u32(const void *x, const void *y)
 /* Stateful read: messages changed since the state's modseq, every message
  * above the last common UID, expunges since the modseq, and then each side
  * also reads its own record of every UID the other side touched. */
-int mf_box_read_incremental(struct box_sync *bs, uint64_t since)
+int mf_box_read_incremental(struct mf_box_sync *bs, uint64_t since)
 {
 	MF_ARRAY(uint32_t) touched = MF_ARRAY_INIT;
 	struct mailferry_msg_query q;
 	int ret = 0;
 
 	for (int i = 0; i < 2 && ret >= 0; i++) {
-		struct bside *b = &bs->b[i];
+		struct mf_box_side *b = &bs->b[i];
 
 		b->msgs.count = 0;
 		mf_box_query_init(&q, mf_box_query_fields(bs));
@@ -337,7 +341,7 @@ int mf_box_read_incremental(struct box_sync *bs, uint64_t since)
 	if (ret < 0 || bs->anomaly)
 		return ret;
 	for (int i = 0; i < 2; i++) {
-		struct bside *b = &bs->b[i];
+		struct mf_box_side *b = &bs->b[i];
 		for (size_t k = 0; k < b->msgs.count; k++) {
 			if (b->msgs.items[k].uid <= bs->lcu)
 				mf_array_push(&touched, b->msgs.items[k].uid);
@@ -351,7 +355,7 @@ int mf_box_read_incremental(struct box_sync *bs, uint64_t since)
 		mf_qsort(touched.items, touched.count, sizeof(uint32_t),
 		         mf_box_cmp_u32);
 		for (int i = 0; i < 2 && ret >= 0; i++) {
-			struct bside *b = &bs->b[i];
+			struct mf_box_side *b = &bs->b[i];
 			size_t before = b->msgs.count, w = before;
 
 			mf_box_query_init(&q, mf_box_query_fields(bs) &
