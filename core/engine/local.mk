@@ -5,7 +5,8 @@ noinst_LTLIBRARIES += core/engine/libmfengine.la
 core_engine_libmfengine_la_SOURCES = \
 	core/engine/mf-sync.c core/engine/mf-sync.h \
 	core/engine/mf-sync-private.h \
-	core/engine/mf-sync-tree.c \
+	core/engine/mf-sync-tree.c core/engine/mf-sync-tree.h \
+	core/engine/mf-sync-tree-fill.c core/engine/mf-sync-tree-ops.c \
 	core/engine/mf-sync-msgs.c core/engine/mf-sync-box.h \
 	core/engine/mf-sync-read.c core/engine/mf-sync-merge.c \
 	core/engine/mf-sync-apply.c core/engine/mf-sync-kw.c \

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One tree change on one side: the driver call (skipped in a dry run, which
+ * prints it instead), the counters, and the matching update of the
+ * in-memory tree so later decisions see the new state.
+ */
+#include <stdlib.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include "mf-alloc.h"
+#include "mf-driver.h"
+#include "mf-hex.h"
+#include "mf-log.h"
+#include "mf-sync-tree.h"
+
+#define OTHER(i) (1 - (i))
+
+/* --------------------------------------------------------- operations */
+
+/* A tree change failed: EXISTS/NOTFOUND mean the store changed under us
+ * (exit 2, a second run fixes it); other errors fail the run. */
+int mf_tree_op_failed(struct mf_sync_ctx *ctx, struct mf_sync_side *s, int ret,
+                      const char *what, const char *name)
+{
+	if (ret == MAILFERRY_E_EXISTS || ret == MAILFERRY_E_NOTFOUND ||
+	    ret == MAILFERRY_E_NOTSUPP) {
+		mf_sync_changed(ctx, "%s: %s %s: %s", s->label, what, name,
+		                mf_sync_side_error(s));
+		return 0;
+	}
+	return mf_sync_fail(ctx, ret, "%s: %s %s: %s", s->label, what, name,
+	                    mf_sync_side_error(s));
+}
+
+int mf_tree_delete(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
+                   struct mf_tnode *n)
+{
+	int ret = 0;
+
+	mf_sync_note(ctx, s, "delete %s %s",
+	             n->is_box ? "mailbox" : "directory", n->real);
+	if (!ctx->p->dry_run && !n->planned)
+		ret = s->st->ops->mailbox_delete(s->st->st, n->real,
+		                                 n->is_box ? 0 : 1);
+	if (ret < 0)
+		return mf_tree_op_failed(ctx, s, ret, "deleting mailbox",
+		                         n->real);
+	if (n->is_box && mf_tree_has_children(s, n->name)) {
+		/* the children stay: what remains is their parent
+		 * directory */
+		n->is_box = false;
+		memset(n->guid, 0, sizeof(n->guid));
+	} else {
+		n->exists = false;
+	}
+	ctx->res->boxes_deleted++;
+	return 0;
+}
+
+bool mf_tree_has_children(struct mf_sync_side *s, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < s->nodes.count; i++) {
+		struct mf_tnode *n = &s->nodes.items[i];
+		if (n->exists && strncmp(n->name, name, len) == 0 &&
+		    n->name[len] == '/')
+			return true;
+	}
+	return false;
+}
+
+/* Rename node n (and, as stores do, everything below it) to canonical
+ * name to. */
+int mf_tree_rename(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
+                   struct mf_tnode *n, const char *to)
+{
+	char *to_real = mf_sync_side_name(s, to);
+	char *old_name = mf_strdup(n->name);
+	char *old_real = mf_strdup(n->real);
+	size_t olen = strlen(old_name), orlen = strlen(old_real);
+	int ret = 0;
+
+	mf_sync_note(ctx, s, "rename %s to %s", old_real, to_real);
+	if (!ctx->p->dry_run && !n->planned)
+		ret = s->st->ops->mailbox_rename(s->st->st, old_real, to_real);
+	if (ret < 0) {
+		ret = mf_tree_op_failed(ctx, s, ret, "renaming mailbox",
+		                        old_real);
+		free(to_real);
+		free(old_name);
+		free(old_real);
+		return ret < 0 ? ret : 1;
+	}
+	ctx->res->boxes_renamed++;
+	for (size_t i = 0; i < s->nodes.count; i++) {
+		struct mf_tnode *c = &s->nodes.items[i];
+		if (!c->exists)
+			continue;
+		if (c == n) {
+			free(c->name);
+			free(c->real);
+			c->name = mf_strdup(to);
+			c->real = mf_strdup(to_real);
+		} else if (strncmp(c->name, old_name, olen) == 0 &&
+		           c->name[olen] == '/' &&
+		           strncmp(c->real, old_real, orlen) == 0) {
+			char *nn = mf_strdup_printf("%s%s", to, c->name + olen);
+			char *nr =
+			    mf_strdup_printf("%s%s", to_real, c->real + orlen);
+			free(c->name);
+			free(c->real);
+			c->name = nn;
+			c->real = nr;
+		}
+	}
+	free(to_real);
+	free(old_name);
+	free(old_real);
+	return 0;
+}
+
+struct mf_tnode *mf_tree_append_node(struct mf_sync_side *s, const char *canon,
+                                     bool is_box, const uint8_t guid[16])
+{
+	struct mf_tnode *n = mf_array_append_zero(&s->nodes);
+
+	n->name = mf_strdup(canon);
+	n->real = mf_sync_side_name(s, canon);
+	n->is_box = is_box;
+	n->exists = true;
+	if (guid != NULL)
+		memcpy(n->guid, guid, 16);
+	return n;
+}
+
+int mf_tree_create(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
+                   const struct mf_tnode *from, const char *canon)
+{
+	struct mailferry_mailbox_create cr;
+	struct mf_tnode *n;
+	char *real = mf_sync_side_name(s, canon);
+	int ret = 0;
+
+	mf_zero(&cr);
+	cr.struct_size = sizeof(cr);
+	cr.directory = from->is_box ? 0 : 1;
+	if (from->is_box) {
+		memcpy(cr.guid, from->guid, 16);
+		cr.uidvalidity = from->uidvalidity;
+	}
+	cr.special_use = from->special_use;
+	mf_sync_note(ctx, s, "create %s %s",
+	             from->is_box ? "mailbox" : "directory", real);
+	if (!ctx->p->dry_run)
+		ret = s->st->ops->mailbox_create(s->st->st, real, &cr);
+	if (ret < 0) {
+		ret = mf_tree_op_failed(ctx, s, ret, "creating mailbox", real);
+		free(real);
+		return ret;
+	}
+	free(real);
+	ctx->res->boxes_created++;
+	n = mf_tree_append_node(s, canon, from->is_box,
+	                        from->is_box ? from->guid : NULL);
+	n->uidvalidity = from->uidvalidity;
+	n->uidnext = 1;
+	n->special_use = from->special_use;
+	n->planned = ctx->p->dry_run;
+	return 0;
+}
+
+int mf_tree_set_guid(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
+                     struct mf_tnode *n, const uint8_t guid[16])
+{
+	struct mailferry_mailbox_update up;
+	char hex[MF_GUID128_HEX_LEN];
+	int ret = 0;
+
+	mf_guid128_to_hex(guid, hex);
+	mf_zero(&up);
+	up.struct_size = sizeof(up);
+	up.fields = MAILFERRY_UPDATE_GUID;
+	memcpy(up.guid, guid, 16);
+	mf_sync_note(ctx, s, "set GUID of mailbox %s to %s", n->real, hex);
+	if (!ctx->p->dry_run)
+		ret = s->st->ops->mailbox_update(s->st->st, n->real, &up);
+	if (ret < 0)
+		return mf_tree_op_failed(ctx, s, ret, "changing the GUID of",
+		                         n->real);
+	memcpy(n->guid, guid, 16);
+	return 0;
+}
+
+/* Backup destination: give mailbox n the identity (GUID, UIDVALIDITY) of
+ * the source's mailbox src of the same name. */
+int mf_tree_adopt(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
+                  struct mf_tnode *n, const struct mf_tnode *src)
+{
+	struct mailferry_mailbox_update up;
+	int ret = 0;
+
+	mf_zero(&up);
+	up.struct_size = sizeof(up);
+	up.fields = MAILFERRY_UPDATE_GUID | MAILFERRY_UPDATE_UIDVALIDITY;
+	memcpy(up.guid, src->guid, 16);
+	up.uidvalidity = src->uidvalidity;
+	mf_sync_note(ctx, s,
+	             "give mailbox %s the source's GUID and "
+	             "UIDVALIDITY %u",
+	             n->real, src->uidvalidity);
+	if (!ctx->p->dry_run)
+		ret = s->st->ops->mailbox_update(s->st->st, n->real, &up);
+	if (ret < 0)
+		return mf_tree_op_failed(ctx, s, ret,
+		                         "changing the identity of", n->real);
+	memcpy(n->guid, src->guid, 16);
+	n->uidvalidity = src->uidvalidity;
+	return 0;
+}
