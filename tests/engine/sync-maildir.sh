@@ -92,6 +92,20 @@ sync_ab "stateful sync" -s "$STATE"
 compare "stateful sync"
 noop "stateful sync"
 
+# 2b. Mailbox delete, rename and subscriptions made by Dovecot on one side.
+on_a mailbox delete Lists/dev >/dev/null
+on_a mailbox subscribe Work
+on_b mailbox rename Work Work2 >/dev/null
+sync_ab "tree changes"
+compare "tree changes"
+[ "$(on_b mailbox list | grep -c '^Lists/dev$')" = 0 ] &&
+	[ "$(on_a mailbox list | grep -c '^Work2$')" = 1 ]
+md_check $? "delete and rename reached the other side"
+[ "$(DC_ROOT=$ROOT_A dc_doveadm mailbox list -s | LC_ALL=C sort | tr '\n' ' ')" = \
+  "$(DC_ROOT=$ROOT_B dc_doveadm mailbox list -s | LC_ALL=C sort | tr '\n' ' ')" ]
+md_check $? "subscriptions agree"
+noop "tree changes"
+
 # 3. Backup A -> C, then C equals A.
 dc_init c "maildir:@ROOT@/Maildir"
 ROOT_C=$DC_ROOT
