@@ -41,28 +41,6 @@ void mf_map_free(struct mf_map *map)
 	mf_zero(map);
 }
 
-void mf_map_copy(struct mf_map *dst, const struct mf_map *src)
-{
-	mf_zero(dst);
-	memcpy(dst->hdr, src->hdr, sizeof(dst->hdr));
-	dst->record_size = src->record_size;
-	for (size_t i = 0; i < src->exts.count; i++) {
-		struct mf_map_ext *e = mf_array_append_zero(&dst->exts);
-
-		*e = src->exts.items[i];
-		e->name = mf_strdup(e->name);
-		e->hdr = mf_malloc(e->hdr_size + 1);
-		memcpy(e->hdr, src->exts.items[i].hdr, e->hdr_size);
-	}
-	dst->count = dst->records_cap = src->count;
-	dst->records = mf_malloc((size_t)src->count * src->record_size + 1);
-	memcpy(dst->records, src->records,
-	       (size_t)src->count * src->record_size);
-	for (size_t i = 0; i < src->keywords.count; i++)
-		mf_array_push(&dst->keywords,
-		              mf_strdup(src->keywords.items[i]));
-}
-
 int mf_map_ext_find(const struct mf_map *map, const char *name)
 {
 	for (size_t i = 0; i < map->exts.count; i++) {

@@ -215,7 +215,6 @@ static inline uint8_t *mf_map_rec(const struct mf_map *map, uint32_t seq)
 
 void mf_map_init(struct mf_map *map);
 void mf_map_free(struct mf_map *map);
-void mf_map_copy(struct mf_map *dst, const struct mf_map *src);
 /* Index of ext name, -1 if absent. */
 int mf_map_ext_find(const struct mf_map *map, const char *name);
 /* Add an extension (positions never change afterwards) and re-lay out the

@@ -414,14 +414,15 @@ static void check_incremental(struct mf_index *index)
 		return; /* files changed meanwhile or damaged: no verdict */
 	}
 	b = &full->map;
-	same = memcmp(a->hdr, b->hdr, sizeof(a->hdr)) == 0 &&
-	       a->count == b->count && a->record_size == b->record_size &&
-	       memcmp(a->records, b->records,
-	              (size_t)a->count * a->record_size) == 0 &&
-	       a->exts.count == b->exts.count &&
-	       index->log_modseq == full->log_modseq &&
-	       index->max_tail == full->max_tail &&
-	       index->deleted == full->deleted;
+	same =
+	    memcmp(a->hdr, b->hdr, sizeof(a->hdr)) == 0 &&
+	    a->count == b->count && a->record_size == b->record_size &&
+	    (a->count == 0 || memcmp(a->records, b->records,
+	                             (size_t)a->count * a->record_size) == 0) &&
+	    a->exts.count == b->exts.count &&
+	    index->log_modseq == full->log_modseq &&
+	    index->max_tail == full->max_tail &&
+	    index->deleted == full->deleted;
 	for (size_t i = 0; same && i < a->exts.count; i++) {
 		const struct mf_map_ext *x = &a->exts.items[i],
 		                        *y = &b->exts.items[i];
@@ -431,7 +432,8 @@ static void check_incremental(struct mf_index *index)
 		       x->reset_id == y->reset_id &&
 		       x->record_offset == y->record_offset &&
 		       x->record_size == y->record_size &&
-		       memcmp(x->hdr, y->hdr, x->hdr_size) == 0;
+		       (x->hdr_size == 0 ||
+		        memcmp(x->hdr, y->hdr, x->hdr_size) == 0);
 	}
 	/* only a verdict when both saw the same files */
 	if (!same && full->log.valid_size == index->log.valid_size &&
