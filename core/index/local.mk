@@ -23,3 +23,4 @@ core_index_libmfindex_la_SOURCES = $(MF_INDEX_SRCS)
 core_index_libmfindex_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/index
 core_index_libmfindex_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 core_index_libmfindex_la_LIBADD = $(OPENSSL_LIBS)
+EXTRA_DIST += core/index/README.md
