@@ -349,7 +349,7 @@ static int referenced_map_uids(struct mailferry_storage *st, void *arr_)
 		dbox_ops.mailbox_close(&box);
 	}
 	ret = dbox_mailbox_list_end(&it);
-	qsort(arr->items, arr->count, sizeof(uint32_t), u32_cmp);
+	mf_qsort(arr->items, arr->count, sizeof(uint32_t), u32_cmp);
 	return ret;
 }
 
@@ -445,8 +445,9 @@ int mdbox_storage_resync(struct mailferry_storage *st)
 		const char *b;
 		int fd;
 
-		if (bsearch(&map_uid, refd.items, refd.count, sizeof(uint32_t),
-		            u32_cmp) != NULL ||
+		if ((refd.count > 0 &&
+		     bsearch(&map_uid, refd.items, refd.count, sizeof(uint32_t),
+		             u32_cmp) != NULL) ||
 		    mdbox_map_lookup(st, map_uid, &rec, &refs) < 0 || refs == 0)
 			continue;
 		if (mdbox_map_open_file(st, rec.file_id, &fd, &path,
@@ -480,7 +481,8 @@ int mdbox_storage_resync(struct mailferry_storage *st)
 		              : NULL;
 		dbox_metadata_free(&msg.meta);
 	}
-	qsort(orphans.items, orphans.count, sizeof(*orphans.items), orphan_cmp);
+	mf_qsort(orphans.items, orphans.count, sizeof(*orphans.items),
+	         orphan_cmp);
 	for (size_t i = 0; ret == 0 && i < orphans.count;) {
 		size_t j = i;
 
