@@ -307,6 +307,63 @@ int maildir_index_sync(struct mailferry_mailbox *box,
 	return ret;
 }
 
+void maildir_index_add_saved(struct mailferry_mailbox *box, size_t first,
+                             bool sync_flag)
+{
+	struct mf_index *idx = box->index;
+	struct mf_index_trans *t;
+	uint32_t next;
+	bool any = false;
+
+	if (idx == NULL || first >= box->msgs.count)
+		return;
+	if (mf_index_lock(idx) < 0) {
+		maildir_log_warning(box->storage, "mailbox %s: %s", box->vname,
+		                    mf_index_last_error(idx));
+		return;
+	}
+	next = mf_index_get_header(idx)->next_uid;
+	t = mf_index_trans_begin(idx,
+	                         MF_INDEX_TRANS_EXTERNAL |
+	                             (sync_flag ? MF_INDEX_TRANS_SYNC : 0));
+	for (size_t i = first; i < box->msgs.count; i++) {
+		const struct maildir_msg *msg = &box->msgs.items[i];
+
+		if (msg->uid < next) {
+			/* the next full sync records it */
+			maildir_log_warning(box->storage,
+			                    "mailbox %s: saved UID %u is below "
+			                    "the index's next UID %u",
+			                    box->vname, msg->uid, next);
+			continue;
+		}
+		if (mf_index_trans_append(
+		        t, msg->uid, index_flags(msg->info.flags), NULL) < 0) {
+			maildir_log_warning(
+			    box->storage,
+			    "mailbox %s: index append of UID %u "
+			    "failed: %s",
+			    box->vname, msg->uid, mf_index_last_error(idx));
+			continue;
+		}
+		next = msg->uid + 1;
+		(void)sync_keywords(box, t, 0, msg, true);
+		any = true;
+	}
+	if (box->uidlist.next_uid > next) {
+		mf_index_trans_set_next_uid(t, box->uidlist.next_uid);
+		any = true;
+	}
+	if (!any)
+		mf_index_trans_rollback(&t);
+	else if (mf_index_trans_commit(&t) < 0)
+		maildir_log_warning(box->storage,
+		                    "mailbox %s: index update failed: %s",
+		                    box->vname, mf_index_last_error(idx));
+	mf_index_unlock(idx);
+	maildir_index_fill_modseqs(box);
+}
+
 void maildir_index_fill_modseqs(struct mailferry_mailbox *box)
 {
 	struct mf_index *idx = box->index;

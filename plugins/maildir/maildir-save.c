@@ -32,6 +32,11 @@ struct save_item {
 	char *pop3_uidl;
 	uint32_t pop3_order;
 	bool finished;
+	/* after the rename at commit */
+	char *final_fname; /* owned */
+	bool final_in_new;
+	uint32_t final_uid;
+	uint32_t final_keywords;
 };
 
 struct flag_change {
@@ -91,6 +96,7 @@ static void save_item_free(struct save_item *item, bool unlink_tmp)
 	free(item->tmp_path);
 	free(item->guid);
 	free(item->pop3_uidl);
+	free(item->final_fname);
 	strv_free(&item->keywords);
 }
 
@@ -413,6 +419,26 @@ static int fsync_path(struct mailferry_storage *storage, const char *path,
 	return 0;
 }
 
+/* From this many saves on, one syncfs() beats an fsync() per file. */
+#define MAILDIR_FSYNC_BATCH_MIN 4
+
+static int syncfs_dir(struct mailferry_storage *storage, const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || syncfs(fd) < 0) {
+		int ret = maildir_error(storage, maildir_errno_code(errno),
+		                        "syncfs(%s) failed: %s", dir,
+		                        strerror(errno));
+
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	close(fd);
+	return 0;
+}
+
 /* Rename every saved file into new/ or cur/ and add it to the uidlist. */
 static int commit_saves(struct mailferry_trans *t, bool *kw_changed)
 {
@@ -441,10 +467,16 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed)
 			                   kw_changed);
 	}
 	if (ret == 0 && storage->fsync_mode == MAILDIR_FSYNC_OPTIMIZED) {
-		/* data before names; one pass at commit, never per save */
-		for (size_t i = 0; i < t->saves.count && ret == 0; i++)
-			ret = fsync_path(storage, t->saves.items[i].tmp_path,
-			                 false);
+		/* data before names, once per commit and never per save:
+		 * a few files are fsync'd one by one, a batch with one
+		 * syncfs() of the filesystem holding tmp/ */
+		if (t->saves.count <= MAILDIR_FSYNC_BATCH_MIN) {
+			for (size_t i = 0; i < t->saves.count && ret == 0; i++)
+				ret = fsync_path(
+				    storage, t->saves.items[i].tmp_path, false);
+		} else {
+			ret = syncfs_dir(storage, box->path);
+		}
 	}
 	mf_array_reserve(&box->saved_uids, t->saves.count);
 	for (size_t i = 0; i < t->saves.count && ret == 0; i++) {
@@ -478,6 +510,11 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed)
 		}
 		free(item->tmp_path);
 		item->tmp_path = NULL;
+		item->final_fname =
+		    mf_strdup(strrchr(mf_buf_str(&dest), '/') + 1);
+		item->final_in_new = to_new;
+		item->final_uid = uid;
+		item->final_keywords = bits[i];
 		mf_buf_truncate(&ext, 0);
 		if (item->pop3_uidl != NULL)
 			mf_buf_printf(&ext, "P%s", item->pop3_uidl);
@@ -656,6 +693,106 @@ static void apply_modseqs(struct mailferry_trans *t)
 	maildir_index_fill_modseqs(box);
 }
 
+/* Add what commit_saves() renamed into place to box->msgs (their UIDs are
+ * above every UID the mailbox had). */
+static size_t msgs_add_saved(struct mailferry_trans *t)
+{
+	struct mailferry_mailbox *box = t->box;
+	size_t first = box->msgs.count;
+
+	for (size_t i = 0; i < t->saves.count; i++) {
+		const struct save_item *item = &t->saves.items[i];
+		struct maildir_msg *msg;
+
+		if (item->final_fname == NULL)
+			continue;
+		msg = mf_array_append_zero(&box->msgs);
+		msg->uid = item->final_uid;
+		msg->fname = mf_strdup(item->final_fname);
+		msg->in_new = item->final_in_new;
+		msg->info.flags = item->flags;
+		msg->info.keywords = item->final_keywords;
+		msg->info.has_info = !item->final_in_new;
+		msg->guid =
+		    item->guid != NULL
+		        ? mf_strdup(item->guid)
+		        : mf_strndup(item->final_fname,
+		                     maildir_fname_base_len(item->final_fname));
+		msg->psize = item->size;
+		msg->vsize = item->vsize;
+	}
+	return first;
+}
+
+/* A transaction of saves only, the common case of a sync: no directory
+ * scan and no uidlist rewrite, just the new records appended as Dovecot
+ * does. Returns 0, an error, or 1 when the uidlist needs the full way
+ * (missing, old version, damaged). */
+static int commit_saves_only(struct mailferry_trans *t,
+                             struct maildir_dotlock *lock)
+{
+	struct mailferry_mailbox *box = t->box;
+	struct mailferry_storage *storage = box->storage;
+	struct maildir_uidlist *ul = &box->uidlist;
+	bool kw_changed = false;
+	char *error = NULL, *path;
+	size_t first_rec, first_msg;
+	int ret, r;
+
+	(void)lock;
+	if ((ret = maildir_sync_refresh_uidlist(box)) < 0)
+		return ret;
+	if (ul->version != 3 || ul->needs_rewrite || !box->uidlist_id.valid ||
+	    box->keywords.broken)
+		return 1;
+	first_rec = ul->recs.count;
+	ret = commit_saves(t, &kw_changed);
+	/* whatever was renamed must be listed, even after a failure */
+	if (kw_changed) {
+		path = mf_strdup_printf("%s/" MAILDIR_KEYWORDS_NAME,
+		                        box->control_dir);
+		if (maildir_keywords_write(&box->keywords, path,
+		                           maildir_fsync_commit(storage),
+		                           &error) < 0 &&
+		    ret == 0)
+			ret = maildir_error(storage, maildir_errno_code(errno),
+			                    "%s", error);
+		mf_free(&error);
+		free(path);
+	}
+	path = mf_strdup_printf("%s/" MAILDIR_UIDLIST_NAME, box->control_dir);
+	r = maildir_uidlist_append(ul, path, first_rec,
+	                           maildir_fsync_commit(storage), &error);
+	free(path);
+	if (r < 0) {
+		if (ret == 0)
+			ret = maildir_error(storage, maildir_errno_code(errno),
+			                    "%s", error);
+		mf_free(&error);
+		/* the files are in place: the next sync numbers them */
+		box->uidlist_id.valid = false;
+		return ret;
+	}
+	maildir_uidlist_remember(box);
+	if (maildir_fsync_commit(storage)) {
+		char *p = mf_strdup_printf("%s/cur", box->path);
+
+		r = fsync_path(storage, p, true);
+		free(p);
+		p = mf_strdup_printf("%s/new", box->path);
+		if (r == 0)
+			r = fsync_path(storage, p, true);
+		free(p);
+		if (r < 0 && ret == 0)
+			ret = r;
+	}
+	first_msg = msgs_add_saved(t);
+	maildir_index_add_saved(box, first_msg,
+	                        (t->flags & MAILFERRY_TRANS_SYNC) != 0);
+	apply_modseqs(t);
+	return ret;
+}
+
 int maildir_trans_commit(struct mailferry_trans **tp,
                          struct mailferry_commit_result *result_r)
 {
@@ -674,6 +811,12 @@ int maildir_trans_commit(struct mailferry_trans **tp,
 		maildir_save_cancel(t);
 	if ((ret = maildir_uidlist_lock(box, &lock)) < 0)
 		goto out;
+	if (t->changes.count == 0 && t->expunges.count == 0) {
+		ret = commit_saves_only(t, lock);
+		if (ret != 1)
+			goto out;
+		ret = 0; /* the uidlist needs a rewrite: the full way */
+	}
 	/* catch up with others first, so that the index gets their
 	 * changes without our SYNC mark */
 	if ((ret = maildir_sync(box, lock)) < 0)

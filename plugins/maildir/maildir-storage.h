@@ -14,6 +14,8 @@
 #define MAILDIR_STORAGE_H
 
 #include <mailferry/driver.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "mf-array.h"
 #include "mf-buf.h"
@@ -73,7 +75,16 @@ struct mailferry_mailbox {
 	struct maildir_keywords keywords;
 	MF_ARRAY(struct maildir_msg) msgs; /* ascending UID */
 	struct mf_index *index;            /* NULL when unusable */
-	int sync_lock_fd;                  /* -1 unless SYNC_LOCK */
+	/* dovecot-uidlist as of our last read or write: while it is the
+	 * same file (inode, size, mtime) there is nothing new in it */
+	struct maildir_file_id {
+		bool valid;
+		dev_t dev;
+		ino_t ino;
+		off_t size;
+		struct timespec mtime;
+	} uidlist_id;
+	int sync_lock_fd; /* -1 unless SYNC_LOCK */
 	char *sync_lock_path;
 	/* borrowed to the core by msg_get_path */
 	struct mf_buf path_buf;
@@ -164,6 +175,12 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 /* Take the mailbox's uidlist lock. Returns 0 or an error code. */
 int maildir_uidlist_lock(struct mailferry_mailbox *box,
                          struct maildir_dotlock **lock_r);
+/* Under the uidlist lock, before a save-only commit: re-read the uidlist
+ * when another process changed it and always the keywords file, without
+ * scanning the directories. Returns 0 or an error code. */
+int maildir_sync_refresh_uidlist(struct mailferry_mailbox *box);
+/* Remember the uidlist's identity after we wrote it. */
+void maildir_uidlist_remember(struct mailferry_mailbox *box);
 /* Message by UID, NULL if absent. */
 struct maildir_msg *maildir_msg_find(struct mailferry_mailbox *box,
                                      uint32_t uid);
@@ -200,6 +217,10 @@ int maildir_index_sync(struct mailferry_mailbox *box,
 /* Throw the index away and start a new one (UIDVALIDITY changed: the
  * cache is for another generation of UIDs). */
 void maildir_index_reset(struct mailferry_mailbox *box);
+/* Record box->msgs[first..] (just saved by us) in the index as
+ * appends with their flags and keywords. */
+void maildir_index_add_saved(struct mailferry_mailbox *box, size_t first,
+                             bool sync_flag);
 /* Fill msg->modseq from the index. */
 void maildir_index_fill_modseqs(struct mailferry_mailbox *box);
 

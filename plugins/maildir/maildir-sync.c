@@ -327,19 +327,59 @@ int maildir_uidlist_lock(struct mailferry_mailbox *box,
 	return ret;
 }
 
+static bool file_id_get(const char *path, struct maildir_file_id *id)
+{
+	struct stat st;
+
+	mf_zero(id);
+	if (stat(path, &st) < 0)
+		return false;
+	id->valid = true;
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	id->size = st.st_size;
+	id->mtime = st.st_mtim;
+	return true;
+}
+
+static bool file_id_equal(const struct maildir_file_id *a,
+                          const struct maildir_file_id *b)
+{
+	return a->valid && b->valid && a->dev == b->dev && a->ino == b->ino &&
+	       a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+	       a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+void maildir_uidlist_remember(struct mailferry_mailbox *box)
+{
+	char *path =
+	    mf_strdup_printf("%s/" MAILDIR_UIDLIST_NAME, box->control_dir);
+
+	(void)file_id_get(path, &box->uidlist_id);
+	free(path);
+}
+
 static int read_uidlist(struct mailferry_mailbox *box)
 {
 	char *path =
 	    mf_strdup_printf("%s/" MAILDIR_UIDLIST_NAME, box->control_dir);
+	struct maildir_file_id before, after;
 	char *error = NULL;
 	int ret = 0;
 
+	(void)file_id_get(path, &before);
 	if (maildir_uidlist_read(&box->uidlist, path, &box->storage->warn,
 	                         &error) < 0) {
 		ret = maildir_error(box->storage, maildir_errno_code(errno),
 		                    "%s", error);
 		free(error);
 	}
+	/* only trust the identity when the file did not change while we
+	 * read it */
+	(void)file_id_get(path, &after);
+	box->uidlist_id = after;
+	if (ret < 0 || !file_id_equal(&before, &after))
+		box->uidlist_id.valid = false;
 	free(path);
 	return ret;
 }
@@ -586,6 +626,7 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 			}
 			free(path);
 			ul->needs_rewrite = false;
+			maildir_uidlist_remember(box);
 			if (box->keywords.broken) {
 				char *kpath = mf_strdup_printf(
 				    "%s/" MAILDIR_KEYWORDS_NAME,
@@ -623,6 +664,22 @@ out:
 		free(expunged.items[i].guid);
 	mf_array_free(&expunged);
 	scan_free(&s);
+	return ret;
+}
+
+int maildir_sync_refresh_uidlist(struct mailferry_mailbox *box)
+{
+	char *path =
+	    mf_strdup_printf("%s/" MAILDIR_UIDLIST_NAME, box->control_dir);
+	struct maildir_file_id now;
+	int ret = 0;
+
+	(void)file_id_get(path, &now);
+	free(path);
+	if (!file_id_equal(&box->uidlist_id, &now))
+		ret = read_uidlist(box);
+	if (ret == 0)
+		ret = read_keywords(box);
 	return ret;
 }
 

@@ -343,6 +343,17 @@ int maildir_uidlist_read(struct maildir_uidlist *ul, const char *path,
 	return 0;
 }
 
+static void format_rec(const struct maildir_uidlist_rec *rec,
+                       struct mf_buf *out)
+{
+	mf_buf_printf(out, "%u", rec->uid);
+	if (rec->guid != NULL)
+		mf_buf_printf(out, " G%s", rec->guid);
+	if (rec->ext != NULL)
+		mf_buf_printf(out, " %s", rec->ext);
+	mf_buf_printf(out, " :%s\n", rec->base);
+}
+
 void maildir_uidlist_format(const struct maildir_uidlist *ul,
                             struct mf_buf *out)
 {
@@ -354,16 +365,40 @@ void maildir_uidlist_format(const struct maildir_uidlist *ul,
 	if (ul->hdr_extra != NULL)
 		mf_buf_printf(out, " %s", ul->hdr_extra);
 	mf_buf_append_c(out, '\n');
-	for (size_t i = 0; i < ul->recs.count; i++) {
-		const struct maildir_uidlist_rec *rec = &ul->recs.items[i];
+	for (size_t i = 0; i < ul->recs.count; i++)
+		format_rec(&ul->recs.items[i], out);
+}
 
-		mf_buf_printf(out, "%u", rec->uid);
-		if (rec->guid != NULL)
-			mf_buf_printf(out, " G%s", rec->guid);
-		if (rec->ext != NULL)
-			mf_buf_printf(out, " %s", rec->ext);
-		mf_buf_printf(out, " :%s\n", rec->base);
+int maildir_uidlist_append(const struct maildir_uidlist *ul, const char *path,
+                           size_t first, bool do_fsync, char **error_r)
+{
+	struct mf_buf buf = MF_BUF_INIT;
+	int fd, ret = 0;
+
+	for (size_t i = first; i < ul->recs.count; i++)
+		format_rec(&ul->recs.items[i], &buf);
+	if (buf.len == 0)
+		return 0;
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0) {
+		*error_r = mf_strdup_printf("open(%s) failed: %s", path,
+		                            strerror(errno));
+		mf_buf_free(&buf);
+		return -1;
 	}
+	if (mf_write_full(fd, buf.data, buf.len) < 0 ||
+	    (do_fsync && fdatasync(fd) < 0)) {
+		*error_r = mf_strdup_printf("write(%s) failed: %s", path,
+		                            strerror(errno));
+		ret = -1;
+	}
+	if (close(fd) < 0 && ret == 0) {
+		*error_r = mf_strdup_printf("close(%s) failed: %s", path,
+		                            strerror(errno));
+		ret = -1;
+	}
+	mf_buf_free(&buf);
+	return ret;
 }
 
 int maildir_uidlist_write(const struct maildir_uidlist *ul, const char *path,

@@ -68,6 +68,14 @@ void maildir_uidlist_format(const struct maildir_uidlist *ul,
 int maildir_uidlist_write(const struct maildir_uidlist *ul, const char *path,
                           bool do_fsync, char **error_r);
 
+/* Append the records from index first on to path (the file must be the
+ * one ul was read from, unchanged since: the caller holds the lock and
+ * checked). Dovecot itself appends new records this way; the header's N
+ * may then lag behind, readers take max(N, last UID + 1). Returns 0 or -1
+ * with *error_r. */
+int maildir_uidlist_append(const struct maildir_uidlist *ul, const char *path,
+                           size_t first, bool do_fsync, char **error_r);
+
 /* Look up by UID / base name (binary / linear search); NULL if absent. */
 struct maildir_uidlist_rec *maildir_uidlist_find_uid(struct maildir_uidlist *ul,
                                                      uint32_t uid);
