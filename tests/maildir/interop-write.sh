@@ -15,6 +15,7 @@ run_layout() {
 	local name=$1 opt=$2 root loc
 	dc_init "$name" "maildir:@ROOT@/Maildir$opt"
 	root=$DC_ROOT
+	opt=${opt//@ROOT@/$root}
 	loc="maildir:$root/Maildir$opt"
 	md_gen_msgs "$root/msgs" 16
 	: > "$root/msgs/empty.eml"
@@ -90,4 +91,7 @@ EOS
 
 run_layout pp ""
 run_layout fs ":LAYOUT=fs"
+# index and control files elsewhere, as Dovecot's INDEX= and CONTROL=
+run_layout ctl ":INDEX=@ROOT@/index:CONTROL=@ROOT@/control"
+run_layout ctlfs ":LAYOUT=fs:INDEX=@ROOT@/index:CONTROL=@ROOT@/control"
 exit $md_fail
