@@ -50,6 +50,18 @@ int mf_map_ext_find(const struct mf_map *map, const char *name)
 	return -1;
 }
 
+/* An alignment as a power of two (header-only extensions may carry any
+ * value; rounding with e.g. 6 would leave a record size other extensions'
+ * alignments do not divide). */
+static uint16_t pow2_align(uint16_t align)
+{
+	uint16_t p = 1;
+
+	while (p < align && p < 8)
+		p = (uint16_t)(p * 2);
+	return align == 0 ? 0 : p;
+}
+
 /* Lay the records out again: extensions with the largest alignment first,
  * each at the first offset (from 5) matching its alignment, the total
  * rounded up to the largest alignment of any extension (also ones without
@@ -93,8 +105,8 @@ static void relayout(struct mf_map *map, uint32_t idx, uint16_t old_size)
 		for (i = 0; i < n; i++) {
 			struct mf_map_ext *e = &map->exts.items[order[i]];
 
-			if (e->record_align > max_align)
-				max_align = e->record_align;
+			if (pow2_align(e->record_align) > max_align)
+				max_align = pow2_align(e->record_align);
 			if (e->record_offset == 0 && e->record_size > 0) {
 				if (offset % e->record_align == 0)
 					break;

@@ -344,7 +344,8 @@ static int sync_ext_intro_one(struct mf_sync_ctx *ctx, const uint8_t *u)
 	if (name[0] == '\0' || strlen(name) != strnlen(name, 65536) ||
 	    (rec_size == 0 && hdr_size == 0) || hdr_size > MF_IDX_EXT_HDR_MAX ||
 	    (rec_size != 0 &&
-	     (rec_align == 0 || rec_align > 8 || rec_size >= 32768))) {
+	     (rec_align == 0 || rec_align > 8 ||
+	      (rec_align & (rec_align - 1)) != 0 || rec_size >= 32768))) {
 		free(name);
 		return fail(ctx, "broken extension introduction");
 	}

@@ -494,7 +494,8 @@ static int build(struct mf_index_trans *t, struct writer *w)
 			    o->name[0] == '\0' ||
 			    (o->hdr_size == 0 && o->rec_size == 0) ||
 			    (o->rec_size > 0 &&
-			     (o->rec_align == 0 || o->rec_align > 8)))
+			     (o->rec_align == 0 || o->rec_align > 8 ||
+			      (o->rec_align & (o->rec_align - 1)) != 0)))
 				return mf_index_set_error(
 				    index, MF_INDEX_ERR_INVALID,
 				    "invalid extension intro %s", o->name);
