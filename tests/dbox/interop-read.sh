@@ -13,6 +13,7 @@ files=$(cd "$CORPUS" && find . -type f ! -path './lkml/*' | sort | head -40)
 
 for fmt in sdbox mdbox; do
 	name=dovecot-$fmt
+	fields_for $fmt
 	fail=0
 	dc_init "$name" "$fmt:@ROOT@/mail:ALT=@ROOT@/alt" \
 		$'mail_plugins = zlib\nmail_index_log_rotate_min_size = 1k\nmail_index_log_rotate_max_size = 2k\nmail_index_log_rotate_min_age = 0\nmdbox_rotate_size = 16k'

@@ -22,6 +22,7 @@ done
 # every dimension for each format, in four runs instead of eight
 for combo in sdbox-plain-noalt sdbox-zstd-alt mdbox-plain-alt mdbox-zstd-noalt; do
 	IFS=- read -r fmt comp alt <<< "$combo"
+	fields_for $fmt
 	name=$combo
 	total_fail=$((total_fail + fail)); fail=0
 	loc="$fmt:@ROOT@/mail"
