@@ -198,18 +198,10 @@ char *dbox_name_normalise(struct mailferry_storage *st, const char *name)
 {
 	const unsigned char *p = (const unsigned char *)name;
 	const char *level = name;
+	char *norm;
 
 	if (*name == '\0')
 		goto invalid;
-	if (strncasecmp(name, "INBOX", 5) == 0 &&
-	    (name[5] == '\0' || name[5] == '/')) {
-		char *n = mf_strdup(name);
-
-		memcpy(n, "INBOX", 5);
-		if (n[5] == '\0')
-			return n;
-		free(n);
-	}
 	while (*p != '\0') {
 		uint32_t cp;
 		size_t n;
@@ -220,6 +212,8 @@ char *dbox_name_normalise(struct mailferry_storage *st, const char *name)
 		if (n == 0)
 			goto invalid;
 		if (*p == '/' || p[n] == '\0') {
+			/* a level ends: no empty, ".", ".." or dbox-Mails
+			 * levels (they would escape or clash on disk) */
 			const char *end =
 			    *p == '/' ? (const char *)p : (const char *)p + n;
 			size_t len = (size_t)(end - level);
@@ -228,21 +222,18 @@ char *dbox_name_normalise(struct mailferry_storage *st, const char *name)
 			    (len == 2 && memcmp(level, "..", 2) == 0) ||
 			    (len == strlen(DBOX_MAIL_DIR) &&
 			     memcmp(level, DBOX_MAIL_DIR, len) == 0) ||
-			    len > 255)
-				goto invalid;
-			if (*p == '/' && p[1] == '\0')
+			    len > 255 || (*p == '/' && p[1] == '\0'))
 				goto invalid;
 			level = end + 1;
 		}
 		p += n;
 	}
-	if (strncasecmp(name, "INBOX/", 6) == 0) {
-		/* children of INBOX keep the canonical parent name */
-		char *n = mf_strdup(name);
-		memcpy(n, "INBOX", 5);
-		return n;
-	}
-	return mf_strdup(name);
+	norm = mf_strdup(name);
+	/* INBOX is case-insensitive, also as the parent of children */
+	if (strncasecmp(norm, "INBOX", 5) == 0 &&
+	    (norm[5] == '\0' || norm[5] == '/'))
+		memcpy(norm, "INBOX", 5);
+	return norm;
 invalid:
 	dbox_error(st, MAILFERRY_E_INVALID, "invalid mailbox name '%s'", name);
 	return NULL;
