@@ -63,3 +63,22 @@ EXTRA_DIST += tests/dbox/interop-write.sh tests/dbox/interop-read.sh \
 	tests/dbox/data/README tests/dbox/data/msg1.eml \
 	tests/dbox/data/sdbox-u.1 tests/dbox/data/sdbox-zstd-u.1 \
 	tests/dbox/data/mdbox-m.1
+
+# The dbox parser fuzz entry, replayed over Dovecot's and our files and
+# their mutations in every build; with --enable-fuzz also a libFuzzer binary.
+check_PROGRAMS += tests/dbox/fuzz-dbox-replay
+TESTS += tests/dbox/fuzz-dbox-replay
+tests_dbox_fuzz_dbox_replay_SOURCES = tests/dbox/fuzz-dbox-replay.c \
+	tests/dbox/fuzz-dbox.c
+tests_dbox_fuzz_dbox_replay_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/plugins/dbox-common
+tests_dbox_fuzz_dbox_replay_LDADD = $(DBOX_COMMON_LIBS)
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/dbox/fuzz-dbox
+tests_dbox_fuzz_dbox_SOURCES = tests/dbox/fuzz-dbox.c
+tests_dbox_fuzz_dbox_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/plugins/dbox-common
+tests_dbox_fuzz_dbox_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
+tests_dbox_fuzz_dbox_LDFLAGS = -fsanitize=fuzzer
+tests_dbox_fuzz_dbox_LDADD = $(DBOX_COMMON_LIBS)
+endif
