@@ -597,9 +597,17 @@ int dbox_mailbox_delete(struct mailferry_storage *st, const char *name,
 	if (ret < 0)
 		goto out;
 	/* a mailbox with children stays as a \NoSelect parent */
-	rmdir_empty_parents(st, path);
+	{
+		/* rmdir_empty_parents() shortens the string it is given */
+		char *tmp = mf_strdup(path);
+		rmdir_empty_parents(st, tmp);
+		free(tmp);
+	}
 	drop_list_index(st);
 	ret = dbox_log_guid(st, MF_MAILBOX_LOG_DELETE_MAILBOX, guid);
+	/* as Dovecot: the directory went too (no children kept it) */
+	if (ret == 0 && !is_dir(path))
+		ret = dbox_log_name(st, MF_MAILBOX_LOG_DELETE_DIR, norm);
 out:
 	free(norm);
 	free(path);
