@@ -9,5 +9,6 @@ core_lib_libmflib_la_SOURCES = \
 	core/lib/mf-common.h core/lib/banned.h \
 	core/lib/mf-file.c core/lib/mf-file.h \
 	core/lib/mf-hex.c core/lib/mf-hex.h \
-	core/lib/mf-log.c core/lib/mf-log.h
+	core/lib/mf-log.c core/lib/mf-log.h \
+	core/lib/mf-utf7.c core/lib/mf-utf7.h
 core_lib_libmflib_la_SOURCES += core/lib/mf-settings.c core/lib/mf-settings.h

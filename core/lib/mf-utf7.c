@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * imapc-utf7.c - modified UTF-7 (see imapc-utf7.h).
+ * mf-utf7.c - modified UTF-7 (see mf-utf7.h).
  *
  * Printable ASCII but '&' stands for itself, "&-" is '&', and any other run
  * of characters is "&" + base64 of its UTF-16BE form (with ',' for '/', no
  * padding) + "-".
  */
-#include "imapc-utf7.h"
+#include "mf-utf7.h"
 
 static const char b64_chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
@@ -95,7 +95,7 @@ static bool is_direct(unsigned char c)
 	return c >= 0x20 && c <= 0x7e && c != '&';
 }
 
-int imapc_utf8_to_mutf7(const char *src, struct mf_buf *out)
+int mf_utf8_to_mutf7(const char *src, struct mf_buf *out)
 {
 	const unsigned char *p = (const unsigned char *)src;
 
@@ -150,7 +150,7 @@ int imapc_utf8_to_mutf7(const char *src, struct mf_buf *out)
 	return 0;
 }
 
-int imapc_mutf7_to_utf8(const char *src, struct mf_buf *out)
+int mf_mutf7_to_utf8(const char *src, struct mf_buf *out)
 {
 	const unsigned char *p = (const unsigned char *)src;
 
@@ -210,7 +210,7 @@ int imapc_mutf7_to_utf8(const char *src, struct mf_buf *out)
 	return 0;
 }
 
-bool imapc_mutf7_is_plain(const char *src)
+bool mf_mutf7_is_plain(const char *src)
 {
 	for (const unsigned char *p = (const unsigned char *)src; *p != '\0';
 	     p++) {

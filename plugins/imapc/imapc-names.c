@@ -13,7 +13,7 @@
 #include "mf-alloc.h"
 #include "mf-hex.h"
 #include "imapc-private.h"
-#include "imapc-utf7.h"
+#include "mf-utf7.h"
 
 static bool is_inbox(const char *name)
 {
@@ -45,7 +45,7 @@ int imapc_name_to_remote(struct imapc_storage *storage, const char *name,
 	}
 	if (utf8)
 		mf_buf_append_str(&enc, name);
-	else if (imapc_utf8_to_mutf7(name, &enc) < 0) {
+	else if (mf_utf8_to_mutf7(name, &enc) < 0) {
 		mf_buf_free(&enc);
 		*error_r = mf_strdup_printf(
 		    "mailbox name '%s' is not valid UTF-8", name);
@@ -84,7 +84,7 @@ int imapc_name_from_remote(struct imapc_storage *storage, const char *remote,
 		mf_buf_append_c(&tmp, *p == sep ? '/' : *p);
 	if (utf8)
 		mf_buf_append_str(&out, mf_buf_str(&tmp));
-	else if (imapc_mutf7_to_utf8(mf_buf_str(&tmp), &out) < 0) {
+	else if (mf_mutf7_to_utf8(mf_buf_str(&tmp), &out) < 0) {
 		mf_buf_free(&tmp);
 		mf_buf_free(&out);
 		return -1;

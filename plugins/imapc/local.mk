@@ -1,11 +1,10 @@
 # SPDX-License-Identifier: MIT
 # imapc: an IMAP server as a store (source or destination).
-# The response parser and modified UTF-7 also go into a small convenience
+# The response parser also goes into a small convenience
 # library so the unit tests and the fuzzer link them without the driver.
 noinst_LTLIBRARIES += plugins/imapc/libimapcproto.la
 plugins_imapc_libimapcproto_la_SOURCES = \
-	plugins/imapc/imapc-parser.c plugins/imapc/imapc-parser.h \
-	plugins/imapc/imapc-utf7.c plugins/imapc/imapc-utf7.h
+	plugins/imapc/imapc-parser.c plugins/imapc/imapc-parser.h
 
 driver_LTLIBRARIES += plugins/imapc/imapc.la
 plugins_imapc_imapc_la_SOURCES = \

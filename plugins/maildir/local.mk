@@ -9,7 +9,6 @@ plugins_maildir_libmaildir_core_la_SOURCES = \
 	plugins/maildir/maildir-keywords.c plugins/maildir/maildir-keywords.h \
 	plugins/maildir/maildir-layout.c plugins/maildir/maildir-layout.h \
 	plugins/maildir/maildir-uidlist.c plugins/maildir/maildir-uidlist.h \
-	plugins/maildir/maildir-utf7.c plugins/maildir/maildir-utf7.h \
 	plugins/maildir/maildir-warn.c plugins/maildir/maildir-warn.h
 
 driver_LTLIBRARIES += plugins/maildir/maildir.la

@@ -4,7 +4,7 @@
 
 #include "mf-alloc.h"
 #include "maildir-layout.h"
-#include "maildir-utf7.h"
+#include "mf-utf7.h"
 
 bool maildir_name_is_inbox(const char *vname)
 {
@@ -84,7 +84,7 @@ int maildir_layout_to_dir(enum maildir_layout layout, const char *vname,
 		char *level = mf_strndup(p, len);
 		int ret = check_level(layout, p, len, why_r);
 
-		if (ret == 0 && maildir_utf8_to_utf7(level, out) < 0) {
+		if (ret == 0 && mf_utf8_to_mutf7(level, out) < 0) {
 			*why_r = "invalid UTF-8";
 			ret = -1;
 		}
@@ -105,7 +105,7 @@ int maildir_layout_to_dir(enum maildir_layout layout, const char *vname,
 
 int maildir_layout_level_decode(const char *level, struct mf_buf *out)
 {
-	return maildir_utf7_to_utf8(level, out);
+	return mf_mutf7_to_utf8(level, out);
 }
 
 int maildir_layout_pp_decode(const char *dirname, struct mf_buf *out)
@@ -119,7 +119,7 @@ int maildir_layout_pp_decode(const char *dirname, struct mf_buf *out)
 		const char *sep = strchr(p, '.');
 		size_t len = sep == NULL ? strlen(p) : (size_t)(sep - p);
 		char *level = mf_strndup(p, len);
-		int ret = len == 0 ? -1 : maildir_utf7_to_utf8(level, out);
+		int ret = len == 0 ? -1 : mf_mutf7_to_utf8(level, out);
 
 		free(level);
 		if (ret < 0)

@@ -8,7 +8,7 @@
 #include "mf-mailbox-log.h"
 #include "mf-subscriptions.h"
 #include "maildir-storage.h"
-#include "maildir-utf7.h"
+#include "mf-utf7.h"
 
 struct mailferry_subs_iter {
 	char **names; /* UTF-8 */
@@ -58,7 +58,7 @@ int maildir_subs_begin(struct mailferry_storage *storage,
 	for (uint32_t i = 0; i < count; i++) {
 		struct mf_buf buf = MF_BUF_INIT;
 
-		if (maildir_utf7_to_utf8(names[i], &buf) < 0) {
+		if (mf_mutf7_to_utf8(names[i], &buf) < 0) {
 			maildir_log_warning(storage,
 			                    "subscriptions: '%s' is not valid "
 			                    "modified UTF-7, listing it as is",
@@ -111,7 +111,7 @@ int maildir_set_subscribed(struct mailferry_storage *storage, const char *name,
 		                     storage->display);
 	if (maildir_name_is_inbox(name))
 		name = "INBOX";
-	if (maildir_utf8_to_utf7(name, &enc) < 0) {
+	if (mf_utf8_to_mutf7(name, &enc) < 0) {
 		mf_buf_free(&enc);
 		return maildir_error(storage, MAILFERRY_E_INVALID,
 		                     "mailbox name '%s' is not valid UTF-8",

@@ -11,7 +11,7 @@
 
 #include "mf-buf.h"
 #include "imapc-parser.h"
-#include "imapc-utf7.h"
+#include "mf-utf7.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,8 +21,8 @@ static void check_utf7(const struct imapc_arg *arg)
 
 	if (arg->len != strlen(arg->str))
 		return; /* holds a NUL: not a mailbox name */
-	if (imapc_mutf7_to_utf8(arg->str, &utf8) == 0) {
-		if (imapc_utf8_to_mutf7(mf_buf_str(&utf8), &back) != 0 ||
+	if (mf_mutf7_to_utf8(arg->str, &utf8) == 0) {
+		if (mf_utf8_to_mutf7(mf_buf_str(&utf8), &back) != 0 ||
 		    strcmp(mf_buf_str(&back), arg->str) != 0)
 			abort(); /* decode/encode must round-trip */
 	}

@@ -11,14 +11,6 @@ tests_imapc_test_imapc_parser_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_imapc_test_imapc_parser_LDADD = plugins/imapc/libimapcproto.la \
 	core/lib/libmflib.la $(CHECK_LIBS)
 
-check_PROGRAMS += tests/imapc/test-imapc-utf7
-TESTS += tests/imapc/test-imapc-utf7
-tests_imapc_test_imapc_utf7_SOURCES = tests/imapc/test-imapc-utf7.c
-tests_imapc_test_imapc_utf7_CPPFLAGS = $(IMAPC_TEST_CPPFLAGS)
-tests_imapc_test_imapc_utf7_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_imapc_test_imapc_utf7_LDADD = plugins/imapc/libimapcproto.la \
-	core/lib/libmflib.la $(CHECK_LIBS)
-
 # A small program driving stores through the loader (writes, copies,
 # change listings, memory-bounded reads) for the shell tests.
 check_PROGRAMS += tests/imapc/imapc-tool
@@ -55,7 +47,7 @@ if ENABLE_FUZZ
 noinst_PROGRAMS += tests/imapc/fuzz-imap-parser
 # the parser is compiled in here so that it gets coverage feedback
 tests_imapc_fuzz_imap_parser_SOURCES = tests/imapc/fuzz-imap-parser.c \
-	plugins/imapc/imapc-parser.c plugins/imapc/imapc-utf7.c \
+	plugins/imapc/imapc-parser.c core/lib/mf-utf7.c \
 	core/lib/mf-alloc.c core/lib/mf-buf.c
 tests_imapc_fuzz_imap_parser_CPPFLAGS = $(IMAPC_TEST_CPPFLAGS)
 tests_imapc_fuzz_imap_parser_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer

@@ -22,7 +22,7 @@
 #include "maildir-keywords.h"
 #include "maildir-layout.h"
 #include "maildir-uidlist.h"
-#include "maildir-utf7.h"
+#include "mf-utf7.h"
 
 /* ---- warnings collected by the parsers ---- */
 static struct mf_buf warnings;
@@ -48,7 +48,7 @@ static const char *to7(const char *utf8)
 	static struct mf_buf buf;
 
 	mf_buf_truncate(&buf, 0);
-	ck_assert_int_eq(maildir_utf8_to_utf7(utf8, &buf), 0);
+	ck_assert_int_eq(mf_utf8_to_mutf7(utf8, &buf), 0);
 	return mf_buf_str(&buf);
 }
 
@@ -57,7 +57,7 @@ static const char *to8(const char *utf7)
 	static struct mf_buf buf;
 
 	mf_buf_truncate(&buf, 0);
-	if (maildir_utf7_to_utf8(utf7, &buf) < 0)
+	if (mf_mutf7_to_utf8(utf7, &buf) < 0)
 		return NULL;
 	return mf_buf_str(&buf);
 }
@@ -88,8 +88,8 @@ START_TEST(test_utf7_invalid)
 	ck_assert_ptr_null(to8("&-&Zz-"));   /* bad padding bits */
 	ck_assert_ptr_null(to8("&2D0-"));    /* lone high surrogate */
 	ck_assert_ptr_null(to8("\xc3\xa4")); /* raw 8-bit */
-	ck_assert_int_eq(maildir_utf8_to_utf7("\xff", &buf), -1);
-	ck_assert_int_eq(maildir_utf8_to_utf7("\xc0\x80", &buf), -1);
+	ck_assert_int_eq(mf_utf8_to_mutf7("\xff", &buf), -1);
+	ck_assert_int_eq(mf_utf8_to_mutf7("\xc0\x80", &buf), -1);
 	mf_buf_free(&buf);
 }
 END_TEST

@@ -126,3 +126,9 @@ tests_unit_fuzz_config_LDFLAGS = -fsanitize=fuzzer
 tests_unit_fuzz_config_LDADD = $(MF_CLI_LIBS)
 endif
 EXTRA_DIST += tests/unit/fuzz-corpus
+
+check_PROGRAMS += tests/unit/test-utf7
+TESTS += tests/unit/test-utf7
+tests_unit_test_utf7_SOURCES = tests/unit/test-utf7.c
+tests_unit_test_utf7_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_utf7_LDADD = core/lib/libmflib.la $(CHECK_LIBS)

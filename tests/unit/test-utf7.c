@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* test-imapc-utf7.c - modified UTF-7 both ways, and invalid input. */
+/* test-utf7.c - modified UTF-7 both ways, and invalid input. */
 #include <check.h>
 #include <stdlib.h>
 
-#include "imapc-utf7.h"
+#include "mf-utf7.h"
 
 static void roundtrip(const char *utf8, const char *mutf7)
 {
 	struct mf_buf a = MF_BUF_INIT, b = MF_BUF_INIT;
 
-	ck_assert_int_eq(imapc_utf8_to_mutf7(utf8, &a), 0);
+	ck_assert_int_eq(mf_utf8_to_mutf7(utf8, &a), 0);
 	ck_assert_str_eq(mf_buf_str(&a), mutf7);
-	ck_assert_int_eq(imapc_mutf7_to_utf8(mutf7, &b), 0);
+	ck_assert_int_eq(mf_mutf7_to_utf8(mutf7, &b), 0);
 	ck_assert_str_eq(mf_buf_str(&b), utf8);
 	mf_buf_free(&a);
 	mf_buf_free(&b);
@@ -43,7 +43,7 @@ static void bad_mutf7(const char *s)
 {
 	struct mf_buf b = MF_BUF_INIT;
 
-	ck_assert_msg(imapc_mutf7_to_utf8(s, &b) < 0, "'%s' accepted", s);
+	ck_assert_msg(mf_mutf7_to_utf8(s, &b) < 0, "'%s' accepted", s);
 	mf_buf_free(&b);
 }
 
@@ -59,19 +59,19 @@ START_TEST(test_invalid)
 	bad_mutf7("&3gA-");       /* lone low surrogate */
 	bad_mutf7("&AGE-");       /* 'a' must be written directly */
 	bad_mutf7("caf\xc3\xa9"); /* raw 8-bit */
-	ck_assert_int_lt(imapc_utf8_to_mutf7("\xff", &b), 0);
-	ck_assert_int_lt(imapc_utf8_to_mutf7("\xc0\xaf", &b), 0); /* overlong */
-	ck_assert_int_lt(imapc_utf8_to_mutf7("\xed\xa0\x80", &b), 0);
-	ck_assert_int_lt(imapc_utf8_to_mutf7("\xe5\x8f", &b), 0); /* cut */
+	ck_assert_int_lt(mf_utf8_to_mutf7("\xff", &b), 0);
+	ck_assert_int_lt(mf_utf8_to_mutf7("\xc0\xaf", &b), 0); /* overlong */
+	ck_assert_int_lt(mf_utf8_to_mutf7("\xed\xa0\x80", &b), 0);
+	ck_assert_int_lt(mf_utf8_to_mutf7("\xe5\x8f", &b), 0); /* cut */
 	mf_buf_free(&b);
-	ck_assert(imapc_mutf7_is_plain("Lists/dev"));
-	ck_assert(!imapc_mutf7_is_plain("A&-B"));
+	ck_assert(mf_mutf7_is_plain("Lists/dev"));
+	ck_assert(!mf_mutf7_is_plain("A&-B"));
 }
 END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("imapc-utf7");
+	Suite *s = suite_create("utf7");
 	TCase *tc = tcase_create("utf7");
 	SRunner *sr;
 	int failed;
