@@ -228,6 +228,18 @@ int mf_index_truncate_garbage(struct mf_index *index)
 {
 	struct stat st;
 
+	if (index->log.last_trans_end > index->log.valid_size) {
+		/* cutting here would leave that transaction incomplete and
+		 * everything after it unreadable, for Dovecot too */
+		return mf_index_set_error(
+		    index, MF_INDEX_ERR_CORRUPT,
+		    "corrupted transaction log %s: a transaction announces "
+		    "bytes up to offset %zu but the log ends at offset %zu; "
+		    "not writing",
+		    index->log_path, index->log.last_trans_end,
+		    index->log.valid_size);
+	}
+
 	if (fstat(index->lock_fd, &st) < 0)
 		return mf_index_set_error(index, MF_INDEX_ERR_IO,
 		                          "fstat(%s) failed: %s",

@@ -307,7 +307,8 @@ static int log_parse_records(struct mf_log_file *f, char **error_r)
 				 * Dovecot's reader */
 				break;
 			}
-			trans_end = end;
+			/* the furthest any passed boundary reaches */
+			trans_end = MF_MAX(trans_end, end);
 		}
 		why = mf_log_record_check(type, d + off + 8,
 		                          size - MF_LOG_REC_HDR_SIZE);

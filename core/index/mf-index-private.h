@@ -146,9 +146,9 @@ struct mf_log_file {
 	uint32_t prev_offset;
 	uint32_t create_stamp;
 	uint64_t initial_modseq;
-	/* end announced by the last BOUNDARY before valid_size: beyond
-	 * valid_size only in a damaged log (records appended there would be
-	 * invisible to Dovecot) */
+	/* furthest end announced by a BOUNDARY before valid_size: beyond
+	 * valid_size only in a damaged log (cutting the garbage and appending
+	 * would make everything after that boundary unreadable) */
 	size_t last_trans_end;
 	dev_t dev;
 	ino_t ino;

@@ -653,16 +653,6 @@ static int write_locked(struct mf_index_trans *t)
 		mf_put32(w.out.data + 8, (uint32_t)w.out.len);
 	}
 
-	if (index->log.last_trans_end > index->log.valid_size) {
-		ret = mf_index_set_error(
-		    index, MF_INDEX_ERR_CORRUPT,
-		    "corrupted transaction log %s: a transaction announces "
-		    "%zu bytes but the log ends at offset %zu; not appending "
-		    "records Dovecot would not read",
-		    index->log_path, index->log.last_trans_end,
-		    index->log.valid_size);
-		goto out;
-	}
 	if ((ret = mf_index_truncate_garbage(index)) < 0)
 		goto out;
 	end = index->log.valid_size;
