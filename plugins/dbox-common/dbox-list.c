@@ -431,9 +431,13 @@ int dbox_mailbox_create(struct mailferry_storage *st, const char *name,
 	path = dbox_mailbox_path(st->root, norm);
 	mails = mf_strdup_printf("%s/" DBOX_MAIL_DIR, path);
 	if (params != NULL && params->directory) {
-		if (is_dir(path)) {
+		if (is_dir(mails)) {
 			ret = dbox_error(st, MAILFERRY_E_EXISTS,
 			                 "mailbox %s already exists", norm);
+		} else if (is_dir(path)) {
+			/* already there as a \NoSelect directory (e.g. made
+			 * as the parent of a child): what was asked */
+			ret = 0;
 		} else if (mf_mkdir_parents(path, st->set.dir_mode, &err) < 0) {
 			ret = dbox_error_take(st, dbox_errno_code(errno), err);
 		}
