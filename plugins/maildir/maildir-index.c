@@ -129,16 +129,100 @@ static void expunge_rec(struct mf_index_trans *t, uint32_t uid,
 	}
 }
 
-/* Keyword differences of one message. Returns the number of records. */
-static unsigned int sync_keywords(struct mailferry_mailbox *box,
-                                  struct mf_index_trans *t, uint32_t seq,
-                                  const struct maildir_msg *msg, bool is_new)
+/* Flag and keyword updates are collected first and written grouped into
+ * UID ranges (runs of adjacent messages), so that importing a large
+ * mailbox gives a few log records, not one per message. */
+struct pending_flag {
+	size_t pos; /* index in box->msgs */
+	uint32_t uid;
+	uint8_t add, remove;
+};
+
+struct pending_kw {
+	const char *name; /* borrowed from the keyword map or the index */
+	bool add;
+	size_t pos;
+	uint32_t uid;
+};
+
+struct pending {
+	MF_ARRAY(struct pending_flag) flags;
+	MF_ARRAY(struct pending_kw) kws;
+};
+
+static void pending_kw(struct pending *p, const char *name, bool add,
+                       size_t pos, uint32_t uid)
 {
+	struct pending_kw *k = mf_array_append_zero(&p->kws);
+
+	k->name = name;
+	k->add = add;
+	k->pos = pos;
+	k->uid = uid;
+}
+
+static int cmp_pending_kw(const void *a, const void *b)
+{
+	const struct pending_kw *ka = a, *kb = b;
+	int ret = strcmp(ka->name, kb->name);
+
+	if (ret != 0)
+		return ret;
+	if (ka->add != kb->add)
+		return ka->add ? -1 : 1;
+	return ka->pos < kb->pos ? -1 : ka->pos > kb->pos;
+}
+
+/* Write the collected updates; returns the number of log records. */
+static unsigned int pending_flush(struct pending *p, struct mf_index_trans *t)
+{
+	unsigned int records = 0;
+
+	for (size_t i = 0; i < p->flags.count;) {
+		const struct pending_flag *f = &p->flags.items[i];
+		size_t j = i + 1;
+
+		while (j < p->flags.count &&
+		       p->flags.items[j].pos == p->flags.items[j - 1].pos + 1 &&
+		       p->flags.items[j].add == f->add &&
+		       p->flags.items[j].remove == f->remove)
+			j++;
+		mf_index_trans_flags(t, f->uid, p->flags.items[j - 1].uid,
+		                     f->add, f->remove);
+		records++;
+		i = j;
+	}
+	if (p->kws.count > 1)
+		qsort(p->kws.items, p->kws.count, sizeof(p->kws.items[0]),
+		      cmp_pending_kw);
+	for (size_t i = 0; i < p->kws.count;) {
+		const struct pending_kw *k = &p->kws.items[i];
+		size_t j = i + 1;
+
+		while (j < p->kws.count &&
+		       strcmp(p->kws.items[j].name, k->name) == 0 &&
+		       p->kws.items[j].add == k->add &&
+		       p->kws.items[j].pos == p->kws.items[j - 1].pos + 1)
+			j++;
+		mf_index_trans_keyword(t, k->name, k->add, k->uid,
+		                       p->kws.items[j - 1].uid);
+		records++;
+		i = j;
+	}
+	mf_array_free(&p->flags);
+	mf_array_free(&p->kws);
+	return records;
+}
+
+/* Keyword differences of message pos (index sequence seq, 0 = new). */
+static void sync_keywords(struct mailferry_mailbox *box, struct pending *p,
+                          uint32_t seq, size_t pos, bool is_new)
+{
+	const struct maildir_msg *msg = &box->msgs.items[pos];
 	struct mf_index *idx = box->index;
 	uint32_t kw_count = 0;
 	const char *const *kws =
 	    is_new ? NULL : mf_index_keywords(idx, &kw_count);
-	unsigned int changes = 0;
 
 	/* in the file but not in the index */
 	for (int i = 0; i < MAILDIR_MAX_KEYWORDS; i++) {
@@ -153,11 +237,8 @@ static unsigned int sync_keywords(struct mailferry_mailbox *box,
 				break;
 			}
 		}
-		if (!present) {
-			mf_index_trans_keyword(t, name, true, msg->uid,
-			                       msg->uid);
-			changes++;
-		}
+		if (!present)
+			pending_kw(p, name, true, pos, msg->uid);
 	}
 	/* in the index but not in the file */
 	for (uint32_t k = 0; k < kw_count; k++) {
@@ -169,10 +250,8 @@ static unsigned int sync_keywords(struct mailferry_mailbox *box,
 		if (letter >= 0 && (msg->info.keywords & (1u << letter)) != 0 &&
 		    strcmp(box->keywords.names[letter], kws[k]) == 0)
 			continue;
-		mf_index_trans_keyword(t, kws[k], false, msg->uid, msg->uid);
-		changes++;
+		pending_kw(p, kws[k], false, pos, msg->uid);
 	}
-	return changes;
 }
 
 int maildir_index_sync(struct mailferry_mailbox *box,
@@ -183,10 +262,12 @@ int maildir_index_sync(struct mailferry_mailbox *box,
 	struct mf_index *idx = box->index;
 	const struct mf_index_header *hdr;
 	struct mf_index_trans *t;
+	struct pending pend;
 	unsigned int changes = 0;
 	uint32_t seq = 1, n;
 	int ret;
 
+	mf_zero(&pend);
 	if (idx == NULL)
 		return 0;
 	if (storage->readonly) {
@@ -252,12 +333,15 @@ int maildir_index_sync(struct mailferry_mailbox *box,
 			uint8_t have = rec->flags & MF_INDEX_FLAGS_SYSTEM;
 
 			if (want != have) {
-				mf_index_trans_flags(t, msg->uid, msg->uid,
-				                     want & ~have,
-				                     have & ~want);
-				changes++;
+				struct pending_flag *f =
+				    mf_array_append_zero(&pend.flags);
+
+				f->pos = i;
+				f->uid = msg->uid;
+				f->add = want & ~have;
+				f->remove = have & ~want;
 			}
-			changes += sync_keywords(box, t, seq, msg, false);
+			sync_keywords(box, &pend, seq, i, false);
 			seq++;
 		} else if (msg->uid >= idx_next) {
 			if (mf_index_trans_append(t, msg->uid,
@@ -272,7 +356,7 @@ int maildir_index_sync(struct mailferry_mailbox *box,
 			}
 			idx_next = msg->uid + 1;
 			changes++;
-			changes += sync_keywords(box, t, 0, msg, true);
+			sync_keywords(box, &pend, 0, i, true);
 		} else {
 			/* the index expunged this UID but its file is back
 			 * (e.g. restored from a backup): Dovecot would give
@@ -293,6 +377,7 @@ int maildir_index_sync(struct mailferry_mailbox *box,
 		mf_index_trans_set_next_uid(t, box->uidlist.next_uid);
 		changes++;
 	}
+	changes += pending_flush(&pend, t);
 	if (changes == 0) {
 		mf_index_trans_rollback(&t);
 		ret = 0;
@@ -312,6 +397,7 @@ void maildir_index_add_saved(struct mailferry_mailbox *box, size_t first,
 {
 	struct mf_index *idx = box->index;
 	struct mf_index_trans *t;
+	struct pending pend;
 	uint32_t next;
 	bool any = false;
 
@@ -323,6 +409,7 @@ void maildir_index_add_saved(struct mailferry_mailbox *box, size_t first,
 		return;
 	}
 	next = mf_index_get_header(idx)->next_uid;
+	mf_zero(&pend);
 	t = mf_index_trans_begin(idx,
 	                         MF_INDEX_TRANS_EXTERNAL |
 	                             (sync_flag ? MF_INDEX_TRANS_SYNC : 0));
@@ -347,13 +434,15 @@ void maildir_index_add_saved(struct mailferry_mailbox *box, size_t first,
 			continue;
 		}
 		next = msg->uid + 1;
-		(void)sync_keywords(box, t, 0, msg, true);
+		sync_keywords(box, &pend, 0, i, true);
 		any = true;
 	}
 	if (box->uidlist.next_uid > next) {
 		mf_index_trans_set_next_uid(t, box->uidlist.next_uid);
 		any = true;
 	}
+	if (pending_flush(&pend, t) > 0)
+		any = true;
 	if (!any)
 		mf_index_trans_rollback(&t);
 	else if (mf_index_trans_commit(&t) < 0)
