@@ -19,8 +19,9 @@ tests_maildir_md_writer_LDADD = core/loader/libmfloader.la \
 # interop with the real Dovecot (skipped only when doveadm is missing)
 TESTS += tests/maildir/interop-read.sh tests/maildir/interop-write.sh \
 	tests/maildir/corpus.sh tests/maildir/bad-input.sh \
-	tests/maildir/concurrency.sh tests/maildir/engine-backup.sh
+	tests/maildir/concurrency.sh tests/maildir/engine-backup.sh \
+	tests/maildir/fsync.sh
 EXTRA_DIST += tests/maildir/interop-read.sh tests/maildir/md-common.sh \
 	tests/maildir/interop-write.sh tests/maildir/corpus.sh \
 	tests/maildir/bad-input.sh tests/maildir/concurrency.sh \
-	tests/maildir/engine-backup.sh
+	tests/maildir/engine-backup.sh tests/maildir/fsync.sh
