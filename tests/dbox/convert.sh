@@ -69,7 +69,7 @@ snapshot back "$T/back"
 same "$T/src" "$T/back" "sdbox -> maildir"
 # Dovecot finds nothing to repair in what we wrote
 for n in mdbox sdbox; do
-	on $n dc_doveadm force-resync '*' 2>&1 | grep -v 'Rebuilding index' > "$T/rs"
+	on $n resync_output '*' > "$T/rs"
 	[ -s "$T/rs" ] && { echo "FAIL: force-resync $n:"; head -4 "$T/rs"; fail=1; }
 	snapshot $n "$T/$n.rs"
 	same "$T/src" "$T/$n.rs" "$n after force-resync"

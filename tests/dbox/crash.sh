@@ -49,8 +49,7 @@ for fmt in sdbox mdbox; do
 	# Dovecot's own consistency check finds nothing to repair (it
 	# always prints "Rebuilding index" for sdbox; other lines are
 	# problems)
-	dc_doveadm force-resync INBOX 2>&1 | grep -v 'Rebuilding index' \
-		> "$DC_ROOT/resync"
+	resync_output INBOX > "$DC_ROOT/resync"
 	if [ -s "$DC_ROOT/resync" ]; then
 		echo "FAIL: $fmt: force-resync found problems:"
 		head -4 "$DC_ROOT/resync"; fail=1

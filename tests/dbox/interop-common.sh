@@ -47,6 +47,16 @@ dcq() {
 	rm -f "$err"
 }
 
+# doveadm force-resync, minus the lines it prints for every healthy store
+# too (checked against Dovecot-written stores: sdbox "Rebuilding index",
+# mdbox "fscking index file ...map.index" and "rebuilding indexes");
+# anything else it says (e.g. "Inconsistency in map index") is a problem.
+resync_output() { # MAILBOX-MASK
+	dc_doveadm force-resync "$1" 2>&1 |
+		grep -v -e 'Rebuilding index$' -e 'storage: rebuilding indexes$' \
+			-e 'fscking index file .*/storage/dovecot.map.index$'
+}
+
 # dcq may run in a pipeline (a subshell): pick up its failures here
 check_failed() {
 	if [ -e "$DC_BASE/.failed" ]; then

@@ -47,7 +47,7 @@ for combo in sdbox-plain-noalt sdbox-zstd-alt mdbox-plain-alt mdbox-zstd-noalt; 
 	compare_fetch "$loc" "$name"
 	cp "$DC_ROOT/dc.out" "$DC_ROOT/before"
 	# force-resync must find nothing to change
-	dc_doveadm force-resync '*' 2>&1 | grep -v 'Rebuilding index' > "$DC_ROOT/rs"
+	resync_output '*' > "$DC_ROOT/rs"
 	[ -s "$DC_ROOT/rs" ] && { echo "FAIL: $name: force-resync complained:"; head -4 "$DC_ROOT/rs"; fail=1; }
 	dcq fetch "$FIELDS" all | norm > "$DC_ROOT/after"
 	if ! cmp -s "$DC_ROOT/before" "$DC_ROOT/after"; then
@@ -74,7 +74,7 @@ for combo in sdbox-plain-noalt sdbox-zstd-alt mdbox-plain-alt mdbox-zstd-noalt; 
 		[ "$after_sz" -lt "$before_sz" ] ||
 			{ echo "FAIL: $name: purge freed nothing ($before_sz -> $after_sz)"; fail=1; }
 		compare_fetch "$loc" "$name after our purge"
-		dc_doveadm force-resync '*' 2>&1 | grep -v 'Rebuilding index' > "$DC_ROOT/rs"
+		resync_output '*' > "$DC_ROOT/rs"
 		[ -s "$DC_ROOT/rs" ] && { echo "FAIL: $name: force-resync after purge:"; head -4 "$DC_ROOT/rs"; fail=1; }
 	fi
 	# Dovecot keeps working on the store
