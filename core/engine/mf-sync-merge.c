@@ -300,6 +300,9 @@ void mf_box_merge_new(struct mf_box_sync *bs)
 			n->uid = m->uid;
 			n->side = (uint8_t)s;
 			n->index = (uint32_t)i;
+			n->guid_str = m->guid_str != 0
+			                  ? b->pool.data + m->guid_str - 1
+			                  : NULL;
 		}
 	}
 	bs->next_uid = mf_sync_assign_uids(

@@ -131,16 +131,22 @@ uint32_t mf_sync_merge_flags(const struct mf_flag_merge_in *in);
 /* UID assignment for new mails (mf-sync-uids.c), pure. One entry per
  * message instance above the last common UID. */
 struct mf_newmail {
-	uint8_t id[16];     /* GUID or header hash */
-	uint32_t uid;       /* its UID on its side */
-	uint8_t side;       /* 0 local, 1 remote */
-	uint32_t index;     /* caller's index into its message array */
+	uint8_t id[16]; /* GUID or header hash */
+	uint32_t uid;   /* its UID on its side */
+	uint8_t side;   /* 0 local, 1 remote */
+	uint32_t index; /* caller's index into its message array */
+	/* the GUID as a string when it is not the hex form of id (NULL):
+	 * the processing order compares GUID strings as dsync does */
+	const char *guid_str;
 	uint32_t final_uid; /* output */
 	int32_t link;       /* output: index of the paired instance, or -1 */
 };
 /* Sort the instances, pair same-id instances of the two sides and give
  * every pair / unpaired instance its final UID: its own when usable
  * (never issued by the other side, or same UID on both), else a fresh UID
+ * allocated in dsync's processing order (both sides' UID-ordered lists
+ * merged by GUID string, then UID), so conflicts get the same UIDs as
+ * with dsync; 
  * from max(uidnext) upward. Returns the next free UID. */
 uint32_t mf_sync_assign_uids(struct mf_newmail *mails, size_t count,
                              uint32_t local_uidnext, uint32_t remote_uidnext);

@@ -8,6 +8,8 @@
  */
 #include <stdlib.h>
 
+#include "mf-alloc.h"
+#include "mf-hex.h"
 #include "mf-sync-private.h"
 
 static int cmp_id_side_uid(const void *a, const void *b)
@@ -24,16 +26,78 @@ static int cmp_id_side_uid(const void *a, const void *b)
 
 struct unit {
 	uint32_t first; /* index into the sorted array */
-	uint32_t min_uid;
+	uint32_t order; /* when dsync would process it */
 };
 
 static int cmp_unit(const void *a, const void *b)
 {
 	const struct unit *x = a, *y = b;
 
-	if (x->min_uid != y->min_uid)
-		return x->min_uid < y->min_uid ? -1 : 1;
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
 	return x->first < y->first ? -1 : (x->first > y->first ? 1 : 0);
+}
+
+static const char *key_of(const struct mf_newmail *m, char buf[33])
+{
+	if (m->guid_str != NULL)
+		return m->guid_str;
+	mf_hex_encode(m->id, 16, buf);
+	return buf;
+}
+
+/* dsync's order of new mails: GUID string, then UID */
+static int cmp_emit(const struct mf_newmail *a, const struct mf_newmail *b)
+{
+	char ba[33], bb[33];
+	int c = strcmp(key_of(a, ba), key_of(b, bb));
+
+	if (c != 0)
+		return c;
+	return a->uid < b->uid ? -1 : (a->uid > b->uid ? 1 : 0);
+}
+
+static const struct mf_newmail *sort_base;
+
+static int cmp_idx_uid(const void *x, const void *y)
+{
+	const struct mf_newmail *a = &sort_base[*(const uint32_t *)x];
+	const struct mf_newmail *b = &sort_base[*(const uint32_t *)y];
+	return a->uid < b->uid ? -1 : (a->uid > b->uid ? 1 : 0);
+}
+
+/* order_r[i]: position of m[i] when both sides' UID-ordered lists are
+ * merged by (GUID string, UID), which is the order dsync creates and
+ * numbers its new-mail records in; a message both sides have at the same
+ * UID is one step. */
+static void emission_order(const struct mf_newmail *m, size_t count,
+                           uint32_t *order_r)
+{
+	uint32_t *lst[2];
+	size_t n[2] = {0, 0}, i = 0, j = 0;
+	uint32_t step = 0;
+
+	lst[0] = mf_calloc(count + 1, sizeof(uint32_t));
+	lst[1] = mf_calloc(count + 1, sizeof(uint32_t));
+	for (size_t k = 0; k < count; k++) {
+		int s = m[k].side != 0;
+		lst[s][n[s]++] = (uint32_t)k;
+	}
+	sort_base = m;
+	mf_qsort(lst[0], n[0], sizeof(uint32_t), cmp_idx_uid);
+	mf_qsort(lst[1], n[1], sizeof(uint32_t), cmp_idx_uid);
+	while (i < n[0] || j < n[1]) {
+		int c = i == n[0]   ? 1
+		        : j == n[1] ? -1
+		                    : cmp_emit(&m[lst[0][i]], &m[lst[1][j]]);
+		if (c <= 0)
+			order_r[lst[0][i++]] = step;
+		if (c >= 0)
+			order_r[lst[1][j++]] = step;
+		step++;
+	}
+	free(lst[0]);
+	free(lst[1]);
 }
 
 /* Pair the local and remote instances of one id group [start, end). */
@@ -71,6 +135,7 @@ uint32_t mf_sync_assign_uids(struct mf_newmail *m, size_t count,
 {
 	uint32_t next = MF_MAX(local_uidnext, remote_uidnext);
 	struct unit *units;
+	uint32_t *order;
 	size_t nunits = 0;
 
 	if (next == 0)
@@ -85,16 +150,19 @@ uint32_t mf_sync_assign_uids(struct mf_newmail *m, size_t count,
 		pair_group(m, i, e);
 		i = e;
 	}
+	order = mf_calloc(count + 1, sizeof(uint32_t));
+	emission_order(m, count, order);
 	units = mf_calloc(count + 1, sizeof(*units));
 	for (size_t i = 0; i < count; i++) {
 		if (m[i].link >= 0 && (size_t)m[i].link < i)
 			continue; /* the pair is represented by its first */
 		units[nunits].first = (uint32_t)i;
-		units[nunits].min_uid = m[i].link >= 0
-		                            ? MF_MIN(m[i].uid, m[m[i].link].uid)
-		                            : m[i].uid;
+		units[nunits].order = m[i].link >= 0
+		                          ? MF_MIN(order[i], order[m[i].link])
+		                          : order[i];
 		nunits++;
 	}
+	free(order);
 	mf_qsort(units, nunits, sizeof(*units), cmp_unit);
 	for (size_t u = 0; u < nunits; u++) {
 		struct mf_newmail *a = &m[units[u].first];

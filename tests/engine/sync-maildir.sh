@@ -138,6 +138,36 @@ md_check $? "doveadm sync -f made the stores identical"
 noop "after doveadm sync"
 compare "after doveadm sync"
 
+# 2e. Same starting point, conflicting changes on both sides: Dovecot's
+#     dsync on one copy and mailferry on another must give the same result
+#     (UIDs of renumbered conflicts, GUIDs, flags, keywords).
+save_a INBOX "$DC_BASE/msgs/msg15.eml"
+save_a INBOX "$DC_BASE/msgs/msg16.eml"
+save_b INBOX "$DC_BASE/msgs/msg17.eml"
+on_a flags add '\Seen' mailbox INBOX uid 2
+on_b flags add '\Flagged $Work' mailbox INBOX uid 2
+on_b flags remove '\Seen' mailbox INBOX uid 1
+on_a expunge mailbox INBOX uid 3
+save_b Work2 "$DC_BASE/msgs/msg18.eml"
+dc_init a2 "maildir:@ROOT@/Maildir"
+ROOT_A2=$DC_ROOT
+dc_init b2 "maildir:@ROOT@/Maildir"
+ROOT_B2=$DC_ROOT
+rm -rf "$ROOT_A2/Maildir" "$ROOT_B2/Maildir"
+cp -a "$ROOT_A/Maildir" "$ROOT_A2/Maildir"
+cp -a "$ROOT_B/Maildir" "$ROOT_B2/Maildir"
+DC_ROOT=$ROOT_A dc_doveadm sync -f "maildir:$ROOT_B/Maildir" > "$DC_BASE/dsync.out" 2>&1
+md_check $? "doveadm sync -f of conflicting changes exits 0"
+"$MAILFERRY" sync -f "maildir:$ROOT_A2/Maildir" "maildir:$ROOT_B2/Maildir" 2> "$DC_BASE/err"
+md_check $? "mailferry sync -f of the same changes exits 0"
+fetch_all "$ROOT_A" > "$DC_BASE/dsync_a"
+fetch_all "$ROOT_A2" > "$DC_BASE/mf_a"
+fetch_all "$ROOT_B2" > "$DC_BASE/mf_b"
+if ! cmp -s "$DC_BASE/dsync_a" "$DC_BASE/mf_a"; then diff "$DC_BASE/dsync_a" "$DC_BASE/mf_a"; false; fi
+md_check $? "mailferry's result equals dsync's"
+cmp -s "$DC_BASE/mf_a" "$DC_BASE/mf_b"
+md_check $? "mailferry's two sides are identical"
+
 # 3. Backup A -> C, then C equals A.
 dc_init c "maildir:@ROOT@/Maildir"
 ROOT_C=$DC_ROOT

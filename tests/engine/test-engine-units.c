@@ -273,6 +273,35 @@ START_TEST(uid_assign_conflict)
 }
 END_TEST
 
+START_TEST(uid_assign_dsync_order)
+{
+	/* conflicts get new UIDs in dsync's order: both sides' new mails
+	 * merged by GUID string (then UID), not by UID */
+	struct mf_newmail m[3];
+
+	memset(m, 0, sizeof(m));
+	m[0].uid = 14; /* local, conflicts with the remote's UID 14 */
+	m[0].guid_str = "1795451536.M813807P1259.vm";
+	m[0].id[0] = 0xee;
+	m[1].uid = 15; /* local, above the remote's UIDNEXT: kept */
+	m[1].guid_str = "1795451536.M823807P1259.vm";
+	m[1].id[0] = 0x01;
+	m[2].uid = 14; /* remote */
+	m[2].side = 1;
+	m[2].guid_str = "1795451536.M868742P1264.vm";
+	m[2].id[0] = 0x10;
+	ck_assert_uint_eq(mf_sync_assign_uids(m, 3, 16, 15), 18);
+	for (int i = 0; i < 3; i++) {
+		if (m[i].uid == 15)
+			ck_assert_uint_eq(m[i].final_uid, 15);
+		else if (m[i].side == 0)
+			ck_assert_uint_eq(m[i].final_uid, 16);
+		else
+			ck_assert_uint_eq(m[i].final_uid, 17);
+	}
+}
+END_TEST
+
 START_TEST(wildcards)
 {
 	ck_assert(mf_sync_wildcard_match("INBOX", "INBOX", '/'));
@@ -298,6 +327,7 @@ static Suite *units_suite(void)
 	tcase_add_test(tc, header_hash_normalize);
 	tcase_add_test(tc, flag_merge_table);
 	tcase_add_test(tc, uid_assign_conflict);
+	tcase_add_test(tc, uid_assign_dsync_order);
 	tcase_add_test(tc, wildcards);
 	suite_add_tcase(s, tc);
 	return s;
