@@ -532,8 +532,12 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed)
 	return ret;
 }
 
-/* Apply flag changes by renaming files. */
-static int commit_flags(struct mailferry_trans *t, bool *kw_changed)
+/* Apply flag changes by renaming files. A file another process renamed
+ * meanwhile (a client changing flags) is reported in *missed on the first
+ * pass (the caller rescans and runs again); on the last pass it was
+ * expunged: skipped. */
+static int commit_flags(struct mailferry_trans *t, bool *kw_changed,
+                        bool last_pass, bool *missed)
 {
 	struct mailferry_mailbox *box = t->box;
 	struct mf_buf from = MF_BUF_INIT, to = MF_BUF_INIT;
@@ -591,10 +595,13 @@ static int commit_flags(struct mailferry_trans *t, bool *kw_changed)
 			              msg->in_new ? "new" : "cur");
 			maildir_fname_build(msg->fname, &info, &to);
 			if (rename(mf_buf_str(&from), mf_buf_str(&to)) < 0) {
+				if (errno == ENOENT && !last_pass) {
+					*missed = true;
+					continue;
+				}
 				if (errno == ENOENT) {
-					/* expunged or renamed by someone
-					 * else meanwhile: skip, the next
-					 * sync sees the truth */
+					/* gone even after a rescan:
+					 * expunged meanwhile */
 					maildir_log_warning(
 					    box->storage,
 					    "%s: vanished while changing "
@@ -621,7 +628,8 @@ static int commit_flags(struct mailferry_trans *t, bool *kw_changed)
 }
 
 static int commit_expunges(struct mailferry_trans *t,
-                           struct maildir_expunged_list *out)
+                           struct maildir_expunged_list *out, bool last_pass,
+                           bool *missed)
 {
 	struct mailferry_mailbox *box = t->box;
 	struct maildir_uidlist *ul = &box->uidlist;
@@ -636,12 +644,22 @@ static int commit_expunges(struct mailferry_trans *t,
 		                   msg->uid))
 			continue;
 		maildir_msg_path(box, msg, &path);
-		if (unlink(mf_buf_str(&path)) < 0 && errno != ENOENT) {
-			ret = maildir_error(box->storage,
-			                    maildir_errno_code(errno),
-			                    "unlink(%s) failed: %s",
-			                    mf_buf_str(&path), strerror(errno));
-			break;
+		if (unlink(mf_buf_str(&path)) < 0) {
+			if (errno != ENOENT) {
+				ret = maildir_error(
+				    box->storage, maildir_errno_code(errno),
+				    "unlink(%s) failed: %s", mf_buf_str(&path),
+				    strerror(errno));
+				break;
+			}
+			if (!last_pass) {
+				/* renamed by a client meanwhile (else its
+				 * file would come back under a new UID):
+				 * rescan and retry */
+				*missed = true;
+				continue;
+			}
+			/* gone even after a rescan: expunged by others */
 		}
 		e = mf_array_append_zero(out);
 		e->uid = msg->uid;
@@ -793,6 +811,38 @@ static int commit_saves_only(struct mailferry_trans *t,
 	return ret;
 }
 
+/* Write dovecot-keywords (when kw_changed) and dovecot-uidlist. */
+static int write_state(struct mailferry_mailbox *box, bool kw_changed)
+{
+	struct mailferry_storage *storage = box->storage;
+	char *error = NULL, *path;
+	int ret = 0;
+
+	if (kw_changed) {
+		path = mf_strdup_printf("%s/" MAILDIR_KEYWORDS_NAME,
+		                        box->control_dir);
+		if (maildir_keywords_write(&box->keywords, path,
+		                           maildir_fsync_commit(storage),
+		                           &error) < 0)
+			ret = maildir_error(storage, maildir_errno_code(errno),
+			                    "%s", error);
+		mf_free(&error);
+		free(path);
+	}
+	path = mf_strdup_printf("%s/" MAILDIR_UIDLIST_NAME, box->control_dir);
+	if (maildir_uidlist_write(&box->uidlist, path,
+	                          maildir_fsync_commit(storage), &error) < 0) {
+		if (ret == 0)
+			ret = maildir_error(storage, maildir_errno_code(errno),
+			                    "%s", error);
+	} else {
+		maildir_uidlist_remember(box);
+	}
+	mf_free(&error);
+	free(path);
+	return ret;
+}
+
 int maildir_trans_commit(struct mailferry_trans **tp,
                          struct mailferry_commit_result *result_r)
 {
@@ -802,7 +852,6 @@ int maildir_trans_commit(struct mailferry_trans **tp,
 	struct maildir_dotlock *lock = NULL;
 	struct maildir_expunged_list expunged = MF_ARRAY_INIT;
 	bool kw_changed = false;
-	char *error = NULL;
 	int ret;
 
 	*tp = NULL;
@@ -821,35 +870,34 @@ int maildir_trans_commit(struct mailferry_trans **tp,
 	 * changes without our SYNC mark */
 	if ((ret = maildir_sync(box, lock)) < 0)
 		goto out;
-	if ((ret = commit_saves(t, &kw_changed)) == 0 &&
-	    (ret = commit_flags(t, &kw_changed)) == 0)
-		ret = commit_expunges(t, &expunged);
-	/* whatever was renamed must be listed, even after a failure */
-	if (kw_changed) {
-		char *path = mf_strdup_printf("%s/" MAILDIR_KEYWORDS_NAME,
-		                              box->control_dir);
+	ret = commit_saves(t, &kw_changed);
+	for (int pass = 0; pass < 2 && ret == 0; pass++) {
+		bool missed = false;
 
-		if (maildir_keywords_write(&box->keywords, path,
-		                           maildir_fsync_commit(storage),
-		                           &error) < 0 &&
-		    ret == 0)
-			ret = maildir_error(storage, maildir_errno_code(errno),
-			                    "%s", error);
-		mf_free(&error);
-		free(path);
+		if (pass > 0) {
+			/* a client renamed files under us: list what is
+			 * done so far, rescan (still locked), go again */
+			ret = write_state(box, kw_changed);
+			kw_changed = false;
+			if (ret == 0)
+				ret = maildir_sync_ext(
+				    box, lock, expunged.items, expunged.count,
+				    (t->flags & MAILFERRY_TRANS_SYNC) != 0);
+			if (ret < 0)
+				break;
+		}
+		ret = commit_flags(t, &kw_changed, pass > 0, &missed);
+		if (ret == 0)
+			ret = commit_expunges(t, &expunged, pass > 0, &missed);
+		if (!missed)
+			break;
 	}
+	/* whatever was renamed must be listed, even after a failure */
 	{
-		char *path = mf_strdup_printf("%s/" MAILDIR_UIDLIST_NAME,
-		                              box->control_dir);
+		int r = write_state(box, kw_changed);
 
-		if (maildir_uidlist_write(&box->uidlist, path,
-		                          maildir_fsync_commit(storage),
-		                          &error) < 0 &&
-		    ret == 0)
-			ret = maildir_error(storage, maildir_errno_code(errno),
-			                    "%s", error);
-		mf_free(&error);
-		free(path);
+		if (r < 0 && ret == 0)
+			ret = r;
 	}
 	if (maildir_fsync_commit(storage)) {
 		char *p = mf_strdup_printf("%s/cur", box->path);

@@ -97,5 +97,30 @@ awk '/^uid: /{u=$2} /^hdr.message-id: <mf-/{print "uid: " u " " $2}' "$root/f.mf
 	sort > "$root/uids.now"
 [ "$(wc -l < "$root/uids.now")" = $N ] && cmp -s "$root/uids.committed" "$root/uids.now"
 md_check $? "every UID reported at commit is the message's UID"
+# a client renames files between our refresh and our commit: the flag
+# change and the expunge still reach the right files
+mkdir -p "$root/race"
+printf 'Subject: a\n\na\n' > "$root/race/a.eml"
+printf 'Subject: b\n\nb\n' > "$root/race/b.eml"
+as_user "$MDWRITER" "$loc" > /dev/null <<EOS
+create Race
+begin Race
+save $root/race/a.eml
+save $root/race/b.eml
+commit
+begin Race
+run for f in $M/.Race/new/*; do mv "\$f" "$M/.Race/cur/\$(basename "\$f"):2,S"; done
+flags 2 add Flagged
+expunge 1
+commit
+EOS
+md_check $? "transaction over files renamed behind its back"
+ls "$M/.Race/cur" > "$root/race.ls"
+[ "$(ls "$M/.Race/new" | wc -l)" = 0 ] && [ "$(wc -l < "$root/race.ls")" = 1 ] &&
+	grep -q ':2,FS$' "$root/race.ls"
+md_check $? "expunged file gone, flag added to the renamed file ($(tr '\n' ' ' < "$root/race.ls"))"
+"$MAILFERRY" fetch "$loc" 'uid flags' mailbox Race > "$root/race.f"
+[ "$(grep -c '^uid:' "$root/race.f")" = 1 ] && grep -q '^uid: 2$' "$root/race.f"
+md_check $? "UID 2 kept, UID 1 expunged, nothing resurrected"
 md_compare "$loc" "after concurrent writers" 'mailbox uid guid flags size.physical'
 exit $md_fail

@@ -20,6 +20,9 @@
  *   subscriptions               prints "sub: NAME" lines
  *   mailboxlog                  prints "log: TYPE GUIDHEX" lines
  *   resync [MAILBOX]            force_resync (all mailboxes without NAME)
+ *   run SHELL COMMAND...        run a command (e.g. rename files behind
+ *                               the driver's back in the middle of a
+ *                               transaction)
  *   changes MAILBOX MODSEQ      prints "changed: UID MODSEQ +FLAGS -FLAGS"
  *                               and "expunged: UID GUIDHEX" lines
  * Every failure is printed with the storage's error text and makes the
@@ -354,6 +357,17 @@ static void run(char **tok, size_t n)
 		}
 		if (ret < 0 || (ret = ops->mailbox_log_end(&it)) < 0)
 			fail("mailbox log", ret);
+	} else if (strcmp(tok[0], "run") == 0 && n >= 2) {
+		struct mf_buf cmd = MF_BUF_INIT;
+
+		for (size_t i = 1; i < n; i++)
+			mf_buf_printf(&cmd, "%s%s", i > 1 ? " " : "", tok[i]);
+		if (system(mf_buf_str(&cmd)) != 0) {
+			fprintf(stderr, "md-writer: line %u: '%s' failed\n",
+			        lineno, mf_buf_str(&cmd));
+			exit(1);
+		}
+		mf_buf_free(&cmd);
 	} else if (strcmp(tok[0], "resync") == 0) {
 		if ((ret = ops->force_resync(storage->st,
 		                             n >= 2 ? tok[1] : NULL)) < 0)
