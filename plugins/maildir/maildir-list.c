@@ -61,7 +61,9 @@ static int scan_pp(struct mailferry_list_iter *iter)
 		char *path;
 
 		if (d->d_name[0] != '.' || strcmp(d->d_name, ".") == 0 ||
-		    strcmp(d->d_name, "..") == 0)
+		    strcmp(d->d_name, "..") == 0 ||
+		    /* a mailbox being deleted (Dovecot's name too) */
+		    strcmp(d->d_name, ".DOVECOT-TRASHED") == 0)
 			continue;
 		path = mf_strdup_printf("%s/%s", storage->root, d->d_name);
 		if (!is_dir(path)) {
