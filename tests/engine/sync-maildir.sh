@@ -168,6 +168,35 @@ md_check $? "mailferry's result equals dsync's"
 cmp -s "$DC_BASE/mf_a" "$DC_BASE/mf_b"
 md_check $? "mailferry's two sides are identical"
 
+# 2f. Tree changes on both sides, same comparison with dsync: renames on
+#     each side, a delete, new mailboxes, mail into a renamed mailbox.
+"$MAILFERRY" sync -f "$LOC_A" "$LOC_B" 2>/dev/null
+on_a mailbox create Projects Projects/x Shared >/dev/null
+"$MAILFERRY" sync -f "$LOC_A" "$LOC_B" 2>/dev/null
+sleep 1 # the mailbox log has one-second timestamps
+on_a mailbox rename Projects/x Projects/y >/dev/null
+on_b mailbox rename Shared Common >/dev/null
+on_b mailbox delete Work2 >/dev/null
+on_a mailbox create OnlyA >/dev/null
+on_b mailbox create OnlyB >/dev/null
+save_b Common "$DC_BASE/msgs/msg19.eml"
+save_a Projects/y "$DC_BASE/msgs/msg20.eml"
+rm -rf "$ROOT_A2/Maildir" "$ROOT_B2/Maildir"
+cp -a "$ROOT_A/Maildir" "$ROOT_A2/Maildir"
+cp -a "$ROOT_B/Maildir" "$ROOT_B2/Maildir"
+DC_ROOT=$ROOT_A dc_doveadm sync -f "maildir:$ROOT_B/Maildir" > "$DC_BASE/dsync.out" 2>&1
+md_check $? "doveadm sync -f of tree changes exits 0"
+"$MAILFERRY" sync -f "maildir:$ROOT_A2/Maildir" "maildir:$ROOT_B2/Maildir" 2> "$DC_BASE/err"
+md_check $? "mailferry sync -f of the same tree changes exits 0"
+fetch_all "$ROOT_A" > "$DC_BASE/dsync_a"
+fetch_all "$ROOT_A2" > "$DC_BASE/mf_a"
+DC_ROOT=$ROOT_A dc_doveadm mailbox list | LC_ALL=C sort > "$DC_BASE/dsync_l"
+DC_ROOT=$ROOT_A2 dc_doveadm mailbox list | LC_ALL=C sort > "$DC_BASE/mf_l"
+if ! cmp -s "$DC_BASE/dsync_l" "$DC_BASE/mf_l"; then diff "$DC_BASE/dsync_l" "$DC_BASE/mf_l"; false; fi
+md_check $? "tree: mailferry's mailboxes equal dsync's"
+if ! cmp -s "$DC_BASE/dsync_a" "$DC_BASE/mf_a"; then diff "$DC_BASE/dsync_a" "$DC_BASE/mf_a"; false; fi
+md_check $? "tree: mailferry's messages equal dsync's"
+
 # 3. Backup A -> C, then C equals A.
 dc_init c "maildir:@ROOT@/Maildir"
 ROOT_C=$DC_ROOT
