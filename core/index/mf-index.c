@@ -285,6 +285,13 @@ static int load_once(struct mf_index *index)
 	if (index->have_log) {
 		if (index->have_main && index->log.seq == index->main_log_seq)
 			index->last_read_tail = index->main_tail;
+		/* Nothing before the first record can be unprocessed: a tail
+		 * below the header would never meet a record offset, so
+		 * EXTERNAL transactions could not move it and we would never
+		 * write log_file_tail_offset (Dovecot's mdbox map check then
+		 * reports "Inconsistency in map index" and rebuilds). */
+		if (index->last_read_tail < index->log.hdr_size)
+			index->last_read_tail = (uint32_t)index->log.hdr_size;
 		index->max_tail = index->last_read_tail;
 	}
 
