@@ -923,6 +923,11 @@ int maildir_trans_commit(struct mailferry_trans **tp,
 	}
 	apply_modseqs(t);
 out:
+	if (ret < 0) {
+		/* the in-memory uidlist may hold records that never made
+		 * it to the file: read the file again next time */
+		box->uidlist_id.valid = false;
+	}
 	maildir_dotlock_release(&lock);
 	if (ret == 0 && result_r != NULL) {
 		result_r->struct_size = sizeof(*result_r);

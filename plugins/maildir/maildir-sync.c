@@ -528,6 +528,22 @@ static int cmp_rec_uid(const void *a, const void *b)
 	return ra->uid < rb->uid ? -1 : ra->uid > rb->uid;
 }
 
+/* The in-memory uidlist is the file's content (plus, for a store we may
+ * not write, our own numbering of new files) as long as the file keeps
+ * its identity: appends change its size, rewrites its inode. */
+static int read_uidlist_if_changed(struct mailferry_mailbox *box)
+{
+	char *path =
+	    mf_strdup_printf("%s/" MAILDIR_UIDLIST_NAME, box->control_dir);
+	struct maildir_file_id now;
+	bool same;
+
+	(void)file_id_get(path, &now);
+	free(path);
+	same = file_id_equal(&box->uidlist_id, &now);
+	return same ? 0 : read_uidlist(box);
+}
+
 int maildir_sync(struct mailferry_mailbox *box, struct maildir_dotlock *held)
 {
 	return maildir_sync_ext(box, held, NULL, 0, false);
@@ -547,7 +563,8 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 	int ret;
 
 	mf_zero(&s);
-	if ((ret = read_uidlist(box)) < 0 || (ret = read_keywords(box)) < 0 ||
+	if ((ret = read_uidlist_if_changed(box)) < 0 ||
+	    (ret = read_keywords(box)) < 0 ||
 	    (ret = scan_and_match(box, &s)) < 0)
 		goto out;
 	need_write = s.new_count > 0 || s.missing_count > 0 ||
@@ -568,7 +585,7 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 			lock = NULL;
 		} else if (held == NULL) {
 			/* re-read what others may have written meanwhile */
-			if ((ret = read_uidlist(box)) < 0 ||
+			if ((ret = read_uidlist_if_changed(box)) < 0 ||
 			    (ret = read_keywords(box)) < 0 ||
 			    (ret = scan_and_match(box, &s)) < 0)
 				goto out;
@@ -658,6 +675,8 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 		ret = maildir_index_sync(box, expunged.items, expunged.count,
 		                         sync_flag);
 out:
+	if (ret < 0)
+		box->uidlist_id.valid = false;
 	if (lock != held)
 		maildir_dotlock_release(&lock);
 	for (size_t i = 0; i < expunged.count; i++)
