@@ -364,6 +364,11 @@ int mf_sync_mailbox(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
 	}
 	if (ctx->state_mode)
 		state = mf_sync_state_find(&ctx->old_state, n0->guid);
+	/* fast mode may skip a mailbox whose counters agree, unless these
+	 * are two mailboxes that were separate until now */
+	bool may_skip = !ctx->p->full && !ctx->state_mode && !n0->merged &&
+	                !n1->merged &&
+	                bs.b[0].st.uidvalidity == bs.b[1].st.uidvalidity;
 	if (bs.b[0].st.uidvalidity != bs.b[1].st.uidvalidity) {
 		if (state != NULL) {
 			mf_warning("mailbox %s: UIDVALIDITY changed since the "
@@ -379,7 +384,7 @@ int mf_sync_mailbox(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
 		if (ret < 0)
 			goto out;
 	}
-	if (!ctx->p->full && !ctx->state_mode && quick_equal(&bs)) {
+	if (may_skip && quick_equal(&bs)) {
 		ctx->res->boxes_skipped++;
 		ret = 0;
 		goto state_out;

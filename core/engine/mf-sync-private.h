@@ -28,6 +28,9 @@ struct mf_tnode {
 	int64_t rename_ts; /* last_renamed_or_created, 0 = unknown */
 	/* Created by a dry run: exists only on paper, cannot be opened. */
 	bool planned;
+	/* Two unrelated mailboxes of one name were made one this run: their
+	 * counters say nothing about their contents (no fast skip). */
+	bool merged;
 	char *want; /* wanted canonical name after the tree sync */
 };
 

@@ -172,6 +172,7 @@ static int merge_same_name(struct mf_sync_ctx *ctx)
 		loser = loser_side == a ? na : nb;
 		winner = loser_side == a ? nb : na;
 		ret = mf_tree_set_guid(ctx, loser_side, loser, winner->guid);
+		na->merged = nb->merged = true;
 		if (ret < 0)
 			return ret;
 	}

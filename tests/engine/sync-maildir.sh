@@ -197,6 +197,46 @@ md_check $? "tree: mailferry's mailboxes equal dsync's"
 if ! cmp -s "$DC_BASE/dsync_a" "$DC_BASE/mf_a"; then diff "$DC_BASE/dsync_a" "$DC_BASE/mf_a"; false; fi
 md_check $? "tree: mailferry's messages equal dsync's"
 
+# 2g. The same mailbox renamed differently on both sides: the later
+#     rename wins, as with dsync.
+"$MAILFERRY" sync -f "$LOC_A" "$LOC_B" 2>/dev/null
+on_a mailbox rename OnlyA RenamedOnA >/dev/null
+sleep 1
+on_b mailbox rename OnlyA RenamedOnB >/dev/null
+rm -rf "$ROOT_A2/Maildir" "$ROOT_B2/Maildir"
+cp -a "$ROOT_A/Maildir" "$ROOT_A2/Maildir"
+cp -a "$ROOT_B/Maildir" "$ROOT_B2/Maildir"
+DC_ROOT=$ROOT_A dc_doveadm sync -f "maildir:$ROOT_B/Maildir" > "$DC_BASE/dsync.out" 2>&1
+md_check $? "doveadm sync -f of a rename conflict exits 0"
+"$MAILFERRY" sync -f "maildir:$ROOT_A2/Maildir" "maildir:$ROOT_B2/Maildir" 2> "$DC_BASE/err"
+md_check $? "mailferry sync -f of the same rename conflict exits 0"
+DC_ROOT=$ROOT_A dc_doveadm mailbox list | LC_ALL=C sort > "$DC_BASE/dsync_l"
+DC_ROOT=$ROOT_A2 dc_doveadm mailbox list | LC_ALL=C sort > "$DC_BASE/mf_l"
+if ! cmp -s "$DC_BASE/dsync_l" "$DC_BASE/mf_l"; then diff "$DC_BASE/dsync_l" "$DC_BASE/mf_l"; false; fi
+md_check $? "rename conflict: mailferry's mailboxes equal dsync's"
+grep -q '^RenamedOnB$' "$DC_BASE/mf_l"
+md_check $? "rename conflict: the later rename won"
+
+# 2h. A mailbox of the same name created on both sides with mail in each:
+#     merged into one that keeps both mails. (Dovecot 2.3's dsync reports
+#     "Remote lost mailbox GUID" here, exit 2 on every run, and keeps only
+#     one side's mail; mailferry must lose nothing.)
+on_a mailbox create Twin >/dev/null
+on_b mailbox create Twin >/dev/null
+save_a Twin "$DC_BASE/msgs/msg21.eml"
+save_b Twin "$DC_BASE/msgs/msg22.eml"
+"$MAILFERRY" sync "$LOC_A" "$LOC_B" 2> "$DC_BASE/err"
+rc=$?
+if [ $rc = 2 ]; then
+	"$MAILFERRY" sync "$LOC_A" "$LOC_B" 2> "$DC_BASE/err"
+	rc=$?
+fi
+md_check $rc "same-name mailboxes: sync exits 0"
+compare "same-name mailboxes"
+[ "$(on_a mailbox status messages Twin)" = "Twin messages=2" ]
+md_check $? "same-name mailboxes: both mails kept"
+noop "same-name mailboxes"
+
 # 3. Backup A -> C, then C equals A.
 dc_init c "maildir:@ROOT@/Maildir"
 ROOT_C=$DC_ROOT
