@@ -287,7 +287,7 @@ static int sync_header(struct mf_sync_ctx *ctx, const uint8_t *d, uint32_t size)
 	for (uint32_t i = 0; i + 4 <= size;) {
 		uint32_t off = mf_le16(d + i), len = mf_le16(d + i + 2);
 		uint32_t next = mf_map_hdr32(map, MF_HOFF_NEXT_UID);
-		uint32_t tail = mf_map_hdr32(map, MF_HOFF_TAIL);
+		uint8_t keep_a[20], keep_b[16], keep_c[12];
 
 		if (i + 4 + len > size)
 			return fail(ctx, "header update extends beyond record");
@@ -296,17 +296,19 @@ static int sync_header(struct mf_sync_ctx *ctx, const uint8_t *d, uint32_t size)
 			            "header update outside range: %u + %u "
 			            "> %u",
 			            off, len, MF_IDX_BASE_HDR_SIZE);
+		/* Fields the replay and the log own are kept: versions,
+		 * sizes and indexid (0-19), the counters (32-47) and the log
+		 * position (60-71); next_uid never shrinks. Dovecot never
+		 * writes updates there, a damaged log might. */
+		memcpy(keep_a, map->hdr, sizeof(keep_a));
+		memcpy(keep_b, map->hdr + MF_HOFF_MESSAGES, sizeof(keep_b));
+		memcpy(keep_c, map->hdr + MF_HOFF_LOG_SEQ, sizeof(keep_c));
 		memcpy(map->hdr + off, d + i + 4, len);
-		/* next_uid never shrinks; the tail offset is the log's
-		 * business; the counts and sizes are ours */
+		memcpy(map->hdr, keep_a, sizeof(keep_a));
+		memcpy(map->hdr + MF_HOFF_MESSAGES, keep_b, sizeof(keep_b));
+		memcpy(map->hdr + MF_HOFF_LOG_SEQ, keep_c, sizeof(keep_c));
 		if (mf_map_hdr32(map, MF_HOFF_NEXT_UID) < next)
 			mf_map_set_hdr32(map, MF_HOFF_NEXT_UID, next);
-		mf_map_set_hdr32(map, MF_HOFF_TAIL, tail);
-		mf_map_set_hdr32(map, MF_HOFF_MESSAGES, map->count);
-		map->hdr[0] = MF_IDX_MAJOR;
-		map->hdr[1] = MF_IDX_MINOR;
-		mf_put16(map->hdr + 2, MF_IDX_BASE_HDR_SIZE);
-		map->hdr[12] = MF_IDX_COMPAT_LE;
 		i = MF_ALIGN4(i + 4 + len);
 	}
 	return 0;
