@@ -81,10 +81,11 @@ static int sync_run(struct mf_cli *cli, const struct mf_sync_opts *opts)
 	if (dest == NULL && (dest = sync_setting(cli, "mail_replica")) == NULL)
 		return mf_cli_fail(MF_EX_CONFIG, "-d: the mail_replica setting "
 		                                 "is empty");
-	if (opts->all_mailbox != NULL || opts->sync_flag != NULL ||
-	    opts->max_size != 0)
-		fprintf(stderr, "mailferry: warning: -a, -O and -I are not "
-		                "supported yet and are ignored\n");
+	if (opts->all_mailbox != NULL)
+		fprintf(stderr,
+		        "mailferry: warning: -a is not supported yet "
+		        "and is ignored (mails are copied from the other "
+		        "side instead)\n");
 
 	mf_zero(&p);
 	p.mode = opts->mode == MF_SYNC_BACKUP    ? MF_ENGINE_BACKUP
@@ -104,6 +105,9 @@ static int sync_run(struct mf_cli *cli, const struct mf_sync_opts *opts)
 	p.prefix_count = opts->namespaces.count;
 	p.received_after = opts->since;
 	p.received_before = opts->until;
+	p.max_size = opts->max_size;
+	p.sync_flag = opts->sync_flag;
+	p.sync_flag_negated = opts->sync_flag_negated;
 	if (opts->lock && opts->lock_timeout > 0 && getenv("HOME") != NULL) {
 		lock_path =
 		    mf_strdup_printf("%s/.dovecot-sync.lock", getenv("HOME"));

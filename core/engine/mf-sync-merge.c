@@ -6,6 +6,7 @@
  * backup rules. Only plans are made here; mf-sync-apply.c carries them out.
  */
 #include <stdlib.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 
@@ -193,12 +194,42 @@ void mf_box_merge_common(struct mf_box_sync *bs)
 	}
 }
 
-static bool date_filtered(const struct mf_sync_params *p,
-                          const struct mf_box_msg *m)
+static bool has_flag(struct mf_box_sync *bs, const struct mf_box_msg *m,
+                     const char *flag)
 {
+	static const char *const names[] = {"\\Answered", "\\Flagged",
+	                                    "\\Deleted", "\\Seen", "\\Draft"};
+	char **kw = bs->kw.sets.items[m->kw];
+
+	if (flag[0] == '\\') {
+		for (size_t i = 0; i < MF_N_ELEMENTS(names); i++) {
+			if (strcasecmp(flag, names[i]) == 0)
+				return (m->flags & (1u << i)) != 0;
+		}
+		return false;
+	}
+	for (size_t i = 0; kw[i] != NULL; i++) {
+		if (strcmp(kw[i], flag) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* -t/-e/-I/-O: a message the other side lacks that is not copied (it
+ * stays where it is; nothing is ever deleted because of a filter). */
+static bool save_filtered(struct mf_box_sync *bs, const struct mf_box_msg *m)
+{
+	const struct mf_sync_params *p = bs->ctx->p;
+
 	if (p->received_after != 0 && m->received < p->received_after)
 		return true;
 	if (p->received_before != 0 && m->received >= p->received_before)
+		return true;
+	/* sizes above 4 GiB are clamped: still above any sane -I */
+	if (p->max_size != 0 && m->size > p->max_size)
+		return true;
+	if (p->sync_flag != NULL && p->sync_flag[0] != '\0' &&
+	    has_flag(bs, m, p->sync_flag) == p->sync_flag_negated)
 		return true;
 	return false;
 }
@@ -292,7 +323,7 @@ void mf_box_merge_new(struct mf_box_sync *bs)
 			 * copied; it stays where it is */
 			bool other_has =
 			    mf_box_msg_find(&bs->b[1 - s], m->uid) != NULL;
-			if (!other_has && date_filtered(p, m) &&
+			if (!other_has && save_filtered(bs, m) &&
 			    local_instance(&bs->b[1 - s], m->id) < 0)
 				continue;
 			struct mf_newmail *n = mf_array_append_zero(&nm);
@@ -373,7 +404,7 @@ void mf_box_merge_backup(struct mf_box_sync *bs)
 			j++;
 		} else {
 			i++;
-			if (date_filtered(bs->ctx->p, s))
+			if (save_filtered(bs, s))
 				continue;
 			if (bs->stateful && s->uid <= bs->lcu) {
 				/* expunged on the destination only */

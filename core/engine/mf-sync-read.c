@@ -270,8 +270,8 @@ uint32_t mf_box_query_fields(const struct mf_box_sync *bs)
 		f |= MAILFERRY_FIELD_GUID;
 	if (bs->ctx->p->received_after != 0 || bs->ctx->p->received_before != 0)
 		f |= MAILFERRY_FIELD_RECEIVED;
-	if (bs->ctx->p->verbose)
-		f |= MAILFERRY_FIELD_PHYSICAL_SIZE; /* for the progress line */
+	if (bs->ctx->p->verbose || bs->ctx->p->max_size != 0)
+		f |= MAILFERRY_FIELD_PHYSICAL_SIZE; /* progress line, -I */
 	return f;
 }
 

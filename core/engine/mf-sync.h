@@ -49,6 +49,12 @@ struct mf_sync_params {
 	 * this unix time; 0 = no limit. Never deletes anything. */
 	int64_t received_after;
 	int64_t received_before;
+	/* -I SIZE: only save missing messages up to this size; 0 = any. */
+	uint64_t max_size;
+	/* -O FLAG: only save missing messages that have FLAG (a \\system
+	 * flag or a keyword), or with sync_flag_negated those without it. */
+	const char *sync_flag;
+	bool sync_flag_negated;
 	/* -l SECS: take the per-user lock file lock_path, waiting up to
 	 * lock_secs (0 = no lock). */
 	unsigned int lock_secs;

@@ -633,6 +633,31 @@ START_TEST(filters)
 	mf_sync_result_free(&r);
 	ck_assert_int_eq(h_count(B, "Work"), 0);
 	ck_assert_int_eq(h_count(B, "INBOX"), 2);
+	/* -I: only small mails; -O: only mails with a flag */
+	h_create(A, "Sized");
+	h_save_text(A, "Sized", "Message-ID: <small>\n\ns\n", 5000);
+	h_save_text(A, "Sized",
+	            "Message-ID: <big>\n\nbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n",
+	            5000);
+	h_params(&p);
+	p.mailbox = "Sized";
+	p.max_size = 30;
+	ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+	mf_sync_result_free(&r);
+	ck_assert_int_eq(h_count(B, "Sized"), 1);
+	h_create(A, "Flagged");
+	uint32_t fu = h_save(A, "Flagged", 90);
+	h_save(A, "Flagged", 91);
+	h_flags(A, "Flagged", fu, MAILFERRY_MODIFY_ADD, 0, "$Important");
+	h_params(&p);
+	p.mailbox = "Flagged";
+	p.sync_flag = "$Important";
+	ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+	mf_sync_result_free(&r);
+	ck_assert_int_eq(h_count(B, "Flagged"), 1);
+	/* and nothing is deleted because of a filter */
+	ck_assert_int_eq(h_count(A, "Flagged"), 2);
+	ck_assert_int_eq(h_count(A, "Sized"), 2);
 	/* -e: received before */
 	h_params(&p);
 	p.received_before = 2000;
