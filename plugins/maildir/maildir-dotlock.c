@@ -46,6 +46,8 @@ static bool lock_owner_is_dead(const char *lock_path)
 	if (colon == NULL)
 		return false;
 	*colon = '\0';
+	/* tolerate a trailing newline from hand-made lock files */
+	colon[1 + strcspn(colon + 1, "\r\n")] = '\0';
 	my_hostname(host, sizeof(host));
 	if (strcmp(colon + 1, host) != 0)
 		return false;

@@ -43,7 +43,7 @@ printf 'garbage\n0 $Label1\n' > "$M/dovecot-keywords"
 printf '3 V0 N0\n1 :1700000012.M1P1.host\n' > "$M/.BadHdr/dovecot-uidlist"
 # a stale uidlist lock of a process that no longer exists
 sh -c 'exit 0' & wait $!
-echo "$!:$(hostname)" > "$M/dovecot-uidlist.lock"
+printf "%s:%s" "$!" "$(hostname)" > "$M/dovecot-uidlist.lock"
 
 nfiles=$(find "$M" -type f -path '*/cur/*' -o -type f -path '*/new/*' | grep -v hidden | wc -l)
 "$MAILFERRY" fetch "maildir:$M" 'mailbox uid guid flags' > "$DC_ROOT/fetch1" 2> "$DC_ROOT/warn1"
@@ -66,9 +66,13 @@ md_check $? "no file was deleted"
 awk '/^mailbox: /{b=$2} /^uid: /{print b, $2}' "$DC_ROOT/fetch1" | sort | uniq -d > "$DC_ROOT/dups"
 [ ! -s "$DC_ROOT/dups" ]
 md_check $? "no UID given twice"
-# a writable open repairs what a read-only fetch only reported
+# a writable open repairs what a read-only fetch only reported; the stale
+# lock of a dead process is taken over at once (not after 120 s)
+start=$(date +%s)
 echo resync | "$MDWRITER" "maildir:$M" > /dev/null 2> "$DC_ROOT/warn-resync"
 md_check $? "resync of the damaged maildir"
+[ $(( $(date +%s) - start )) -lt 30 ] && [ ! -e "$M/dovecot-uidlist.lock" ]
+md_check $? "stale uidlist lock of a dead process taken over"
 grep -q '^3 V1234 N' "$M/dovecot-uidlist" && grep -q '^1 :1700000001' "$M/dovecot-uidlist" &&
 	grep -q '^5 :1700000005' "$M/dovecot-uidlist" &&
 	grep -q '^9 :1700000007' "$M/dovecot-uidlist" && ! grep -q 'gone' "$M/dovecot-uidlist" &&
