@@ -415,6 +415,11 @@ static int sync_dirs(struct mf_sync_ctx *ctx)
 			if (!n->exists || n->is_box ||
 			    mf_tree_node_by_name(o, n->name) != NULL)
 				continue;
+			/* a directory with children is implied by them
+			 * (Maildir++ lists such parents, other stores do
+			 * not): the children bring it where needed */
+			if (mf_tree_has_children(s, n->name))
+				continue;
 			if (ctx->p->mode == MF_ENGINE_BACKUP)
 				delete_here = i != ctx->source;
 			else

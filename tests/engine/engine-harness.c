@@ -14,6 +14,7 @@
 #include "mf-log.h"
 
 static char *tmpdir;
+bool h_snap_no_dirs;
 static long clock_value = 1700000000;
 
 void h_tick(int secs)
@@ -290,6 +291,27 @@ void h_snap(struct mf_storage *st, struct h_snap *snap)
 	st->ops->mailbox_list_end(&it);
 	mf_qsort(snap->boxes.items, snap->boxes.count, sizeof(struct h_box),
 	         cmp_box);
+	/* a directory with children is implied by them (some stores list
+	 * such parents, some do not): leave it out */
+	for (size_t i = 0; i < snap->boxes.count;) {
+		struct h_box *b = &snap->boxes.items[i];
+		size_t len = strlen(b->name);
+		bool parent =
+		    b->dir && i + 1 < snap->boxes.count &&
+		    strncmp(snap->boxes.items[i + 1].name, b->name, len) == 0 &&
+		    snap->boxes.items[i + 1].name[len] == '/';
+		if (b->dir && h_snap_no_dirs)
+			parent = true;
+		if (!parent) {
+			i++;
+			continue;
+		}
+		free(b->name);
+		free(b->real);
+		memmove(b, b + 1,
+		        (snap->boxes.count - i - 1) * sizeof(struct h_box));
+		snap->boxes.count--;
+	}
 	for (size_t i = 0; i < snap->boxes.count; i++) {
 		struct h_box *b = &snap->boxes.items[i];
 		struct mailferry_mailbox *mb;

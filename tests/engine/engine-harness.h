@@ -66,6 +66,9 @@ struct h_snap {
 	MF_ARRAY(char *) subs;
 };
 void h_snap(struct mf_storage *st, struct h_snap *snap_r);
+/* Leave directories (non-selectable entries) out of snapshots: for
+ * comparing stores that cannot all hold empty directories (Maildir++). */
+extern bool h_snap_no_dirs;
 void h_snap_free(struct h_snap *snap);
 /* NULL when equal, else an allocated description of the first
  * difference. with_guids: compare mailbox GUIDs too. */
