@@ -13,14 +13,20 @@
 struct mailferry_msg_iter {
 	struct mailferry_mailbox *box;
 	struct mailferry_msg_query query;
-	size_t pos;
+	/* UIDs below this were returned. A refresh during the iteration
+	 * (msg_open retrying a renamed file) rebuilds box->msgs, so the
+	 * position is kept as a UID, never as an index into the array. */
+	uint64_t next_uid;
 	bool have_changes;
 	struct mf_index_changes changes;
 	uint32_t change_pos;
 	struct mailferry_msg msg;
-	const char **keywords;
-	const char **kw_added;
-	const char **kw_removed;
+	/* what the current message points to: owned copies, for the same
+	 * reason */
+	char *guid;
+	char **keywords;
+	char **kw_added;
+	char **kw_removed;
 	struct mf_buf path;
 	/* \Recent as Dovecot reports it outside IMAP sessions: files still
 	 * in new/ and UIDs from the index's first_recent_uid on */
@@ -106,10 +112,7 @@ int maildir_msg_iter_begin(struct mailferry_mailbox *box,
 		}
 		iter->have_changes = true;
 	}
-	/* skip to uid_first */
-	while (iter->pos < box->msgs.count &&
-	       box->msgs.items[iter->pos].uid < iter->query.uid_first)
-		iter->pos++;
+	iter->next_uid = iter->query.uid_first;
 	*iter_r = iter;
 	return 0;
 }
@@ -126,19 +129,59 @@ find_change(struct mailferry_msg_iter *iter, uint32_t uid)
 	return NULL;
 }
 
-static const char **kw_names(struct mailferry_mailbox *box, const uint32_t *idx,
-                             uint32_t count)
+static char **kw_names(struct mailferry_mailbox *box, const uint32_t *idx,
+                       uint32_t count)
 {
 	uint32_t kw_count = 0;
 	const char *const *kws = mf_index_keywords(box->index, &kw_count);
-	const char **names = mf_calloc(count + 1, sizeof(char *));
+	char **names = mf_calloc(count + 1, sizeof(char *));
 	uint32_t n = 0;
 
 	for (uint32_t i = 0; i < count; i++) {
 		if (idx[i] < kw_count)
-			names[n++] = kws[idx[i]];
+			names[n++] = mf_strdup(kws[idx[i]]);
 	}
 	return names;
+}
+
+/* NULL-terminated array of copies of the strings of v. */
+static char **strv_copy(const char *const *v)
+{
+	size_t n = 0;
+	char **out;
+
+	while (v[n] != NULL)
+		n++;
+	out = mf_calloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		out[i] = mf_strdup(v[i]);
+	return out;
+}
+
+static void strv_free(char ***v)
+{
+	if (*v == NULL)
+		return;
+	for (size_t i = 0; (*v)[i] != NULL; i++)
+		free((*v)[i]);
+	mf_free(v);
+}
+
+/* The message with the lowest UID >= uid, NULL if none. */
+static struct maildir_msg *first_msg_from(struct mailferry_mailbox *box,
+                                          uint64_t uid)
+{
+	size_t lo = 0, hi = box->msgs.count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (box->msgs.items[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < box->msgs.count ? &box->msgs.items[lo] : NULL;
 }
 
 /* Virtual size: every LF not preceded by CR counts one more byte. */
@@ -196,29 +239,37 @@ int maildir_msg_iter_next(struct mailferry_msg_iter *iter,
 	uint32_t fields = iter->query.fields;
 
 	for (;;) {
-		if (iter->pos >= box->msgs.count)
+		msg = first_msg_from(box, iter->next_uid);
+		if (msg == NULL || msg->uid > iter->query.uid_last)
 			return 0;
-		msg = &box->msgs.items[iter->pos++];
-		if (msg->uid > iter->query.uid_last)
-			return 0;
+		iter->next_uid = (uint64_t)msg->uid + 1;
 		if (!iter->have_changes)
 			break;
 		change = find_change(iter, msg->uid);
 		if (change != NULL)
 			break;
 	}
-	mf_free(&iter->keywords);
-	mf_free(&iter->kw_added);
-	mf_free(&iter->kw_removed);
+	strv_free(&iter->keywords);
+	strv_free(&iter->kw_added);
+	strv_free(&iter->kw_removed);
+	free(iter->guid);
+	iter->guid = mf_strdup(msg->guid);
 	mf_zero(out);
 	out->struct_size = sizeof(*out);
 	out->uid = msg->uid;
-	out->guid = msg->guid;
+	out->guid = iter->guid;
 	out->flags = msg->info.flags;
 	if (msg->in_new || msg->uid >= iter->first_recent_uid)
 		out->flags |= MAILFERRY_FLAG_RECENT;
-	iter->keywords = maildir_msg_keywords(box, msg);
-	out->keywords = iter->keywords[0] != NULL ? iter->keywords : NULL;
+	{
+		const char **names = maildir_msg_keywords(box, msg);
+
+		iter->keywords = strv_copy(names);
+		free(names);
+	}
+	out->keywords = iter->keywords[0] != NULL
+	                    ? (const char *const *)iter->keywords
+	                    : NULL;
 	out->modseq = msg->modseq;
 	out->physical_size = msg->psize;
 	out->virtual_size = msg->vsize;
@@ -276,13 +327,15 @@ int maildir_msg_iter_next(struct mailferry_msg_iter *iter,
 				iter->kw_added =
 				    kw_names(box, change->kw_added,
 				             change->kw_added_count);
-				out->keywords_added = iter->kw_added;
+				out->keywords_added =
+				    (const char *const *)iter->kw_added;
 			}
 			if (change->kw_removed_count > 0) {
 				iter->kw_removed =
 				    kw_names(box, change->kw_removed,
 				             change->kw_removed_count);
-				out->keywords_removed = iter->kw_removed;
+				out->keywords_removed =
+				    (const char *const *)iter->kw_removed;
 			}
 		}
 	}
@@ -298,9 +351,10 @@ int maildir_msg_iter_end(struct mailferry_msg_iter **iterp)
 		return 0;
 	if (iter->have_changes)
 		mf_index_changes_free(&iter->changes);
-	free(iter->keywords);
-	free(iter->kw_added);
-	free(iter->kw_removed);
+	strv_free(&iter->keywords);
+	strv_free(&iter->kw_added);
+	strv_free(&iter->kw_removed);
+	free(iter->guid);
 	mf_buf_free(&iter->path);
 	free(iter);
 	*iterp = NULL;
