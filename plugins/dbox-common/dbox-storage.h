@@ -201,6 +201,13 @@ struct dbox_format {
 	int (*storage_resync)(struct mailferry_storage *st);
 	/* purge (optional) */
 	int (*purge)(struct mailferry_storage *st);
+	/* Before the mailbox index is locked for a commit: take the locks
+	 * Dovecot takes before it (mdbox: the map; Dovecot's save and
+	 * expunge lock the map first "to avoid deadlocks", so taking them
+	 * the other way round deadlocks against a running Dovecot).
+	 * Optional; commit_unlock runs after the mailbox is unlocked. */
+	int (*commit_lock)(struct mailferry_trans *t);
+	void (*commit_unlock)(struct mailferry_trans *t);
 };
 
 /* The core API table (set by the entry point). */

@@ -453,11 +453,17 @@ int dbox_trans_commit(struct mailferry_trans **_t,
 	struct mf_index_trans *it = NULL;
 	MF_ARRAY(struct dbox_expunged) expunged = MF_ARRAY_INIT;
 	uint32_t next_uid;
-	bool committed = false;
+	bool committed = false, fmt_locked = false;
 	int ret;
 
 	if (t->saving)
 		dbox_save_cancel(t);
+	if (st->fmt->commit_lock != NULL) {
+		ret = st->fmt->commit_lock(t);
+		if (ret < 0)
+			goto out;
+		fmt_locked = true;
+	}
 	ret = mf_index_lock(box->idx);
 	if (ret < 0) {
 		ret = dbox_index_error(st, box->idx, ret);
@@ -522,6 +528,8 @@ unlock:
 		mf_index_trans_rollback(&it);
 	mf_index_unlock(box->idx);
 out:
+	if (fmt_locked)
+		st->fmt->commit_unlock(t);
 	if (committed && result_r != NULL) {
 		box->saved_uids.count = 0;
 		for (size_t i = 0; i < t->saves.count; i++)

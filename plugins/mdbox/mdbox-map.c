@@ -230,7 +230,7 @@ int mdbox_map_update_refs(struct mailferry_storage *st,
 
 	if (count == 0)
 		return 0;
-	ret = mf_index_lock(map->idx);
+	ret = map->held ? 0 : mf_index_lock(map->idx);
 	if (ret < 0)
 		return map_error(st, ret);
 	t = mf_index_trans_begin(map->idx, MF_INDEX_TRANS_EXTERNAL);
@@ -243,6 +243,7 @@ int mdbox_map_update_refs(struct mailferry_storage *st,
 	ret = mf_index_trans_commit(&t);
 	if (ret < 0)
 		ret = map_error(st, ret);
-	mf_index_unlock(map->idx);
+	if (!map->held)
+		mf_index_unlock(map->idx);
 	return ret;
 }

@@ -29,6 +29,9 @@ struct mdbox_map {
 	int cache_fd;
 	uint32_t cache_hdr_size;
 	char *cache_path;
+	/* the map is locked for a whole mailbox commit (mdbox_commit_lock);
+	 * map updates inside it must not lock again */
+	bool held;
 };
 
 #define MDBOX_MAP(st) ((struct mdbox_map *)(st)->fmt_data)

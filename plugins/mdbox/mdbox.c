@@ -269,10 +269,7 @@ static int mdbox_commit_saves(struct mailferry_trans *t,
 		                             mt->files.items[i].path)) < 0)
 			return ret;
 	}
-	/* lock order: mailbox index (held), then the map */
-	ret = mf_index_lock(map->idx);
-	if (ret < 0)
-		return dbox_index_error(st, map->idx, ret);
+	/* the map was locked before the mailbox index (mdbox_commit_lock) */
 	ret = link_files(st, mt, &highest);
 	if (ret < 0)
 		goto unlock;
@@ -339,8 +336,34 @@ static int mdbox_commit_saves(struct mailferry_trans *t,
 		mf_index_trans_ext_rec(it, "guid", t->saves.items[i].uid, g);
 	}
 unlock:
-	mf_index_unlock(map->idx);
 	return ret;
+}
+
+/* Dovecot locks the map before the mailbox index when it saves or
+ * expunges; a commit that touches the map does the same. */
+static int mdbox_commit_lock(struct mailferry_trans *t)
+{
+	struct mailferry_storage *st = t->box->st;
+	struct mdbox_map *map = MDBOX_MAP(st);
+	int ret;
+
+	if (map->idx == NULL || (t->saves.count == 0 && t->expunges.count == 0))
+		return 0;
+	ret = mf_index_lock(map->idx);
+	if (ret < 0)
+		return dbox_index_error(st, map->idx, ret);
+	map->held = true;
+	return 0;
+}
+
+static void mdbox_commit_unlock(struct mailferry_trans *t)
+{
+	struct mdbox_map *map = MDBOX_MAP(t->box->st);
+
+	if (map->held) {
+		map->held = false;
+		mf_index_unlock(map->idx);
+	}
 }
 
 static void mdbox_trans_free(struct mailferry_trans *t, bool committed)
@@ -505,6 +528,8 @@ static const struct dbox_format mdbox_format = {
     .save_cancel = mdbox_save_cancel,
     .orig_mailbox = mdbox_orig_mailbox,
     .commit_saves = mdbox_commit_saves,
+    .commit_lock = mdbox_commit_lock,
+    .commit_unlock = mdbox_commit_unlock,
     .expunge_prepare = mdbox_expunge_prepare,
     .expunge_finish = mdbox_expunge_finish,
     .trans_free = mdbox_trans_free,
