@@ -512,7 +512,11 @@ END_TEST
 
 START_TEST(test_big_message)
 {
-	const long limit_kib = (long)(CONF_BIG_SIZE / 1024 / 4);
+	/* A quarter of the message proves it is streamed; under the
+	 * sanitizers (MF_ASAN) freed buffers sit in ASan's quarantine for a
+	 * while, so allow half, still far below a message held whole. */
+	const long limit_kib =
+	    (long)(CONF_BIG_SIZE / 1024 / (getenv("MF_ASAN") != NULL ? 2 : 4));
 	struct mailferry_mailbox *box;
 	struct conf_env env;
 	conf_recs_t recs;
