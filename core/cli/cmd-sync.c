@@ -6,6 +6,7 @@
 
 #include "mf-alloc.h"
 #include "mf-cli.h"
+#include "mf-cli-store.h"
 #include "mf-driver.h"
 #include "mf-hex.h"
 #include "mf-settings.h"
@@ -24,23 +25,6 @@ static const char *sync_setting(struct mf_cli *cli, const char *key)
 	const char *v =
 	    cli->set != NULL ? mf_settings_get(cli->set, key) : NULL;
 	return v != NULL && *v != '\0' ? v : NULL;
-}
-
-static int sync_open(struct mf_cli *cli, const char *location, uint32_t flags,
-                     struct mf_storage **storage_r)
-{
-	const char *user = getenv("USER"), *home = getenv("HOME");
-	char *error;
-	int ret;
-
-	ret = mf_storage_open(location, cli->set, user, home, flags, storage_r,
-	                      &error);
-	if (ret < 0) {
-		ret = mf_cli_fail(mf_cli_exit_code(ret), "%s", error);
-		free(error);
-		return ret;
-	}
-	return MF_EX_OK;
 }
 
 /* Split a space-separated setting into a NULL-terminated vector. */
@@ -140,17 +124,19 @@ static int sync_run(struct mf_cli *cli, const struct mf_sync_opts *opts)
 	 * stable from one run to the next and every incremental backup would
 	 * start over. */
 	local_is_source = p.mode != MF_ENGINE_TWOWAY && !p.reverse;
-	ret = sync_open(cli, src,
-	                p.mode == MF_ENGINE_TWOWAY || local_is_source
-	                    ? 0
-	                    : MAILFERRY_STORAGE_CREATE,
-	                &local);
+	ret = mf_cli_open_storage_flags(cli, src,
+	                                p.mode == MF_ENGINE_TWOWAY ||
+	                                        local_is_source
+	                                    ? 0
+	                                    : MAILFERRY_STORAGE_CREATE,
+	                                &local);
 	if (ret == MF_EX_OK)
-		ret = sync_open(cli, dest,
-		                p.mode == MF_ENGINE_TWOWAY || local_is_source
-		                    ? MAILFERRY_STORAGE_CREATE
-		                    : 0,
-		                &remote);
+		ret = mf_cli_open_storage_flags(cli, dest,
+		                                p.mode == MF_ENGINE_TWOWAY ||
+		                                        local_is_source
+		                                    ? MAILFERRY_STORAGE_CREATE
+		                                    : 0,
+		                                &remote);
 	if (ret != MF_EX_OK)
 		goto out;
 

@@ -15,7 +15,7 @@ core_cli_libmfcli_la_SOURCES = \
 	core/cli/cmd-mailbox-status.c \
 	core/cli/cmd-fetch.c \
 	core/cli/cmd-sync.c \
-	core/cli/cmd-dump.c
+	core/cli/cmd-dump.c core/cli/cmd-maint.c
 core_cli_libmfcli_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/index \
 	-I$(top_srcdir)/core/engine
 core_cli_libmfcli_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)

@@ -98,5 +98,25 @@ const struct mf_cli_cmd mf_cli_commands[] = {
         "in readable form, like doveadm dump.",
         mf_cmd_dump,
     },
+    {
+        "purge",
+        "LOCATION",
+        "reclaim the space of expunged mail (doveadm purge)",
+        "Rewrites the storage files that still hold expunged messages "
+        "(mdbox: m.N files with\nmessages no mailbox refers to) and "
+        "removes what is no longer needed. Stores that\nfree space at "
+        "expunge time (maildir, sdbox) have nothing to purge.",
+        mf_cmd_purge,
+    },
+    {
+        "force-resync",
+        "LOCATION [MASK]...",
+        "rebuild indexes from the mail files (doveadm force-resync)",
+        "Rebuilds the index of every mailbox matching a MASK (default: "
+        "all) from its mail\nfiles, keeping flags where the index or its "
+        ".backup still has them, for stores\ndamaged outside mailferry. "
+        "A driver without a rebuild rescans each mailbox.",
+        mf_cmd_force_resync,
+    },
     {NULL, NULL, NULL, NULL, NULL},
 };

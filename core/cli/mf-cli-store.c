@@ -13,6 +13,13 @@
 int mf_cli_open_storage(struct mf_cli *cli, const char *location,
                         struct mf_storage **storage_r)
 {
+	return mf_cli_open_storage_flags(cli, location,
+	                                 MAILFERRY_STORAGE_READONLY, storage_r);
+}
+
+int mf_cli_open_storage_flags(struct mf_cli *cli, const char *location,
+                              uint32_t flags, struct mf_storage **storage_r)
+{
 	const char *user = getenv("USER"), *home = getenv("HOME");
 	char *error;
 	int ret;
@@ -27,8 +34,8 @@ int mf_cli_open_storage(struct mf_cli *cli, const char *location,
 				home = pw->pw_dir;
 		}
 	}
-	ret = mf_storage_open(location, cli->set, user, home,
-	                      MAILFERRY_STORAGE_READONLY, storage_r, &error);
+	ret = mf_storage_open(location, cli->set, user, home, flags, storage_r,
+	                      &error);
 	if (ret < 0) {
 		ret = mf_cli_fail(mf_cli_exit_code(ret), "%s", error);
 		free(error);

@@ -8,8 +8,12 @@
 #include "mf-cli.h"
 #include "mf-driver.h"
 
-/* Open location read-only with the run's settings, $USER and $HOME.
+/* Open location with the run's settings, $USER and $HOME (from the
+ * password database when unset); flags: enum mailferry_storage_open_flags.
  * Returns MF_EX_OK, or prints the error and returns the exit code. */
+int mf_cli_open_storage_flags(struct mf_cli *cli, const char *location,
+                              uint32_t flags, struct mf_storage **storage_r);
+/* The same, read-only (the inspection commands). */
 int mf_cli_open_storage(struct mf_cli *cli, const char *location,
                         struct mf_storage **storage_r);
 

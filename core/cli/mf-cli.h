@@ -87,5 +87,7 @@ int mf_cmd_fetch(struct mf_cli *cli, int argc, char **argv);
 int mf_cmd_sync(struct mf_cli *cli, int argc, char **argv);
 int mf_cmd_backup(struct mf_cli *cli, int argc, char **argv);
 int mf_cmd_dump(struct mf_cli *cli, int argc, char **argv);
+int mf_cmd_purge(struct mf_cli *cli, int argc, char **argv);
+int mf_cmd_force_resync(struct mf_cli *cli, int argc, char **argv);
 
 #endif

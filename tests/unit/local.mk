@@ -132,3 +132,6 @@ TESTS += tests/unit/test-utf7
 tests_unit_test_utf7_SOURCES = tests/unit/test-utf7.c
 tests_unit_test_utf7_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_utf7_LDADD = core/lib/libmflib.la $(CHECK_LIBS)
+
+TESTS += tests/unit/cli-maint.sh
+EXTRA_DIST += tests/unit/cli-maint.sh
