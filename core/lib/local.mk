@@ -12,3 +12,14 @@ core_lib_libmflib_la_SOURCES = \
 	core/lib/mf-log.c core/lib/mf-log.h \
 	core/lib/mf-utf7.c core/lib/mf-utf7.h
 core_lib_libmflib_la_SOURCES += core/lib/mf-settings.c core/lib/mf-settings.h
+
+# libmfcompress: compressed mail as Dovecot's zlib plugin reads and writes
+# it (detection, bounded-memory decompression, compression). Separate from
+# libmflib so that only the drivers storing mail locally link zstd/zlib.
+noinst_LTLIBRARIES += core/lib/libmfcompress.la
+core_lib_libmfcompress_la_SOURCES = \
+	core/lib/mf-compress.c core/lib/mf-compress.h \
+	core/lib/mf-zinput.c core/lib/mf-zinput.h
+core_lib_libmfcompress_la_CPPFLAGS = $(AM_CPPFLAGS) $(ZSTD_CFLAGS) \
+	$(ZLIB_CFLAGS)
+core_lib_libmfcompress_la_LIBADD = $(ZSTD_LIBS) $(ZLIB_LIBS)

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
-#include "dbox-compress.h"
+#include "mf-compress.h"
 
 struct dbox_body;
 
@@ -22,7 +22,7 @@ struct dbox_body;
 int dbox_body_open(int fd, const char *path, uint64_t body_offset,
                    uint64_t body_size, uint64_t expected_size,
                    struct dbox_body **body_r, char **error_r);
-enum dbox_compress_kind dbox_body_compression(const struct dbox_body *b);
+enum mf_compress_kind dbox_body_compression(const struct dbox_body *b);
 /* Read up to size plaintext bytes; *size_r = 0 at the end. Returns 0 or a
  * negative enum mailferry_error with *error_r allocated. */
 int dbox_body_read(struct dbox_body *b, void *buf, size_t size, size_t *size_r,

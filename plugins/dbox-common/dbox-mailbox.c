@@ -475,7 +475,7 @@ static int fill_from_file(struct mailferry_msg_iter *it, uint32_t seq,
 	if (dbox_metadata_get_hex(&loc.msg.meta, 'Z', &v) == 0) {
 		m->physical_size = v;
 	} else {
-		unsigned char magic[DBOX_COMPRESS_SNIFF_SIZE];
+		unsigned char magic[MF_COMPRESS_SNIFF_SIZE];
 		size_t n =
 		    (size_t)MF_MIN(loc.msg.body_size, (uint64_t)sizeof(magic));
 
@@ -484,7 +484,7 @@ static int fill_from_file(struct mailferry_msg_iter *it, uint32_t seq,
 		    n > 0 &&
 		    mf_pread_full(loc.fd, magic, n,
 		                  (off_t)loc.msg.body_offset) == 0 &&
-		    dbox_compress_detect(magic, n) != DBOX_COMPRESS_NONE)
+		    mf_compress_detect(magic, n) != MF_COMPRESS_NONE)
 			m->physical_size = UINT64_MAX;
 	}
 	m->virtual_size =

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "mf-alloc.h"
-#include "dbox-compress.h"
+#include "mf-compress.h"
 #include "dbox-writer.h"
 
 #define DBOX_WRITER_BUF_SIZE (128 * 1024)
@@ -21,7 +21,7 @@ struct dbox_writer {
 	uint64_t plain_size;
 	uint64_t lf_count;
 	uint64_t stored_size;
-	struct dbox_compress *comp;
+	struct mf_compress *comp;
 	int last_errno;
 };
 
@@ -89,8 +89,8 @@ static int writer_body(struct dbox_writer *w, const void *data, size_t size,
 		struct comp_out_ctx c = {w, NULL};
 		char *cerr = NULL;
 
-		if (dbox_compress_run(w->comp, data, size, end, comp_out, &c,
-		                      &cerr) < 0) {
+		if (mf_compress_run(w->comp, data, size, end, comp_out, &c,
+		                    &cerr) < 0) {
 			if (cerr != NULL) {
 				*error_r = mf_strdup_printf("dbox file %s: %s",
 				                            w->path, cerr);
@@ -122,7 +122,8 @@ int dbox_writer_begin(int fd, const char *path, uint64_t offset,
 	if (compress_level >= 0) {
 		char *cerr = NULL;
 
-		w->comp = dbox_compress_new_zstd(compress_level, &cerr);
+		w->comp =
+		    mf_compress_new(MF_COMPRESS_ZSTD, compress_level, &cerr);
 		if (w->comp == NULL) {
 			*error_r =
 			    mf_strdup_printf("dbox file %s: %s", path, cerr);
@@ -214,7 +215,7 @@ void dbox_writer_free(struct dbox_writer **_w)
 	if (w == NULL)
 		return;
 	*_w = NULL;
-	dbox_compress_free(&w->comp);
+	mf_compress_free(&w->comp);
 	free(w->buf);
 	free(w->path);
 	free(w);

@@ -1,15 +1,13 @@
 # SPDX-License-Identifier: MIT
 # dbox-common: code shared by the sdbox and mdbox drivers (dbox file format,
-# compression, the generic mailbox/transaction logic). A convenience library
-# linked statically into both drivers; defined here because the top-level
+# the generic mailbox/transaction logic; compression comes from
+# core/lib/libmfcompress.la). A convenience library linked statically into both drivers; defined here because the top-level
 # Makefile.am includes only this fragment for it.
 noinst_LTLIBRARIES += plugins/dbox-common/libdboxcommon.la
 plugins_dbox_common_libdboxcommon_la_CPPFLAGS = $(AM_CPPFLAGS) \
-	-I$(top_srcdir)/core/index -I$(top_srcdir)/plugins/dbox-common \
-	$(ZSTD_CFLAGS) $(ZLIB_CFLAGS)
+	-I$(top_srcdir)/core/index -I$(top_srcdir)/plugins/dbox-common
 plugins_dbox_common_libdboxcommon_la_SOURCES = \
 	plugins/dbox-common/dbox-file.c plugins/dbox-common/dbox-file.h \
-	plugins/dbox-common/dbox-compress.c plugins/dbox-common/dbox-compress.h \
 	plugins/dbox-common/dbox-writer.c plugins/dbox-common/dbox-writer.h \
 	plugins/dbox-common/dbox-body.c plugins/dbox-common/dbox-body.h \
 	plugins/dbox-common/dbox-storage.c plugins/dbox-common/dbox-storage.h \
@@ -24,7 +22,7 @@ plugins_dbox_common_libdboxcommon_la_SOURCES = \
 plugins_dbox_common_libdboxcommon_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 
 DBOX_COMMON_LIBS = plugins/dbox-common/libdboxcommon.la \
-	core/index/libmfindex.la core/lib/libmflib.la \
+	core/index/libmfindex.la core/lib/libmfcompress.la core/lib/libmflib.la \
 	$(ZSTD_LIBS) $(ZLIB_LIBS) $(OPENSSL_LIBS)
 
 # The sdbox driver: one file per message.

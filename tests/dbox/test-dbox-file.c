@@ -14,7 +14,7 @@
 #include "mf-buf.h"
 #include "mf-file.h"
 #include "dbox-body.h"
-#include "dbox-compress.h"
+#include "mf-compress.h"
 #include "dbox-file.h"
 #include "dbox-writer.h"
 
@@ -383,16 +383,16 @@ END_TEST
 START_TEST(test_detect)
 {
 	ck_assert_int_eq(
-	    dbox_compress_detect((const unsigned char *)"\x28\xb5\x2f\xfd", 4),
-	    DBOX_COMPRESS_ZSTD);
+	    mf_compress_detect((const unsigned char *)"\x28\xb5\x2f\xfd", 4),
+	    MF_COMPRESS_ZSTD);
 	ck_assert_int_eq(
-	    dbox_compress_detect((const unsigned char *)"\x1f\x8b", 2),
-	    DBOX_COMPRESS_GZIP);
-	ck_assert_int_eq(dbox_compress_detect((const unsigned char *)"BZh9", 4),
-	                 DBOX_COMPRESS_BZIP2);
+	    mf_compress_detect((const unsigned char *)"\x1f\x8b", 2),
+	    MF_COMPRESS_GZIP);
+	ck_assert_int_eq(mf_compress_detect((const unsigned char *)"BZh9", 4),
+	                 MF_COMPRESS_BZIP2);
 	ck_assert_int_eq(
-	    dbox_compress_detect((const unsigned char *)"From:", 5),
-	    DBOX_COMPRESS_NONE);
+	    mf_compress_detect((const unsigned char *)"From:", 5),
+	    MF_COMPRESS_NONE);
 }
 END_TEST
 
