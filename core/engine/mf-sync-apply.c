@@ -133,7 +133,7 @@ static int do_save(struct mf_box_sync *bs, int di,
 		return MAILFERRY_E_EXPUNGED;
 	mf_zero(&save);
 	save.struct_size = sizeof(save);
-	save.uid = op->uid;
+	save.uid = D->any_uid ? 0 : op->uid;
 	save.guid = bs->ctx->use_guids ? info->guid : NULL;
 	save.flags = op->flags;
 	save.keywords = (const char *const *)bs->kw.sets.items[op->kw];
@@ -210,20 +210,23 @@ static int commit_saves(struct mf_box_sync *bs, int di,
 		                    D->s->label, D->node->real,
 		                    mf_box_side_err(D));
 	/* the store had to give other UIDs: a concurrent delivery took the
-	 * ones we wanted */
+	 * ones we wanted (unless we wanted none) */
 	size_t k = 0;
+	bool conflict = false;
 	for (size_t i = first; i < first + count && k < cr.saved_count; i++) {
-		if (D->saves.items[i].uid == 0)
+		struct mf_save_op *op = &D->saves.items[i];
+
+		if (op->uid == 0)
 			continue; /* skipped */
-		if (cr.saved_uids[k] != 0 &&
-		    cr.saved_uids[k] != D->saves.items[i].uid) {
+		op->got_uid = cr.saved_uids[k++];
+		if (op->got_uid != 0 && op->got_uid != op->uid && !D->any_uid &&
+		    !conflict) {
+			conflict = true;
 			mf_sync_changed(bs->ctx,
 			                "%s: mailbox %s: UIDs changed due to "
 			                "UID conflicts",
 			                D->s->label, D->node->real);
-			break;
 		}
-		k++;
 	}
 	return 0;
 }

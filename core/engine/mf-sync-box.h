@@ -57,12 +57,18 @@ struct mf_box_side {
 	MF_ARRAY(struct mf_flag_op) flag_ops;
 	MF_ARRAY(uint32_t) expunges;
 	uint32_t saved_count;
+	/* Saves here take the UID the store gives (it cannot keep wanted
+	 * UIDs, or cannot go below its UIDNEXT any more); their op->uid is
+	 * then only the order to save them in. */
+	bool any_uid;
+	uint32_t start_uidnext;    /* UIDNEXT when the sync began */
 	uint64_t start_modseq;     /* HIGHESTMODSEQ when the sync began */
 	uint32_t applied_expunges; /* expunges this run made here */
 };
 
 struct mf_save_op {
-	uint32_t uid;      /* wanted UID */
+	uint32_t uid;      /* wanted UID (0: skipped) */
+	uint32_t got_uid;  /* the UID the store reported, 0 = unknown */
 	uint8_t from_side; /* where the body is */
 	uint32_t from_uid;
 	uint32_t from_idx; /* index into that side's msgs */
@@ -88,6 +94,9 @@ struct mf_box_sync {
 	uint32_t next_uid;
 	bool anomaly;  /* stateful data did not add up: redo in full */
 	bool recreate; /* backup: the destination must be rebuilt */
+	/* UIDs are not kept on some side that receives messages: messages
+	 * are matched by identity, existing ones are never moved */
+	bool ids;
 	/* a save batch was not committed: moves are incomplete, so no
 	 * expunges (they could remove a move's only copy) */
 	bool saves_aborted;
@@ -118,6 +127,8 @@ void mf_box_find_last_common(struct mf_box_sync *bs);
 void mf_box_merge_common(struct mf_box_sync *bs);
 void mf_box_merge_new(struct mf_box_sync *bs);
 void mf_box_merge_backup(struct mf_box_sync *bs);
+void mf_box_merge_backup_ids(struct mf_box_sync *bs);
+uint32_t mf_box_verified_lcu(struct mf_box_sync *bs);
 
 /* mf-sync-apply.c */
 const char *mf_box_side_err(struct mf_box_side *b);

@@ -248,20 +248,25 @@ static int cmp_by_id(const void *x, const void *y)
 	return a < b ? -1 : (a > b ? 1 : 0);
 }
 
+/* b->by_id: indexes of b->msgs sorted by id, then UID; built once the
+ * list is complete. */
+static void ensure_by_id(struct mf_box_side *b)
+{
+	if (b->by_id.count == b->msgs.count)
+		return;
+	b->by_id.count = 0;
+	mf_array_reserve(&b->by_id, b->msgs.count);
+	for (size_t i = 0; i < b->msgs.count; i++)
+		b->by_id.items[b->by_id.count++] = (uint32_t)i;
+	cmp_ctx = b;
+	mf_qsort(b->by_id.items, b->by_id.count, sizeof(uint32_t), cmp_by_id);
+}
+
 static int local_instance(struct mf_box_side *b, const uint8_t id[16])
 {
 	size_t lo = 0, hi;
 
-	if (b->by_id.count != b->msgs.count) {
-		/* index by id, built once the list is complete */
-		b->by_id.count = 0;
-		mf_array_reserve(&b->by_id, b->msgs.count);
-		for (size_t i = 0; i < b->msgs.count; i++)
-			b->by_id.items[b->by_id.count++] = (uint32_t)i;
-		cmp_ctx = b;
-		mf_qsort(b->by_id.items, b->by_id.count, sizeof(uint32_t),
-		         cmp_by_id);
-	}
+	ensure_by_id(b);
 	hi = b->by_id.count;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
@@ -284,7 +289,9 @@ static void plan_instance(struct mf_box_sync *bs, int side, uint32_t final,
 	struct mf_box_side *b = &bs->b[side];
 
 	if (have_here != NULL) {
-		if (have_here->uid == final) {
+		if (have_here->uid == final || bs->ids) {
+			/* (a store that cannot keep UIDs has no use for
+			 * moving a message to another UID) */
 			if (flags != have_here->flags || kw != have_here->kw)
 				add_flag_op(b, final, flags, kw, modseq);
 			return;
@@ -426,4 +433,136 @@ void mf_box_merge_backup(struct mf_box_sync *bs)
 				         s->flags, s->kw, s->modseq);
 		}
 	}
+}
+
+/* Backup when the destination cannot keep UIDs (or could not restart
+ * them): its messages are made the source's as a multiset of identities
+ * (GUID or header hash): pairs get the source's flags and keywords,
+ * destination-only messages are expunged, source-only ones saved in
+ * source UID order with whatever UIDs the destination gives. */
+void mf_box_merge_backup_ids(struct mf_box_sync *bs)
+{
+	int si = bs->ctx->source, di = 1 - si;
+	struct mf_box_side *S = &bs->b[si], *D = &bs->b[di];
+	size_t i = 0, j = 0;
+
+	bs->next_uid = 0; /* nothing to raise: UIDs are the store's */
+	ensure_by_id(S);
+	ensure_by_id(D);
+	while (i < S->by_id.count || j < D->by_id.count) {
+		struct mf_box_msg *s = i < S->by_id.count
+		                           ? &S->msgs.items[S->by_id.items[i]]
+		                           : NULL;
+		struct mf_box_msg *d = j < D->by_id.count
+		                           ? &D->msgs.items[D->by_id.items[j]]
+		                           : NULL;
+		int c = s == NULL   ? 1
+		        : d == NULL ? -1
+		                    : memcmp(s->id, d->id, 16);
+
+		if (c == 0) {
+			if (s->flags != d->flags || s->kw != d->kw)
+				add_flag_op(D, d->uid, s->flags, s->kw,
+				            s->modseq);
+			i++;
+			j++;
+		} else if (c > 0) {
+			mf_array_push(&D->expunges, d->uid);
+			j++;
+		} else {
+			i++;
+			if (save_filtered(bs, s))
+				continue;
+			add_save(D, s->uid, si, s,
+			         (uint32_t)(s - S->msgs.items), s->flags, s->kw,
+			         s->modseq);
+		}
+	}
+}
+
+struct uid_id {
+	uint32_t uid;
+	uint8_t id[16];
+};
+typedef MF_ARRAY(struct uid_id) uid_id_array;
+
+static int cmp_uid_id(const void *x, const void *y)
+{
+	const struct uid_id *a = x, *b = y;
+	return a->uid < b->uid ? -1 : (a->uid > b->uid ? 1 : 0);
+}
+
+/* Side b as it is after the plan was carried out (b->expunges sorted by
+ * mf_box_apply_changes()): its messages above the last common UID minus
+ * the expunges plus the saves at the UIDs the store reported. *cap_r is lowered below the first UID a save may have got
+ * when the store did not say which. */
+static void after_apply(const struct mf_box_sync *bs,
+                        const struct mf_box_side *b, uid_id_array *out,
+                        uint32_t *cap_r)
+{
+	for (size_t i = 0; i < b->msgs.count; i++) {
+		const struct mf_box_msg *m = &b->msgs.items[i];
+		struct uid_id *x;
+
+		if (m->uid <= bs->lcu ||
+		    (b->s->writable &&
+		     mf_bsearch(&m->uid, b->expunges.items, b->expunges.count,
+		                sizeof(uint32_t), mf_box_cmp_u32) != NULL))
+			continue;
+		x = mf_array_append_zero(out);
+		x->uid = m->uid;
+		memcpy(x->id, m->id, 16);
+	}
+	for (size_t i = 0; i < b->saves.count && b->s->writable; i++) {
+		const struct mf_save_op *op = &b->saves.items[i];
+		struct uid_id *x;
+
+		if (op->uid == 0)
+			continue; /* not saved */
+		if (op->got_uid == 0) {
+			*cap_r = MF_MIN(*cap_r, b->start_uidnext - 1);
+			continue;
+		}
+		x = mf_array_append_zero(out);
+		x->uid = op->got_uid;
+		memcpy(x->id, bs->b[op->from_side].msgs.items[op->from_idx].id,
+		       16);
+	}
+	mf_qsort(out->items, out->count, sizeof(struct uid_id), cmp_uid_id);
+}
+
+/* When UIDs are not kept, the sides agree on a UID only where it holds the
+ * same message on both: the highest UID up to which that is true after
+ * this run (what a saved state may call the last common UID). Above the
+ * last common UID of this run, the first UID that one side has and the
+ * other has not (or holds another message) ends it. */
+uint32_t mf_box_verified_lcu(struct mf_box_sync *bs)
+{
+	uid_id_array l[2] = {MF_ARRAY_INIT, MF_ARRAY_INIT};
+	uint32_t cap = UINT32_MAX;
+	size_t i = 0, j = 0;
+
+	if (bs->saves_aborted)
+		return bs->lcu;
+	for (int k = 0; k < 2; k++)
+		after_apply(bs, &bs->b[k], &l[k], &cap);
+	while (i < l[0].count || j < l[1].count) {
+		const struct uid_id *a = i < l[0].count ? &l[0].items[i] : NULL;
+		const struct uid_id *b = j < l[1].count ? &l[1].items[j] : NULL;
+
+		if (a != NULL && b != NULL && a->uid == b->uid &&
+		    memcmp(a->id, b->id, 16) == 0) {
+			i++;
+			j++;
+			continue;
+		}
+		uint32_t bad = a == NULL   ? b->uid
+		               : b == NULL ? a->uid
+		                           : MF_MIN(a->uid, b->uid);
+		cap = MF_MIN(cap, bad - 1);
+		break;
+	}
+	mf_array_free(&l[0]);
+	mf_array_free(&l[1]);
+	return cap;
 }

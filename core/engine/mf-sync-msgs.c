@@ -123,6 +123,15 @@ static int resolve_uidvalidity(struct mf_box_sync *bs)
 		keep = L->st.uidvalidity > R->st.uidvalidity ? L : R;
 	}
 	chg = keep == L ? R : L;
+	if (bs->ids && bs->ctx->source < 0 &&
+	    (chg->s->caps & MAILFERRY_CAP_SET_UIDVALIDITY) == 0) {
+		/* a store that cannot change it (IMAP) keeps its own; the
+		 * other follows, so that a saved state can apply to both */
+		if ((keep->s->caps & MAILFERRY_CAP_SET_UIDVALIDITY) == 0)
+			return 0;
+		chg = keep;
+		keep = chg == L ? R : L;
+	}
 	mf_sync_note(bs->ctx, chg->s, "set UIDVALIDITY of %s to %u",
 	             chg->node->real, keep->st.uidvalidity);
 	mf_zero(&up);
@@ -246,7 +255,10 @@ static int sync_once(struct mf_box_sync *bs, struct mf_sync_box_state *state)
 		}
 	}
 	if (ctx->p->mode == MF_ENGINE_BACKUP) {
-		mf_box_merge_backup(bs);
+		if (bs->ids)
+			mf_box_merge_backup_ids(bs);
+		else
+			mf_box_merge_backup(bs);
 		return 0;
 	}
 	if (!bs->stateful)
@@ -301,6 +313,53 @@ static bool side_clean(struct mf_box_sync *bs, struct mf_box_side *b)
 	return exps == b->applied_expunges;
 }
 
+/* The destination side b cannot keep wanted UIDs in this mailbox: match
+ * by identity and let the store choose UIDs. */
+static void set_any_uid(struct mf_box_sync *bs, struct mf_box_side *b)
+{
+	b->any_uid = true;
+	bs->ids = true;
+}
+
+/* Backup: INBOX cannot be deleted everywhere; empty it in place with the
+ * source's identity so that its UIDs restart. */
+static int reset_dest_inbox(struct mf_box_sync *bs)
+{
+	int di = 1 - bs->ctx->source;
+	struct mf_box_side *D = &bs->b[di], *S = &bs->b[bs->ctx->source];
+	struct mf_storage *st = D->s->st;
+	struct mf_tnode src = *S->node;
+	int ret;
+
+	mf_warning("%s: emptying mailbox %s: it cannot be made identical to "
+	           "the source in place; copying it again",
+	           D->s->label, D->node->real);
+	if (D->box != NULL)
+		st->ops->mailbox_close(&D->box);
+	src.uidvalidity = S->st.uidvalidity;
+	ret = mf_tree_reset_box(bs->ctx, D->s, D->node, &src);
+	if (ret < 0)
+		return ret;
+	if (bs->ctx->p->dry_run) {
+		D->st.uidnext = 1;
+		D->st.messages = 0;
+		D->st.uidvalidity = S->st.uidvalidity;
+		return 0;
+	}
+	ret = open_side(bs, D);
+	if (ret > 0)
+		return MAILFERRY_E_TEMP;
+	if (ret == 0 && D->node->uids_stuck) {
+		mf_sync_changed(bs->ctx,
+		                "%s: mailbox %s cannot restart its UIDs after "
+		                "being emptied; its messages were copied with "
+		                "new UIDs",
+		                D->s->label, D->node->real);
+		set_any_uid(bs, D);
+	}
+	return ret;
+}
+
 /* Backup: delete the destination mailbox and create it again empty with
  * the source's identity. */
 static int recreate_dest(struct mf_box_sync *bs)
@@ -310,6 +369,9 @@ static int recreate_dest(struct mf_box_sync *bs)
 	struct mf_storage *st = D->s->st;
 	struct mailferry_mailbox_create cr;
 	int ret;
+
+	if (strcmp(D->node->name, "INBOX") == 0)
+		return reset_dest_inbox(bs);
 
 	mf_warning("%s: deleting mailbox %s: it cannot be made identical to "
 	           "the source in place; copying it again",
@@ -327,7 +389,8 @@ static int recreate_dest(struct mf_box_sync *bs)
 		                    mf_box_side_err(D));
 	mf_zero(&cr);
 	cr.struct_size = sizeof(cr);
-	memcpy(cr.guid, S->node->guid, 16);
+	if (!bs->ctx->by_name)
+		memcpy(cr.guid, S->node->guid, 16);
 	cr.uidvalidity = S->st.uidvalidity;
 	cr.special_use = S->node->special_use;
 	ret = st->ops->mailbox_create(st->st, D->node->real, &cr);
@@ -357,19 +420,31 @@ int mf_sync_mailbox(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
 	mf_kw_init(&bs.kw);
 
 	for (int i = 0; i < 2; i++) {
-		ret = open_side(&bs, &bs.b[i]);
+		struct mf_box_side *b = &bs.b[i];
+
+		ret = open_side(&bs, b);
 		if (ret != 0)
 			goto out;
-		bs.b[i].start_modseq = bs.b[i].st.highest_modseq;
+		b->start_modseq = b->st.highest_modseq;
+		b->start_uidnext = b->st.uidnext;
+		if (b->s->writable &&
+		    (!b->s->keeps_uids || b->node->uids_stuck))
+			set_any_uid(&bs, b);
 	}
+	bs.ids = bs.ids || ctx->id_mode;
 	if (ctx->state_mode)
 		state = mf_sync_state_find(&ctx->old_state, n0->guid);
+	/* a backup by identity compares whole mailboxes */
+	if (bs.ids && ctx->p->mode == MF_ENGINE_BACKUP)
+		state = NULL;
 	/* fast mode may skip a mailbox whose counters agree, unless these
-	 * are two mailboxes that were separate until now */
+	 * are two mailboxes that were separate until now, or UIDs are not
+	 * kept (the counters of two stores then say nothing) */
 	bool may_skip = !ctx->p->full && !ctx->state_mode && !n0->merged &&
-	                !n1->merged &&
+	                !n1->merged && !bs.ids &&
 	                bs.b[0].st.uidvalidity == bs.b[1].st.uidvalidity;
-	if (bs.b[0].st.uidvalidity != bs.b[1].st.uidvalidity) {
+	if (bs.b[0].st.uidvalidity != bs.b[1].st.uidvalidity &&
+	    !(bs.ids && ctx->p->mode == MF_ENGINE_BACKUP)) {
 		if (state != NULL) {
 			mf_warning("mailbox %s: UIDVALIDITY changed since the "
 			           "saved state; comparing it in full",
@@ -466,6 +541,9 @@ state_out:
 		newst.uidvalidity = ref->st.uidvalidity;
 		newst.last_common_uid =
 		    MF_MIN(bs.b[0].st.uidnext, bs.b[1].st.uidnext) - 1;
+		if (bs.ids)
+			newst.last_common_uid = MF_MIN(
+			    newst.last_common_uid, mf_box_verified_lcu(&bs));
 		if (side_clean(&bs, &bs.b[0]) && side_clean(&bs, &bs.b[1])) {
 			/* nobody else changed either side meanwhile: every
 			 * change up to now is synced */

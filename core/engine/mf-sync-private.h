@@ -31,6 +31,9 @@ struct mf_tnode {
 	/* Two unrelated mailboxes of one name were made one this run: their
 	 * counters say nothing about their contents (no fast skip). */
 	bool merged;
+	/* Emptied in place for new UIDs, but the store kept its UIDNEXT:
+	 * messages saved here now get whatever UIDs the store gives. */
+	bool uids_stuck;
 	char *want; /* wanted canonical name after the tree sync */
 };
 
@@ -53,6 +56,8 @@ struct mf_sync_side {
 	uint32_t caps;
 	/* This run may change this side (false for a backup / -1 source). */
 	bool writable;
+	/* Saves can ask for their UID (MAILFERRY_CAP_SAVE_UID). */
+	bool keeps_uids;
 	MF_ARRAY(struct mf_tnode) nodes;
 	MF_ARRAY(struct mf_tsub) subs;
 	MF_ARRAY(struct mf_tlog) log;
@@ -73,6 +78,14 @@ struct mf_sync_ctx {
 	struct mf_sync_state new_state;
 	bool require_full_resync;
 	bool use_guids; /* message identity by GUID (else header hash) */
+	/* A side that receives mailboxes cannot take their GUIDs (no
+	 * MAILFERRY_CAP_MAILBOX_GUIDS, e.g. IMAP): mailboxes are matched by
+	 * name, never renamed or given GUIDs. */
+	bool by_name;
+	/* A side that receives messages cannot keep their UIDs (no
+	 * MAILFERRY_CAP_SAVE_UID): messages are matched by identity (GUID or
+	 * header hash) and UIDs are never expected to be preserved. */
+	bool id_mode;
 	unsigned int commit_interval;
 	FILE *out;
 	struct mf_progress *progress;
@@ -101,6 +114,13 @@ void mf_sync_name_hash(const char *name, uint8_t id_r[16]);
 
 /* Tree phase (mf-sync-tree.c): fill both trees, merge, apply. */
 int mf_sync_tree(struct mf_sync_ctx *ctx);
+/* Empty mailbox n of side s in place and give it src's identity (GUID,
+ * UIDVALIDITY) so that its UIDs restart, as deleting and recreating it
+ * would; for a mailbox that cannot be deleted (INBOX). src NULL: only
+ * empty it. n's counters are refreshed; n->uids_stuck is set when the
+ * store did not restart its UIDNEXT. */
+int mf_tree_reset_box(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
+                      struct mf_tnode *n, const struct mf_tnode *src);
 /* Mailbox-selection filters (-m -g -x -n). */
 bool mf_sync_box_selected(const struct mf_sync_ctx *ctx, const char *canon,
                           const uint8_t guid[16], uint32_t special_use);

@@ -43,12 +43,44 @@ int mf_tree_delete(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
 	if (!ctx->p->dry_run && !n->planned)
 		ret = s->st->ops->mailbox_delete(s->st->st, n->real,
 		                                 n->is_box ? 0 : 1);
+	if (ret == MAILFERRY_E_NOTFOUND && !n->is_box) {
+		/* a directory that only existed through its children (IMAP,
+		 * Maildir++) went with them: it is gone, as wanted */
+		ret = 0;
+	}
 	if (ret < 0)
 		return mf_tree_op_failed(ctx, s, ret, "deleting mailbox",
 		                         n->real);
 	if (n->is_box && mf_tree_has_children(s, n->name)) {
 		/* the children stay: what remains is their parent
 		 * directory */
+		n->is_box = false;
+		memset(n->guid, 0, sizeof(n->guid));
+	} else {
+		n->exists = false;
+	}
+	ctx->res->boxes_deleted++;
+	return 0;
+}
+
+int mf_tree_delete_inbox(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
+                         struct mf_tnode *n)
+{
+	int ret = 0;
+
+	mf_sync_note(ctx, s, "delete mailbox %s", n->real);
+	if (!ctx->p->dry_run && !n->planned)
+		ret = s->st->ops->mailbox_delete(s->st->st, n->real, 0);
+	if (ret == MAILFERRY_E_TEMP || ret == MAILFERRY_E_NOSPACE ||
+	    ret == MAILFERRY_E_CANCELED)
+		return mf_tree_op_failed(ctx, s, ret, "deleting mailbox",
+		                         n->real);
+	if (ret < 0) {
+		mf_debug("%s: %s cannot be deleted (%s): emptying it", s->label,
+		         n->real, mf_sync_side_error(s));
+		return mf_tree_reset_box(ctx, s, n, NULL);
+	}
+	if (mf_tree_has_children(s, n->name)) {
 		n->is_box = false;
 		memset(n->guid, 0, sizeof(n->guid));
 	} else {
@@ -147,7 +179,10 @@ int mf_tree_create(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
 	cr.struct_size = sizeof(cr);
 	cr.directory = from->is_box ? 0 : 1;
 	if (from->is_box) {
-		memcpy(cr.guid, from->guid, 16);
+		/* by name, the GUID is a name's, not the mailbox's: the
+		 * store makes its own */
+		if (!ctx->by_name)
+			memcpy(cr.guid, from->guid, 16);
 		cr.uidvalidity = from->uidvalidity;
 	}
 	cr.special_use = from->special_use;
@@ -164,6 +199,8 @@ int mf_tree_create(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
 	ctx->res->boxes_created++;
 	n = mf_tree_append_node(s, canon, from->is_box,
 	                        from->is_box ? from->guid : NULL);
+	if (from->is_box && ctx->by_name)
+		mf_tree_name_id(canon, n->guid);
 	n->uidvalidity = from->uidvalidity;
 	n->uidnext = 1;
 	n->special_use = from->special_use;
@@ -217,5 +254,165 @@ int mf_tree_adopt(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
 		                         "changing the identity of", n->real);
 	memcpy(n->guid, src->guid, 16);
 	n->uidvalidity = src->uidvalidity;
+	return 0;
+}
+
+void mf_tree_name_id(const char *canon, uint8_t id_r[16])
+{
+	char *key = mf_strdup_printf("mailferry-name:%s", canon);
+
+	mf_sync_name_hash(key, id_r);
+	free(key);
+}
+
+/* Expunge every message of mailbox n; *count_r = how many. */
+static int expunge_all(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
+                       struct mf_tnode *n, uint32_t *count_r)
+{
+	struct mf_storage *st = s->st;
+	struct mailferry_mailbox *box = NULL;
+	struct mailferry_msg_iter *iter;
+	struct mailferry_trans *trans;
+	const struct mailferry_msg *m;
+	struct mailferry_msg_query q;
+	MF_ARRAY(struct mailferry_uid_range) ranges = MF_ARRAY_INIT;
+	struct mailferry_uidset set;
+	const char *what = "opening";
+	int ret, ret2;
+
+	*count_r = 0;
+	ret = st->ops->mailbox_open(st->st, n->real, 0, &box);
+	if (ret == 0) {
+		what = "listing";
+		mf_zero(&q);
+		q.struct_size = sizeof(q);
+		q.uid_first = 1;
+		q.uid_last = UINT32_MAX;
+		ret = st->ops->msg_iter_begin(box, &q, &iter);
+	}
+	if (ret == 0) {
+		while ((ret = st->ops->msg_iter_next(iter, &m)) > 0) {
+			struct mailferry_uid_range *r =
+			    ranges.count > 0 ? &ranges.items[ranges.count - 1]
+			                     : NULL;
+			if (r != NULL && r->last + 1 == m->uid) {
+				r->last = m->uid;
+			} else {
+				r = mf_array_append_zero(&ranges);
+				r->first = r->last = m->uid;
+			}
+			(*count_r)++;
+		}
+		ret2 = st->ops->msg_iter_end(&iter);
+		if (ret == 0)
+			ret = ret2;
+	}
+	if (ret == 0 && ranges.count > 0) {
+		what = "expunging";
+		set.ranges = ranges.items;
+		set.count = ranges.count;
+		ret = st->ops->trans_begin(box, MAILFERRY_TRANS_SYNC, &trans);
+		if (ret == 0) {
+			ret = st->ops->expunge(trans, &set);
+			if (ret == 0)
+				ret = st->ops->trans_commit(&trans, NULL);
+			else
+				st->ops->trans_rollback(&trans);
+		}
+	}
+	if (box != NULL)
+		st->ops->mailbox_close(&box);
+	mf_array_free(&ranges);
+	if (ret < 0)
+		return mf_sync_fail(ctx, ret, "%s: mailbox %s: %s: %s",
+		                    s->label, n->real, what,
+		                    mf_sync_side_error(s));
+	return 0;
+}
+
+static int update_box(struct mf_sync_side *s, struct mf_tnode *n,
+                      uint32_t fields, const uint8_t guid[16],
+                      uint32_t uidvalidity)
+{
+	struct mailferry_mailbox_update up;
+
+	mf_zero(&up);
+	up.struct_size = sizeof(up);
+	up.fields = fields;
+	if (guid != NULL)
+		memcpy(up.guid, guid, 16);
+	up.uidvalidity = uidvalidity;
+	return s->st->ops->mailbox_update(s->st->st, n->real, &up);
+}
+
+int mf_tree_reset_box(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
+                      struct mf_tnode *n, const struct mf_tnode *src)
+{
+	struct mf_storage *st = s->st;
+	struct mailferry_mailbox *box;
+	struct mailferry_mailbox_status status;
+	uint32_t uv = src != NULL ? src->uidvalidity : 0, count;
+	bool set_guid = src != NULL && !ctx->by_name &&
+	                (s->caps & MAILFERRY_CAP_MAILBOX_GUIDS) != 0;
+	int ret;
+
+	mf_sync_note(ctx, s, "empty mailbox %s in place%s", n->real,
+	             uv != 0 ? " and restart its UIDs" : "");
+	if (ctx->p->dry_run || n->planned) {
+		ctx->res->msgs_expunged += n->messages;
+		n->messages = 0;
+		if (uv != 0) {
+			n->uidvalidity = uv;
+			n->uidnext = 1;
+		}
+		if (set_guid)
+			memcpy(n->guid, src->guid, 16);
+		return 0;
+	}
+	ret = expunge_all(ctx, s, n, &count);
+	if (ret < 0)
+		return ret;
+	ctx->res->msgs_expunged += count;
+	if (uv != 0) {
+		/* a new UIDVALIDITY on an empty mailbox restarts its UIDs;
+		 * when it already has the wanted one, pass through another */
+		if (n->uidvalidity == uv)
+			ret = update_box(s, n, MAILFERRY_UPDATE_UIDVALIDITY,
+			                 NULL, uv > 1 ? uv - 1 : uv + 1);
+		if (ret == 0)
+			ret = update_box(
+			    s, n,
+			    MAILFERRY_UPDATE_UIDVALIDITY |
+			        (set_guid ? MAILFERRY_UPDATE_GUID : 0),
+			    set_guid ? src->guid : NULL, uv);
+		if (ret == MAILFERRY_E_NOTSUPP)
+			ret = 0; /* the store keeps its identity */
+		if (ret < 0)
+			return mf_tree_op_failed(
+			    ctx, s, ret, "changing the identity of", n->real);
+	}
+	ret = st->ops->mailbox_open(st->st, n->real, MAILFERRY_MAILBOX_READONLY,
+	                            &box);
+	if (ret == 0) {
+		mf_zero(&status);
+		status.struct_size = sizeof(status);
+		ret = st->ops->mailbox_status(box, &status);
+		st->ops->mailbox_close(&box);
+	}
+	if (ret < 0)
+		return mf_sync_fail(ctx, ret, "%s: mailbox %s: status: %s",
+		                    s->label, n->real, mf_sync_side_error(s));
+	if (!ctx->by_name)
+		memcpy(n->guid, status.guid, 16);
+	n->uidvalidity = status.uidvalidity;
+	n->uidnext = status.uidnext;
+	n->messages = status.messages;
+	n->highest_modseq = status.highest_modseq;
+	n->merged = true; /* its counters say nothing now */
+	n->uids_stuck = uv != 0 && status.uidnext > 1;
+	if (n->uids_stuck)
+		mf_warning("%s: mailbox %s was emptied for new UIDs, but the "
+		           "store keeps UIDNEXT %u: messages get new UIDs",
+		           s->label, n->real, status.uidnext);
 	return 0;
 }

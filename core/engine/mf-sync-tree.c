@@ -98,7 +98,10 @@ static int apply_box_deletes(struct mf_sync_ctx *ctx)
 
 /* Backup: destination mailboxes the source does not have, or whose
  * UIDVALIDITY differs or UIDNEXT is higher than the source's (UIDs that
- * can never match), are deleted; they are recreated from the source. */
+ * can never match), are deleted; they are recreated from the source.
+ * INBOX cannot be deleted in every store (a Maildir++ root, IMAP): it is
+ * emptied in place and takes the source's identity instead. When UIDs
+ * are not kept (id_mode), only the mailbox's existence matters. */
 static int backup_prune(struct mf_sync_ctx *ctx)
 {
 	struct mf_sync_side *src = &ctx->side[ctx->source];
@@ -112,9 +115,37 @@ static int backup_prune(struct mf_sync_ctx *ctx)
 		if (!d->exists || !d->is_box)
 			continue;
 		sn = mf_tree_box_by_guid(src, d->guid);
-		if (sn != NULL && sn->uidvalidity == d->uidvalidity &&
-		    d->uidnext <= sn->uidnext)
+		if (sn != NULL &&
+		    (ctx->id_mode || (sn->uidvalidity == d->uidvalidity &&
+		                      d->uidnext <= sn->uidnext)))
 			continue;
+		if (strcmp(d->name, "INBOX") == 0) {
+			const struct mf_tnode *same =
+			    sn != NULL ? sn
+			               : mf_tree_node_by_name(src, d->name);
+			if (same != NULL && !same->is_box)
+				same = NULL;
+			if (same == NULL) {
+				/* the source has none */
+				ret = mf_tree_delete_inbox(ctx, dst, d);
+			} else if (ctx->id_mode) {
+				/* contents are matched by identity later */
+				ret = ctx->by_name
+				          ? 0
+				          : mf_tree_set_guid(ctx, dst, d,
+				                             same->guid);
+			} else if (sn == NULL && same != NULL &&
+			           mf_tree_box_by_guid(dst, same->guid) ==
+			               NULL &&
+			           d->uidnext <= same->uidnext) {
+				ret = mf_tree_adopt(ctx, dst, d, same);
+			} else {
+				ret = mf_tree_reset_box(ctx, dst, d, same);
+			}
+			if (ret < 0)
+				return ret;
+			continue;
+		}
 		if (sn == NULL) {
 			/* a mailbox of the same name the destination made
 			 * itself (autocreated INBOX): take the source's
@@ -508,6 +539,34 @@ static int sync_subs(struct mf_sync_ctx *ctx)
 	return 0;
 }
 
+/* By-name matching: every mailbox's identity becomes its canonical name
+ * (mf_tree_name_id), so that the GUID-driven merge below matches, creates
+ * and deletes by name and never renames. Two real names with one canonical
+ * form cannot both be synced: the later one is left out. */
+static void name_identities(struct mf_sync_side *s)
+{
+	for (size_t i = 0; i < s->nodes.count; i++) {
+		struct mf_tnode *n = &s->nodes.items[i];
+
+		if (!n->exists || !n->is_box)
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			const struct mf_tnode *o = &s->nodes.items[j];
+			if (o->exists && o->is_box &&
+			    strcmp(o->name, n->name) == 0) {
+				mf_warning("%s: mailboxes %s and %s have the "
+				           "same name after separator "
+				           "translation; %s is not synced",
+				           s->label, o->real, n->real, n->real);
+				n->exists = false;
+				break;
+			}
+		}
+		if (n->exists)
+			mf_tree_name_id(n->name, n->guid);
+	}
+}
+
 int mf_sync_tree(struct mf_sync_ctx *ctx)
 {
 	int ret;
@@ -518,7 +577,10 @@ int mf_sync_tree(struct mf_sync_ctx *ctx)
 			return ret;
 	}
 	for (int i = 0; i < 2; i++) {
-		ret = fix_duplicate_guids(ctx, &ctx->side[i]);
+		if (ctx->by_name)
+			name_identities(&ctx->side[i]);
+		else
+			ret = fix_duplicate_guids(ctx, &ctx->side[i]);
 		if (ret < 0)
 			return ret;
 		mf_tree_propagate_ts(&ctx->side[i]);

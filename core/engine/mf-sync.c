@@ -308,6 +308,32 @@ static void init_side(struct mf_sync_ctx *ctx, int i, struct mf_storage *st)
 	}
 	if ((s->caps & MAILFERRY_CAP_READONLY) != 0)
 		s->writable = false;
+	s->keeps_uids = (s->caps & MAILFERRY_CAP_SAVE_UID) != 0;
+}
+
+/* What the receiving sides can keep decides how things are matched: a
+ * store that cannot take a mailbox GUID (IMAP) gets mailboxes matched by
+ * name, one that cannot take a wanted UID gets messages matched by
+ * identity only (dsync reference §3.4). A side that only gives (backup
+ * source) imposes nothing. */
+static void decide_matching(struct mf_sync_ctx *ctx)
+{
+	for (int i = 0; i < 2; i++) {
+		const struct mf_sync_side *s = &ctx->side[i];
+
+		if (!s->writable)
+			continue;
+		if ((s->caps & MAILFERRY_CAP_MAILBOX_GUIDS) == 0)
+			ctx->by_name = true;
+		if (!s->keeps_uids)
+			ctx->id_mode = true;
+	}
+	if (ctx->by_name)
+		mf_debug("mailbox GUIDs cannot be kept: matching mailboxes by "
+		         "name");
+	if (ctx->id_mode)
+		mf_debug("UIDs cannot be kept: matching messages by %s only",
+		         ctx->use_guids ? "GUID" : "header hash");
 }
 
 static bool decide_guids(const struct mf_sync_ctx *ctx)
@@ -372,6 +398,7 @@ int mf_sync_run(const struct mf_sync_params *params, struct mf_storage *local,
 	if (!ctx.use_guids)
 		mf_debug("message GUIDs not usable on both sides: matching "
 		         "messages by header hash");
+	decide_matching(&ctx);
 	ret = take_lock(&ctx, &lock_fd);
 	if (ret < 0)
 		goto out;

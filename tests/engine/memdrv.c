@@ -10,7 +10,12 @@
  *
  * Location options: SEP=<c> hierarchy separator (default '/'), NOGUIDS=1
  * (no message GUIDs: the engine must match by header hash), NOLOG=1 (no
- * mailbox log), NOCOPY=1 (no copy slot). The mailbox-log clock is
+ * mailbox log), NOCOPY=1 (no copy slot), IMAPLIKE=1 (a store like an IMAP
+ * server: no wanted UIDs, GUIDs or UIDVALIDITY on save/create, no mailbox
+ * GUIDs the engine can set, no mailbox log, mailbox_update NOTSUPP),
+ * INBOXFIXED=1 (INBOX cannot be deleted or renamed, as in Maildir++; implied
+ * by IMAPLIKE), NORESTART=1 (a UIDVALIDITY change of an empty mailbox keeps
+ * UIDNEXT instead of restarting it at 1). The mailbox-log clock is
  * $MEMDRV_CLOCK when set (tests make timestamps deterministic), else the
  * real time. ctl op 1000 drops the change history of every mailbox (the
  * next changed-since query older than now fails with NOHISTORY).
@@ -20,6 +25,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -95,6 +101,7 @@ struct mailferry_storage {
 	char sep;
 	uint32_t caps;
 	uint32_t next_body;
+	bool imaplike, inbox_fixed, norestart;
 	MF_ARRAY(struct mm_box *) boxes;
 	strv subs;
 	MF_ARRAY(struct mm_log) log;
@@ -468,6 +475,19 @@ static int mm_storage_open(struct mailferry_ctx *ctx,
 			              MAILFERRY_CAP_SAVE_GUID);
 		} else if (strcmp(k, "NOLOG") == 0) {
 			st->caps &= ~MAILFERRY_CAP_MAILBOX_LOG;
+		} else if (strcmp(k, "IMAPLIKE") == 0) {
+			st->caps &=
+			    ~(MAILFERRY_CAP_SAVE_GUID | MAILFERRY_CAP_SAVE_UID |
+			      MAILFERRY_CAP_MAILBOX_GUIDS |
+			      MAILFERRY_CAP_MAILBOX_LOG |
+			      MAILFERRY_CAP_SET_UIDVALIDITY |
+			      MAILFERRY_CAP_POP3 | MAILFERRY_CAP_PURGE);
+			st->imaplike = true;
+			st->inbox_fixed = true;
+		} else if (strcmp(k, "INBOXFIXED") == 0) {
+			st->inbox_fixed = true;
+		} else if (strcmp(k, "NORESTART") == 0) {
+			st->norestart = true;
 		} else if (strcmp(k, "NOCOPY") == 0) {
 			/* checked by mm_copy */
 			st->caps |= 1u << 31;
@@ -739,11 +759,11 @@ static int mm_create(struct mailferry_storage *st, const char *name,
 	b->dir = p->directory != 0;
 	b->special = p->special_use;
 	if (!b->dir) {
-		if (memcmp(p->guid, zero, 16) != 0)
+		if (memcmp(p->guid, zero, 16) != 0 && !st->imaplike)
 			memcpy(b->guid, p->guid, 16);
 		else
 			random_bytes(b->guid, 16);
-		b->uv = p->uidvalidity;
+		b->uv = st->imaplike ? 0 : p->uidvalidity;
 		if (b->uv == 0) {
 			random_bytes(&b->uv, sizeof(b->uv));
 			b->uv = (b->uv & 0x7fffffff) | 1;
@@ -786,6 +806,9 @@ static int mm_delete(struct mailferry_storage *st, const char *name,
 		return api->set_error(
 		    st->ctx, MAILFERRY_E_NOTFOUND, "memdrv: no %s %s",
 		    directory ? "directory" : "mailbox", name);
+	if (st->inbox_fixed && strcasecmp(name, "INBOX") == 0)
+		return api->set_error(st->ctx, MAILFERRY_E_PERM,
+		                      "memdrv: INBOX cannot be deleted");
 	if (directory) {
 		if (has_children(st, name))
 			return api->set_error(st->ctx, MAILFERRY_E_EXISTS,
@@ -825,6 +848,9 @@ static int mm_rename(struct mailferry_storage *st, const char *old_name,
 	if (b == NULL)
 		return api->set_error(st->ctx, MAILFERRY_E_NOTFOUND,
 		                      "memdrv: no mailbox %s", old_name);
+	if (st->inbox_fixed && strcasecmp(old_name, "INBOX") == 0)
+		return api->set_error(st->ctx, MAILFERRY_E_PERM,
+		                      "memdrv: INBOX cannot be renamed");
 	if (t != NULL && !(t->dir && !b->dir))
 		return api->set_error(st->ctx, MAILFERRY_E_EXISTS,
 		                      "memdrv: mailbox %s exists", new_name);
@@ -881,10 +907,19 @@ static int mm_update(struct mailferry_storage *st, const char *name,
 	if (b == NULL || b->dir)
 		return api->set_error(st->ctx, MAILFERRY_E_NOTFOUND,
 		                      "memdrv: no mailbox %s", name);
+	if (st->imaplike && up->fields != 0)
+		return api->set_error(st->ctx, MAILFERRY_E_NOTSUPP,
+		                      "memdrv: mailbox %s cannot be updated",
+		                      name);
 	if ((up->fields & MAILFERRY_UPDATE_GUID) != 0)
 		memcpy(b->guid, up->guid, 16);
-	if ((up->fields & MAILFERRY_UPDATE_UIDVALIDITY) != 0)
+	if ((up->fields & MAILFERRY_UPDATE_UIDVALIDITY) != 0 &&
+	    up->uidvalidity != b->uv) {
 		b->uv = up->uidvalidity;
+		/* an empty mailbox with a new UIDVALIDITY is as if new */
+		if (b->msgs.count == 0 && !st->norestart)
+			b->uidnext = 1;
+	}
 	if ((up->fields & MAILFERRY_UPDATE_MIN_UIDNEXT) != 0 &&
 	    up->min_uidnext > b->uidnext)
 		b->uidnext = up->min_uidnext;
@@ -1229,9 +1264,11 @@ static int mm_save_begin(struct mailferry_trans *t,
 	char *path;
 
 	op->type = OP_SAVE;
-	op->msg.uid = s->uid;
-	op->msg.guid =
-	    s->guid != NULL && s->guid[0] != '\0' ? mf_strdup(s->guid) : NULL;
+	op->msg.uid = (st->caps & MAILFERRY_CAP_SAVE_UID) != 0 ? s->uid : 0;
+	op->msg.guid = s->guid != NULL && s->guid[0] != '\0' &&
+	                       (st->caps & MAILFERRY_CAP_SAVE_GUID) != 0
+	                   ? mf_strdup(s->guid)
+	                   : NULL;
 	op->msg.flags = s->flags & MAILFERRY_FLAGS_MASK;
 	strv_from(&op->msg.kw, s->keywords);
 	op->msg.recv = s->received_date != 0 ? s->received_date : clock_now();

@@ -26,11 +26,13 @@ tests_imapc_imapc_dropproxy_SOURCES = tests/imapc/imapc-dropproxy.c
 # Shell tests against a real Dovecot imapd on 127.0.0.1.
 TESTS += tests/imapc/imapc-read.sh tests/imapc/imapc-write.sh \
 	tests/imapc/imapc-fault.sh tests/imapc/imapc-engine.sh \
-	tests/imapc/imapc-auth.sh tests/imapc/imapc-objectid.sh
+	tests/imapc/imapc-auth.sh tests/imapc/imapc-objectid.sh \
+	tests/imapc/imapc-dest.sh
 EXTRA_DIST += tests/imapc/imapd.sh tests/imapc/common.sh \
 	tests/imapc/imapc-read.sh tests/imapc/imapc-write.sh \
 	tests/imapc/imapc-fault.sh tests/imapc/imapc-engine.sh \
-	tests/imapc/imapc-auth.sh tests/imapc/imapc-objectid.sh
+	tests/imapc/imapc-auth.sh tests/imapc/imapc-objectid.sh \
+	tests/imapc/imapc-dest.sh
 
 # The parser's fuzz entry replayed over the corpus (every prefix and
 # mutations) in every build; with --enable-fuzz (CC=clang) also a libFuzzer
