@@ -36,7 +36,14 @@ static int history_check(struct mf_index *index, uint64_t since,
 	const struct mf_log_file *oldest;
 
 	*nfiles = 0;
-	if (!index->have_log) {
+	if (since == 0) {
+		/* "since the beginning" asks for whatever the logs still
+		 * hold (e.g. expunged GUIDs to recognise): rotated-away
+		 * history makes the answer partial, never an error, as the
+		 * driver ABI's expunge iterator defines for 0. */
+		if (!index->have_log)
+			return 0;
+	} else if (!index->have_log) {
 		if (since >= mf_index_highest_modseq(index) && since != 0)
 			return 0;
 		return mf_index_set_error(index, MF_INDEX_ERR_NOHISTORY,
@@ -50,7 +57,7 @@ static int history_check(struct mf_index *index, uint64_t since,
 		files[(*nfiles)++] = &index->log2;
 	files[(*nfiles)++] = &index->log;
 	oldest = files[0];
-	if (oldest->prev_seq != 0 &&
+	if (since != 0 && oldest->prev_seq != 0 &&
 	    (since < oldest->initial_modseq || oldest->initial_modseq == 0))
 		return mf_index_set_error(
 		    index, MF_INDEX_ERR_NOHISTORY,

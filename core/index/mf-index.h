@@ -239,7 +239,9 @@ struct mf_index_changes {
  * gives every existing message the then highest modseq.
  * Returns 0, MF_INDEX_ERR_NOHISTORY if the logs no longer reach back to
  * since_modseq (message: "... is no longer in the transaction logs ..."),
- * or another error. Call mf_index_refresh() first for the newest state. */
+ * or another error. since_modseq 0 means "whatever the logs still hold"
+ * and never fails with NOHISTORY (the result may then be partial).
+ * Call mf_index_refresh() first for the newest state. */
 int mf_index_changes_since(struct mf_index *index, uint64_t since_modseq,
                            enum mf_index_changes_flags flags,
                            struct mf_index_changes *changes_r);
