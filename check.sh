@@ -72,6 +72,12 @@ if build plain; then
 	note_result "strict build" 0
 	step "make check (plain)"
 	run_checks plain
+	step "benchmark smoke run"
+	MAILFERRY="$out/plain/core/cli/mailferry" bash "$top/bench/smoke" \
+		>"$out/plain/bench-smoke.out" 2>&1
+	rc=$?
+	[ $rc -ne 0 ] && [ $rc -ne 77 ] && tail -n 40 "$out/plain/bench-smoke.out"
+	note_result "benchmark smoke run" $rc
 	step "sample driver against the installed SDK"
 	bash "$top/tests/sample-driver/install-test.sh" "$out/plain"
 	note_result "sample driver install test" $?

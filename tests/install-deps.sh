@@ -5,7 +5,7 @@
 set -eu
 
 pkgs=(autoconf automake libtool libltdl-dev libssl-dev libzstd-dev zlib1g-dev
-      check pkg-config make gcc clang openssl util-linux procps
+      check pkg-config make gcc clang openssl util-linux procps zstd time python3
       dovecot-core dovecot-imapd)
 
 missing=()
