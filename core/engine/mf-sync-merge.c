@@ -293,7 +293,8 @@ static void plan_instance(struct mf_box_sync *bs, int side, uint32_t final,
 			/* (a store that cannot keep UIDs has no use for
 			 * moving a message to another UID) */
 			if (flags != have_here->flags || kw != have_here->kw)
-				add_flag_op(b, final, flags, kw, modseq);
+				add_flag_op(b, have_here->uid, flags, kw,
+				            modseq);
 			return;
 		}
 		/* move to the new UID: copy inside the mailbox, expunge */

@@ -349,14 +349,8 @@ static int reset_dest_inbox(struct mf_box_sync *bs)
 	ret = open_side(bs, D);
 	if (ret > 0)
 		return MAILFERRY_E_TEMP;
-	if (ret == 0 && D->node->uids_stuck) {
-		mf_sync_changed(bs->ctx,
-		                "%s: mailbox %s cannot restart its UIDs after "
-		                "being emptied; its messages were copied with "
-		                "new UIDs",
-		                D->s->label, D->node->real);
+	if (ret == 0 && D->node->uids_stuck)
 		set_any_uid(bs, D);
-	}
 	return ret;
 }
 

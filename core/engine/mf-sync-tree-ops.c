@@ -411,8 +411,11 @@ int mf_tree_reset_box(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
 	n->merged = true; /* its counters say nothing now */
 	n->uids_stuck = uv != 0 && status.uidnext > 1;
 	if (n->uids_stuck)
-		mf_warning("%s: mailbox %s was emptied for new UIDs, but the "
-		           "store keeps UIDNEXT %u: messages get new UIDs",
-		           s->label, n->real, status.uidnext);
+		mf_sync_changed(
+		    ctx,
+		    "%s: mailbox %s cannot restart its UIDs after "
+		    "being emptied (UIDNEXT stays %u); its messages "
+		    "are copied with new UIDs",
+		    s->label, n->real, status.uidnext);
 	return 0;
 }

@@ -45,7 +45,8 @@ void h_init(void)
 	tmpdir = mf_strdup(mkdtemp(tmpl));
 	ck_assert_ptr_nonnull(tmpdir);
 	h_tick(0);
-	mf_log_set_level(MF_LOG_WARNING);
+	mf_log_set_level(getenv("MF_TEST_DEBUG") != NULL ? MF_LOG_DEBUG
+	                                                 : MF_LOG_WARNING);
 }
 
 void h_cleanup(void)
@@ -449,6 +450,73 @@ char *h_snap_diff(const struct h_snap *a, const struct h_snap *b, bool full)
 				    x->name, m->uid, m->flags, m->keywords,
 				    n->flags, n->keywords);
 		}
+	}
+	if (a->subs.count != b->subs.count)
+		return mf_strdup_printf("subscription count %zu vs %zu",
+		                        a->subs.count, b->subs.count);
+	for (size_t i = 0; i < a->subs.count; i++) {
+		if (strcmp(a->subs.items[i], b->subs.items[i]) != 0)
+			return mf_strdup_printf("subscription %s vs %s",
+			                        a->subs.items[i],
+			                        b->subs.items[i]);
+	}
+	return NULL;
+}
+
+static int cmp_str_ptr(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* "md5 flags keywords" of every message of b, sorted */
+static char **box_content(const struct h_box *b)
+{
+	char **v = mf_calloc(b->msgs.count + 1, sizeof(char *));
+
+	for (size_t k = 0; k < b->msgs.count; k++) {
+		const struct h_msg *m = &b->msgs.items[k];
+		v[k] = mf_strdup_printf("%s %x [%s]", m->body_md5, m->flags,
+		                        m->keywords);
+	}
+	mf_qsort(v, b->msgs.count, sizeof(char *), cmp_str_ptr);
+	return v;
+}
+
+char *h_snap_diff_content(const struct h_snap *a, const struct h_snap *b)
+{
+	if (a->boxes.count != b->boxes.count)
+		return mf_strdup_printf("mailbox count %zu vs %zu",
+		                        a->boxes.count, b->boxes.count);
+	for (size_t i = 0; i < a->boxes.count; i++) {
+		const struct h_box *x = &a->boxes.items[i];
+		const struct h_box *y = &b->boxes.items[i];
+		char **cx, **cy, *diff = NULL;
+
+		if (strcmp(x->name, y->name) != 0)
+			return mf_strdup_printf("mailbox %s vs %s", x->name,
+			                        y->name);
+		if (x->dir != y->dir)
+			return mf_strdup_printf("%s: directory vs mailbox",
+			                        x->name);
+		if (x->msgs.count != y->msgs.count)
+			return mf_strdup_printf("%s: %zu vs %zu messages",
+			                        x->name, x->msgs.count,
+			                        y->msgs.count);
+		cx = box_content(x);
+		cy = box_content(y);
+		for (size_t k = 0; k < x->msgs.count && diff == NULL; k++) {
+			if (strcmp(cx[k], cy[k]) != 0)
+				diff = mf_strdup_printf("%s: %s vs %s", x->name,
+				                        cx[k], cy[k]);
+		}
+		for (size_t k = 0; k < x->msgs.count; k++) {
+			free(cx[k]);
+			free(cy[k]);
+		}
+		free(cx);
+		free(cy);
+		if (diff != NULL)
+			return diff;
 	}
 	if (a->subs.count != b->subs.count)
 		return mf_strdup_printf("subscription count %zu vs %zu",

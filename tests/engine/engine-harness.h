@@ -74,6 +74,9 @@ void h_snap_free(struct h_snap *snap);
  * difference. with_guids: compare mailbox GUIDs too. */
 char *h_snap_diff(const struct h_snap *a, const struct h_snap *b,
                   bool uids_and_flags);
+/* The same, for stores that cannot keep UIDs or GUIDs: same mailbox
+ * names, and per mailbox the same multiset of (body, flags, keywords). */
+char *h_snap_diff_content(const struct h_snap *a, const struct h_snap *b);
 const struct h_box *h_snap_box(const struct h_snap *s, const char *name);
 char *h_snap_dump(const struct h_snap *s);
 

@@ -32,6 +32,17 @@ tests_engine_test_engine_sync_LDADD = $(MF_ENGINE_TEST_LIBS)
 # the test needs the driver built first
 EXTRA_tests_engine_test_engine_sync_DEPENDENCIES = tests/engine/memdrv.la
 
+# stores that cannot keep UIDs / mailbox GUIDs (memdrv IMAPLIKE=1), and
+# a destination INBOX that cannot be deleted (INBOXFIXED=1)
+check_PROGRAMS += tests/engine/test-engine-ids
+TESTS += tests/engine/test-engine-ids
+tests_engine_test_engine_ids_SOURCES = tests/engine/test-engine-ids.c \
+	tests/engine/engine-harness.c tests/engine/engine-harness.h
+tests_engine_test_engine_ids_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/core/engine $(OPENSSL_CFLAGS) $(CHECK_CFLAGS)
+tests_engine_test_engine_ids_LDADD = $(MF_ENGINE_TEST_LIBS)
+EXTRA_tests_engine_test_engine_ids_DEPENDENCIES = tests/engine/memdrv.la
+
 check_PROGRAMS += tests/engine/test-engine-scale
 TESTS += tests/engine/test-engine-scale
 tests_engine_test_engine_scale_SOURCES = tests/engine/test-engine-scale.c \
