@@ -554,6 +554,45 @@ void dbox_trans_rollback(struct mailferry_trans **_t)
 
 /* ---- mailbox_update ---- */
 
+/* A new UIDVALIDITY for a mailbox without messages: the mailbox becomes
+ * as if newly created with it, UIDNEXT restarting at 1 (what Dovecot's
+ * index reset on a UIDVALIDITY change does; the engine relies on it to
+ * renumber a backup's INBOX that cannot be deleted). The index files are
+ * replaced while the old log is still locked: a writer waiting for that
+ * lock finds the path replaced and locks the new log. */
+static int restart_empty_index(struct mailferry_storage *st,
+                               struct mailferry_mailbox *box,
+                               const struct mailferry_mailbox_update *u)
+{
+	static const char *const suffixes[] = {"", ".log", ".log.2", ".cache",
+	                                       ".backup"};
+	uint8_t guid[16];
+	uint32_t next = 1;
+
+	if ((u->fields & MAILFERRY_UPDATE_GUID) != 0)
+		memcpy(guid, u->guid, 16);
+	else
+		dbox_index_guid(st->fmt, box->idx, guid);
+	if ((u->fields & MAILFERRY_UPDATE_MIN_UIDNEXT) != 0 &&
+	    u->min_uidnext > next)
+		next = u->min_uidnext;
+	for (size_t i = 0; i < MF_N_ELEMENTS(suffixes); i++) {
+		char *path = mf_strdup_printf("%s/" DBOX_INDEX_PREFIX "%s",
+		                              box->dir, suffixes[i]);
+		int err = unlink(path) < 0 && errno != ENOENT ? errno : 0;
+
+		free(path);
+		if (err != 0)
+			return dbox_error(
+			    st, dbox_errno_code(err),
+			    "mailbox %s: unlink(%s/%s%s) failed: %s", box->name,
+			    box->dir, DBOX_INDEX_PREFIX, suffixes[i],
+			    strerror(err));
+	}
+	return dbox_mailbox_create_index(st, box->dir, guid, u->uidvalidity,
+	                                 next);
+}
+
 int dbox_mailbox_update(struct mailferry_storage *st, const char *name,
                         const struct mailferry_mailbox_update *u)
 {
@@ -578,6 +617,20 @@ int dbox_mailbox_update(struct mailferry_storage *st, const char *name,
 		return ret;
 	}
 	hdr = mf_index_get_header(box->idx);
+	if ((u->fields & MAILFERRY_UPDATE_UIDVALIDITY) != 0 &&
+	    u->uidvalidity != hdr->uid_validity && hdr->messages_count == 0) {
+		struct mailferry_mailbox_update rest = *u;
+
+		ret = restart_empty_index(st, box, u);
+		mf_index_unlock(box->idx);
+		dbox_ops.mailbox_close(&box);
+		rest.fields &= ~(uint32_t)(MAILFERRY_UPDATE_GUID |
+		                           MAILFERRY_UPDATE_UIDVALIDITY |
+		                           MAILFERRY_UPDATE_MIN_UIDNEXT);
+		if (ret == 0 && rest.fields != 0)
+			ret = dbox_mailbox_update(st, name, &rest);
+		return ret;
+	}
 	it = mf_index_trans_begin(box->idx, MF_INDEX_TRANS_EXTERNAL);
 	if ((u->fields & MAILFERRY_UPDATE_GUID) != 0) {
 		if (mf_index_ext_find(box->idx, st->fmt->hdr_ext) == NULL) {

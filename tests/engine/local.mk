@@ -57,6 +57,11 @@ EXTRA_tests_engine_test_engine_scale_DEPENDENCIES = tests/engine/gendrv.la
 TESTS += tests/engine/sync-maildir.sh
 EXTRA_DIST += tests/engine/sync-maildir.sh
 
+# a backup over a destination INBOX that cannot be made identical in place
+# (Dovecot-written stores), and over UIDs the eml sample driver renumbered
+TESTS += tests/engine/backup-inbox.sh
+EXTRA_DIST += tests/engine/backup-inbox.sh
+
 # the CLI end to end (maildir + memdrv; no Dovecot needed)
 TESTS += tests/engine/sync-cli.sh
 EXTRA_DIST += tests/engine/sync-cli.sh
