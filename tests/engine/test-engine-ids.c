@@ -292,8 +292,12 @@ END_TEST
 
 static void reopen_b(const char *opts)
 {
+	static unsigned int n;
+	char name[16];
+
+	snprintf(name, sizeof(name), "c%u", n++);
 	h_close(&B);
-	B = h_open("c", opts);
+	B = h_open(name, opts);
 }
 
 START_TEST(inbox_reset_in_place)
@@ -346,6 +350,82 @@ START_TEST(inbox_reset_without_uid_restart)
 	              "reason: %s", r.reason != NULL ? r.reason : "(none)");
 	mf_sync_result_free(&r);
 	assert_same_content("backup without UID restart");
+}
+END_TEST
+
+/* A dry run plans the reset, the copies and the expunges but changes
+ * nothing, on an IMAP-like destination and on a fixed INBOX. */
+START_TEST(dry_run_changes_nothing)
+{
+	static const char *const opts[] = {IMAPLIKE, ":INBOXFIXED=1"};
+
+	for (size_t i = 0; i < MF_N_ELEMENTS(opts); i++) {
+		struct mf_sync_params p;
+		struct mf_sync_result r;
+		struct h_snap a0, b0, a1, b1;
+		char *diff;
+		FILE *out = tmpfile();
+
+		reopen_b(opts[i]);
+		h_create(A, "INBOX");
+		h_save(A, "INBOX", 1);
+		h_create(A, "Work");
+		h_save(A, "Work", 2);
+		h_create(B, "INBOX");
+		h_save(B, "INBOX", 3);
+		h_save(B, "INBOX", 4);
+		h_snap(A, &a0);
+		h_snap(B, &b0);
+		h_params(&p);
+		p.mode = MF_ENGINE_BACKUP;
+		p.dry_run = true;
+		p.out = out;
+		ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+		ck_assert_msg(r.msgs_saved == 2 && r.boxes_created == 1,
+		              "%s: dry run planned %llu saves, %u creates",
+		              opts[i], (unsigned long long)r.msgs_saved,
+		              r.boxes_created);
+		mf_sync_result_free(&r);
+		fclose(out);
+		h_snap(A, &a1);
+		h_snap(B, &b1);
+		diff = h_snap_diff(&a0, &a1, true);
+		ck_assert_msg(diff == NULL, "%s: source changed: %s", opts[i],
+		              diff);
+		diff = h_snap_diff(&b0, &b1, true);
+		ck_assert_msg(diff == NULL, "%s: destination changed: %s",
+		              opts[i], diff);
+		h_snap_free(&a0);
+		h_snap_free(&b0);
+		h_snap_free(&a1);
+		h_snap_free(&b1);
+		/* and the real run then does it */
+		ck_assert_int_eq(run_ok(MF_ENGINE_BACKUP), 0);
+		assert_same_content("after the dry run");
+		h_close(&A);
+		A = h_open(i == 0 ? "a2" : "a3", NULL);
+	}
+}
+END_TEST
+
+/* -1 into an IMAP-like store: the destination gets every source message
+ * once and keeps its own; a second run changes nothing. */
+START_TEST(oneway_to_imaplike)
+{
+	struct h_snap b;
+
+	h_create(A, "INBOX");
+	h_save(A, "INBOX", 1);
+	h_save(A, "INBOX", 2);
+	h_create(B, "INBOX");
+	h_save(B, "INBOX", 2);
+	h_save(B, "INBOX", 3);
+	ck_assert_int_eq(run_ok(MF_ENGINE_ONEWAY), 0);
+	h_snap(B, &b);
+	ck_assert_uint_eq(h_snap_box(&b, "INBOX")->msgs.count, 3);
+	h_snap_free(&b);
+	ck_assert_int_eq(h_count(A, "INBOX"), 2);
+	assert_noop(MF_ENGINE_ONEWAY);
 }
 END_TEST
 
@@ -599,6 +679,15 @@ START_TEST(model_ids_twoway)
 }
 END_TEST
 
+START_TEST(model_ids_twoway_both)
+{
+	/* IMAP <-> IMAP */
+	h_close(&A);
+	A = h_open("a2", IMAPLIKE);
+	model_twoway(900 + (uint64_t)_i, 15, _i % 2 == 1);
+}
+END_TEST
+
 START_TEST(model_ids_twoway_state)
 {
 	model_twoway(800 + (uint64_t)_i, 15, true);
@@ -618,6 +707,8 @@ static Suite *ids_suite(void)
 	tcase_add_test(tc, twoway_state_carries_expunges);
 	tcase_add_test(tc, inbox_reset_in_place);
 	tcase_add_test(tc, inbox_reset_without_uid_restart);
+	tcase_add_test(tc, dry_run_changes_nothing);
+	tcase_add_test(tc, oneway_to_imaplike);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("model");
@@ -627,6 +718,7 @@ static Suite *ids_suite(void)
 	tcase_add_loop_test(tc, model_ids_backup_guids, 0, 2);
 	tcase_add_loop_test(tc, model_ids_twoway, 0, 3);
 	tcase_add_loop_test(tc, model_ids_twoway_state, 0, 3);
+	tcase_add_loop_test(tc, model_ids_twoway_both, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
