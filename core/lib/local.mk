@@ -12,6 +12,7 @@ core_lib_libmflib_la_SOURCES = \
 	core/lib/mf-log.c core/lib/mf-log.h \
 	core/lib/mf-utf7.c core/lib/mf-utf7.h
 core_lib_libmflib_la_SOURCES += core/lib/mf-settings.c core/lib/mf-settings.h
+core_lib_libmflib_la_SOURCES += core/lib/mf-perm.c core/lib/mf-perm.h
 
 # libmfcompress: compressed mail as Dovecot's zlib plugin reads and writes
 # it (detection, bounded-memory decompression, compression). Separate from

@@ -80,12 +80,16 @@ struct mf_decompress {
 
 static char *unsupported_error(enum mf_compress_kind kind, int writing)
 {
-	return mf_strdup_printf(
-	    "%s-compressed mail is not supported by this build%s",
-	    mf_compress_name(kind),
-	    kind == MF_COMPRESS_GZIP ? " (built without zlib)"
-	    : writing                ? " (mailferry writes zstd and gzip)"
-	                             : " (mailferry reads zstd and gzip)");
+	if (kind == MF_COMPRESS_GZIP)
+		return mf_strdup("gzip-compressed mail is not supported by "
+		                 "this build (built without zlib)");
+	if (writing)
+		return mf_strdup_printf("mailferry cannot write %s-compressed "
+		                        "mail (it writes zstd and gzip)",
+		                        mf_compress_name(kind));
+	return mf_strdup_printf("%s-compressed mail is not supported by this "
+	                        "build (mailferry reads zstd and gzip)",
+	                        mf_compress_name(kind));
 }
 
 struct mf_decompress *mf_decompress_new(enum mf_compress_kind kind,

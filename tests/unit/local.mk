@@ -135,3 +135,16 @@ tests_unit_test_utf7_LDADD = core/lib/libmflib.la $(CHECK_LIBS)
 
 TESTS += tests/unit/cli-maint.sh
 EXTRA_DIST += tests/unit/cli-maint.sh
+
+check_PROGRAMS += tests/unit/test-compress
+TESTS += tests/unit/test-compress
+tests_unit_test_compress_SOURCES = tests/unit/test-compress.c
+tests_unit_test_compress_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_compress_LDADD = core/lib/libmfcompress.la \
+	core/lib/libmflib.la $(ZSTD_LIBS) $(ZLIB_LIBS) $(CHECK_LIBS)
+
+check_PROGRAMS += tests/unit/test-perm
+TESTS += tests/unit/test-perm
+tests_unit_test_perm_SOURCES = tests/unit/test-perm.c
+tests_unit_test_perm_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_perm_LDADD = core/lib/libmflib.la $(CHECK_LIBS)
