@@ -68,7 +68,7 @@ static int newlock_create(struct mf_index *index, const uint8_t *hdr,
 		struct stat st;
 
 		fd =
-		    open(path, O_RDWR | O_CREAT | O_EXCL, index->set.file_mode);
+		    mf_perm_open(&index->perm, path, O_RDWR | O_CREAT | O_EXCL);
 		if (fd >= 0)
 			break;
 		if (errno != EEXIST) {
@@ -339,7 +339,9 @@ int mf_index_write_main_locked(struct mf_index *index)
 		                 (uint32_t)index->log.valid_size);
 	}
 	mf_index_file_build(&index->map, &buf);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, index->set.file_mode);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, index->perm.file_mode);
+	if (fd >= 0)
+		(void)mf_perm_fix_fd(&index->perm, fd, tmp, false);
 	if (fd < 0) {
 		ret = mf_index_set_error(index, MF_INDEX_ERR_IO,
 		                         "open(%s) failed: %s", tmp,

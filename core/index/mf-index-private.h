@@ -283,6 +283,9 @@ struct mf_index {
 	char *log2_path;
 	enum mf_index_open_flags flags;
 	struct mf_index_settings set;
+	/* how the files we create are made: set.perm (copied) or set's
+	 * file_mode with no owner change */
+	struct mf_perm perm;
 
 	struct mf_map map;
 	bool have_main;        /* the main index file was used */

@@ -500,6 +500,13 @@ int mf_index_open(const char *dir, const char *prefix,
 	index->flags = flags;
 	index->lock_fd = -1;
 	set_defaults(&index->set, settings);
+	if (index->set.perm != NULL) {
+		index->perm = *index->set.perm;
+		index->set.perm = NULL; /* the caller's, gone after this */
+	} else {
+		mf_perm_init_default(&index->perm);
+		index->perm.file_mode = (mode_t)index->set.file_mode;
+	}
 	mf_map_init(&index->map);
 
 	ret = mf_index_refresh(index);

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "mf-perm.h"
 
 enum mf_index_error {
 	MF_INDEX_OK = 0,
@@ -89,6 +90,10 @@ struct mf_index_settings {
 	uint32_t lock_timeout_secs;
 	/* File mode of created files [0600]. */
 	uint32_t file_mode;
+	/* Mode, owner and group of created files (mf-perm.h); overrides
+	 * file_mode. NULL: file_mode, owned by whoever runs us. Copied by
+	 * mf_index_open(). */
+	const struct mf_perm *perm;
 };
 
 /* The base header of the map (Dovecot's field names, see

@@ -85,6 +85,18 @@ int mf_mailbox_log_append(const char *path,
                           const struct mf_mailbox_log_rec *recs, uint32_t count,
                           unsigned int mode, char **error_r)
 {
+	struct mf_perm perm;
+
+	mf_perm_init_default(&perm);
+	perm.file_mode = (mode_t)mode;
+	return mf_mailbox_log_append_perm(path, recs, count, &perm, error_r);
+}
+
+int mf_mailbox_log_append_perm(const char *path,
+                               const struct mf_mailbox_log_rec *recs,
+                               uint32_t count, const struct mf_perm *perm,
+                               char **error_r)
+{
 	struct stat st;
 	int fd;
 
@@ -100,7 +112,7 @@ int mf_mailbox_log_append(const char *path,
 			return -1;
 		}
 	}
-	fd = open(path, O_RDWR | O_APPEND | O_CREAT, (mode_t)mode);
+	fd = mf_perm_open(perm, path, O_RDWR | O_APPEND | O_CREAT);
 	if (fd < 0) {
 		*error_r = mf_strdup_printf("open(%s) failed: %s", path,
 		                            strerror(errno));

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 #include <time.h>
+#include "mf-perm.h"
 
 enum mf_mailbox_log_type {
 	MF_MAILBOX_LOG_DELETE_MAILBOX = 1,
@@ -41,6 +42,11 @@ int mf_mailbox_log_read(const char *path, struct mf_mailbox_log_rec **recs_r,
 int mf_mailbox_log_append(const char *path,
                           const struct mf_mailbox_log_rec *recs, uint32_t count,
                           unsigned int mode, char **error_r);
+/* The same, creating the file with perm's mode and owner (mf-perm.h). */
+int mf_mailbox_log_append_perm(const char *path,
+                               const struct mf_mailbox_log_rec *recs,
+                               uint32_t count, const struct mf_perm *perm,
+                               char **error_r);
 /* The GUID Dovecot logs for a name (rename/delete-dir/(un)subscribe):
  * the first 16 bytes of SHA-1 of the name. */
 void mf_mailbox_log_name_guid(const char *name, uint8_t guid_r[16]);

@@ -78,6 +78,18 @@ int mf_subscriptions_read(const char *path, char sep, char ***names_r,
 int mf_subscriptions_write(const char *path, char sep, const char *const *names,
                            uint32_t count, unsigned int mode, char **error_r)
 {
+	struct mf_perm perm;
+
+	mf_perm_init_default(&perm);
+	perm.file_mode = (mode_t)mode;
+	return mf_subscriptions_write_perm(path, sep, names, count, &perm,
+	                                   error_r);
+}
+
+int mf_subscriptions_write_perm(const char *path, char sep,
+                                const char *const *names, uint32_t count,
+                                const struct mf_perm *perm, char **error_r)
+{
 	struct mf_buf b = MF_BUF_INIT;
 	int ret;
 
@@ -99,8 +111,7 @@ int mf_subscriptions_write(const char *path, char sep, const char *const *names,
 		}
 		mf_buf_append_c(&b, '\n');
 	}
-	ret = mf_file_write_atomic(path, b.data, b.len, (mode_t)mode, false,
-	                           error_r);
+	ret = mf_perm_write_atomic(perm, path, b.data, b.len, false, error_r);
 	mf_buf_free(&b);
 	return ret;
 }

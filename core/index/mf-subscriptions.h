@@ -9,6 +9,7 @@
 #define MF_SUBSCRIPTIONS_H
 
 #include <stdint.h>
+#include "mf-perm.h"
 
 /* Read path. A missing file gives 0 names. Version 1 files (no "V\t2"
  * header) have one name per line already using the real separator.
@@ -20,6 +21,10 @@ int mf_subscriptions_read(const char *path, char sep, char ***names_r,
  * names in the given order. Returns 0 or -1 with *error_r. */
 int mf_subscriptions_write(const char *path, char sep, const char *const *names,
                            uint32_t count, unsigned int mode, char **error_r);
+/* The same, creating the file with perm's mode and owner (mf-perm.h). */
+int mf_subscriptions_write_perm(const char *path, char sep,
+                                const char *const *names, uint32_t count,
+                                const struct mf_perm *perm, char **error_r);
 void mf_subscriptions_free(char ***names);
 
 #endif

@@ -90,7 +90,8 @@ static uint32_t time_value(uint32_t after)
 	return now == 0 ? 1 : now;
 }
 
-static void write_main(const char *dir, uint32_t value)
+static void write_main(const char *dir, const struct mf_perm *perm,
+                       uint32_t value)
 {
 	char *path = mf_strdup_printf("%s/" UV_FILE, dir);
 	char buf[9];
@@ -98,7 +99,7 @@ static void write_main(const char *dir, uint32_t value)
 
 	/* Like Dovecot: overwrite in place (8 bytes, same length every
 	 * time). A failure only costs a rescan next time. */
-	fd = open(path, O_RDWR | O_CREAT, 0600);
+	fd = mf_perm_open(perm, path, O_RDWR | O_CREAT);
 	if (fd >= 0) {
 		snprintf(buf, sizeof(buf), "%08x", value);
 		if (pwrite(fd, buf, 8, 0) != 8)
@@ -141,8 +142,12 @@ static int rename_marker(const char *dir, uint32_t *value, char **error_r)
 	return -1;
 }
 
-static int rescan(const char *dir, uint32_t *value_r, char **error_r)
+static int rescan(const char *dir, const struct mf_perm *perm,
+                  uint32_t *value_r, char **error_r)
 {
+	/* the marker is empty and read-only, as Dovecot makes it; only its
+	 * owner follows perm */
+	struct mf_perm marker_perm = *perm;
 	DIR *d = opendir(dir);
 	struct dirent *de;
 	uint32_t min = UINT32_MAX, max = 0;
@@ -171,7 +176,11 @@ static int rescan(const char *dir, uint32_t *value_r, char **error_r)
 		for (int i = 0; i < UV_RETRIES; i++, v++) {
 			char *p =
 			    mf_strdup_printf("%s/" UV_FILE ".%08x", dir, v);
-			int fd = open(p, O_RDWR | O_CREAT | O_EXCL, 0444);
+			int fd;
+
+			marker_perm.file_mode = 0444;
+			fd = mf_perm_open(&marker_perm, p,
+			                  O_RDWR | O_CREAT | O_EXCL);
 
 			if (fd < 0 && errno != EEXIST) {
 				*error_r = mf_strdup_printf(
@@ -182,7 +191,7 @@ static int rescan(const char *dir, uint32_t *value_r, char **error_r)
 			free(p);
 			if (fd >= 0) {
 				close(fd);
-				write_main(dir, v);
+				write_main(dir, perm, v);
 				*value_r = v;
 				return 0;
 			}
@@ -200,12 +209,21 @@ static int rescan(const char *dir, uint32_t *value_r, char **error_r)
 	}
 	if (rename_marker(dir, &max, error_r) < 0)
 		return -1;
-	write_main(dir, max);
+	write_main(dir, perm, max);
 	*value_r = max;
 	return 0;
 }
 
 int mf_uidvalidity_next(const char *dir, uint32_t *value_r, char **error_r)
+{
+	struct mf_perm perm;
+
+	mf_perm_init_default(&perm);
+	return mf_uidvalidity_next_perm(dir, &perm, value_r, error_r);
+}
+
+int mf_uidvalidity_next_perm(const char *dir, const struct mf_perm *perm,
+                             uint32_t *value_r, char **error_r)
 {
 	uint32_t cur;
 	char *err = NULL;
@@ -219,11 +237,11 @@ int mf_uidvalidity_next(const char *dir, uint32_t *value_r, char **error_r)
 		uint32_t v = cur;
 
 		if (rename_marker(dir, &v, &err) == 0) {
-			write_main(dir, v);
+			write_main(dir, perm, v);
 			*value_r = v;
 			return 0;
 		}
 		free(err);
 	}
-	return rescan(dir, value_r, error_r);
+	return rescan(dir, perm, value_r, error_r);
 }

@@ -9,6 +9,7 @@
 #define MF_UIDVALIDITY_H
 
 #include <stdint.h>
+#include "mf-perm.h"
 
 /* Read the last value from <dir>/dovecot-uidvalidity: 0 and *value_r set,
  * or 0 with *value_r = 0 when the file does not exist, or -1 with
@@ -18,5 +19,9 @@ int mf_uidvalidity_read(const char *dir, uint32_t *value_r, char **error_r);
  * file from .X to .X+1, then rewrite the main file); starts from the
  * current time when nothing exists. Values are never 0. */
 int mf_uidvalidity_next(const char *dir, uint32_t *value_r, char **error_r);
+/* The same, creating the files with perm's mode and owner (mf-perm.h; the
+ * empty marker keeps mode 0444). */
+int mf_uidvalidity_next_perm(const char *dir, const struct mf_perm *perm,
+                             uint32_t *value_r, char **error_r);
 
 #endif
