@@ -201,7 +201,7 @@ int dbox_log_guid(struct mailferry_storage *st, int type,
 	rec.type = (uint8_t)type;
 	memcpy(rec.guid, guid, 16);
 	rec.timestamp = (int64_t)time(NULL);
-	if (mf_mailbox_log_append(path, &rec, 1, st->set.file_mode, &err) < 0)
+	if (mf_mailbox_log_append_perm(path, &rec, 1, &st->perm, &err) < 0)
 		ret = dbox_error_take(st, MAILFERRY_E_TEMP, err);
 	free(path);
 	return ret;
@@ -371,8 +371,9 @@ int dbox_mailbox_set_subscribed(struct mailferry_storage *st, const char *name,
 		goto out; /* nothing changes */
 	if (subscribed)
 		mf_array_push(&out, sname);
-	if (mf_subscriptions_write(path, '/', out.items, (uint32_t)out.count,
-	                           st->set.file_mode, &err) < 0) {
+	if (mf_subscriptions_write_perm(path, '/', out.items,
+	                                (uint32_t)out.count, &st->perm,
+	                                &err) < 0) {
 		ret = dbox_error_take(st, MAILFERRY_E_TEMP, err);
 		goto out;
 	}
@@ -438,7 +439,7 @@ int dbox_mailbox_create(struct mailferry_storage *st, const char *name,
 			/* already there as a \NoSelect directory (e.g. made
 			 * as the parent of a child): what was asked */
 			ret = 0;
-		} else if (mf_mkdir_parents(path, st->set.dir_mode, &err) < 0) {
+		} else if (mf_perm_mkdir_parents(&st->perm, path, &err) < 0) {
 			ret = dbox_error_take(st, dbox_errno_code(errno), err);
 		}
 		goto out;
@@ -457,7 +458,7 @@ int dbox_mailbox_create(struct mailferry_storage *st, const char *name,
 			goto out;
 		}
 	}
-	if (mf_mkdir_parents(mails, st->set.dir_mode, &err) < 0) {
+	if (mf_perm_mkdir_parents(&st->perm, mails, &err) < 0) {
 		ret = dbox_error_take(st, dbox_errno_code(errno), err);
 		goto out;
 	}
@@ -469,7 +470,8 @@ int dbox_mailbox_create(struct mailferry_storage *st, const char *name,
 		goto out;
 	}
 	if (uidvalidity == 0 &&
-	    mf_uidvalidity_next(st->root, &uidvalidity, &err) < 0) {
+	    mf_uidvalidity_next_perm(st->root, &st->perm, &uidvalidity, &err) <
+	        0) {
 		ret = dbox_error_take(st, MAILFERRY_E_TEMP, err);
 		goto out;
 	}
@@ -632,7 +634,7 @@ static int rename_tree(struct mailferry_storage *st, const char *root,
 	*slash = '\0';
 	if (!must_exist && !is_dir(from))
 		goto out;
-	if (mf_mkdir_parents(parent, st->set.dir_mode, &err) < 0) {
+	if (mf_perm_mkdir_parents(&st->perm, parent, &err) < 0) {
 		ret = dbox_error_take(st, dbox_errno_code(errno), err);
 		goto out;
 	}

@@ -58,7 +58,7 @@ int dbox_index_open(struct mailferry_storage *st, const char *dir, bool create,
 
 	mf_zero(&set);
 	set.lock_timeout_secs = st->set.lock_timeout;
-	set.file_mode = st->set.file_mode;
+	set.perm = &st->perm;
 	if (create)
 		flags |= MF_INDEX_OPEN_CREATE;
 	if (readonly || st->readonly)
@@ -167,7 +167,8 @@ static int create_missing_index(struct mailferry_mailbox *box)
 
 	if (dbox_api->random(guid, sizeof(guid)) < 0)
 		return dbox_error(st, MAILFERRY_E_TEMP, "random() failed");
-	if (mf_uidvalidity_next(st->root, &uidvalidity, &err) < 0)
+	if (mf_uidvalidity_next_perm(st->root, &st->perm, &uidvalidity, &err) <
+	    0)
 		return dbox_error_take(st, MAILFERRY_E_TEMP, err);
 	return dbox_mailbox_create_index(st, box->dir, guid, uidvalidity, 1);
 }
@@ -255,7 +256,7 @@ static int take_sync_lock(struct mailferry_mailbox *box)
 	char *path = mf_strdup_printf("%s/" DBOX_SYNC_LOCK_NAME, box->dir);
 	struct flock fl;
 	time_t until = time(NULL) + st->set.lock_timeout;
-	int fd = open(path, O_RDWR | O_CREAT, st->set.file_mode);
+	int fd = mf_perm_open(&st->perm, path, O_RDWR | O_CREAT);
 
 	if (fd < 0) {
 		int ret =

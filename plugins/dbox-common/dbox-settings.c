@@ -121,8 +121,6 @@ int dbox_settings_read(struct mailferry_storage *st,
 	st->set.fsync = DBOX_FSYNC_OPTIMIZED;
 	st->set.rotate_size = DBOX_DEFAULT_ROTATE_SIZE;
 	st->set.lock_timeout = DBOX_DEFAULT_LOCK_TIMEOUT;
-	st->set.file_mode = 0600;
-	st->set.dir_mode = 0700;
 
 	v = setting(st, "mail_fsync");
 	if (v != NULL) {

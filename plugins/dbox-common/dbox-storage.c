@@ -63,6 +63,14 @@ int dbox_errno_code(int err)
 	}
 }
 
+/* A file or directory we created could not get its owner or mode. */
+static void perm_warn(void *context, const char *text)
+{
+	struct mailferry_storage *st = context;
+
+	dbox_api->log(st->ctx, MAILFERRY_LOG_WARNING, "%s", text);
+}
+
 /* Dovecot keeps <root>/dbox-alt-root -> ALT path so that a changed ALT
  * setting is noticed; keep it the same way. */
 static void alt_symlink_check(struct mailferry_storage *st)
@@ -72,10 +80,15 @@ static void alt_symlink_check(struct mailferry_storage *st)
 	ssize_t n = readlink(link_path, target, sizeof(target) - 1);
 
 	if (n < 0 && errno == ENOENT && !st->readonly) {
-		if (symlink(st->alt_root, link_path) < 0 && errno != EEXIST)
-			dbox_api->log(st->ctx, MAILFERRY_LOG_WARNING,
-			              "symlink(%s, %s) failed: %s",
-			              st->alt_root, link_path, strerror(errno));
+		if (symlink(st->alt_root, link_path) < 0) {
+			if (errno != EEXIST)
+				dbox_api->log(st->ctx, MAILFERRY_LOG_WARNING,
+				              "symlink(%s, %s) failed: %s",
+				              st->alt_root, link_path,
+				              strerror(errno));
+		} else {
+			(void)mf_perm_fix_path(&st->perm, link_path, false);
+		}
 	} else if (n >= 0) {
 		target[n] = '\0';
 		if (strcmp(target, st->alt_root) != 0)
@@ -112,6 +125,9 @@ static int storage_open(struct mailferry_ctx *ctx,
 	ret = dbox_settings_read(st, params);
 	if (ret < 0)
 		goto fail;
+	/* before the root is made: a root we create ourselves tells
+	 * nothing about who the mail belongs to */
+	mf_perm_init_store(&st->perm, st->root, perm_warn, st);
 	if (stat(st->root, &sb) < 0) {
 		if (errno != ENOENT ||
 		    (params->flags & MAILFERRY_STORAGE_CREATE) == 0 ||
@@ -121,7 +137,7 @@ static int storage_open(struct mailferry_ctx *ctx,
 			                 st->root, strerror(errno));
 			goto fail;
 		}
-		if (mf_mkdir_parents(st->root, st->set.dir_mode, &err) < 0) {
+		if (mf_perm_mkdir_parents(&st->perm, st->root, &err) < 0) {
 			ret = dbox_error_take(st, dbox_errno_code(errno), err);
 			goto fail;
 		}

@@ -39,11 +39,9 @@ enum dbox_fsync_mode {
 
 struct dbox_settings {
 	enum dbox_fsync_mode fsync;
-	int compress_level;     /* < 0: store plain; else zstd level */
-	uint64_t rotate_size;   /* mdbox_rotate_size */
-	uint32_t lock_timeout;  /* seconds */
-	unsigned int file_mode; /* 0600 */
-	unsigned int dir_mode;  /* 0700 */
+	int compress_level;    /* < 0: store plain; else zstd level */
+	uint64_t rotate_size;  /* mdbox_rotate_size */
+	uint32_t lock_timeout; /* seconds */
 };
 
 struct dbox_format;
@@ -55,6 +53,9 @@ struct mailferry_storage {
 	char *alt_root; /* NULL without ALT= */
 	bool readonly;
 	struct dbox_settings set;
+	/* mode, group and owner of everything we create: from the root
+	 * directory, as Dovecot does (mf-perm.h) */
+	struct mf_perm perm;
 	struct mailferry_storage_info info;
 	char *display;
 	/* format-private state (mdbox: the map) */

@@ -51,7 +51,7 @@ int dbox_temp_create(struct mailferry_storage *st, const char *dir,
 		    "%s/" DBOX_TEMP_PREFIX "%lld.P%dQ%uM%u.%s", dir,
 		    (long long)tv.tv_sec, (int)getpid(), ++counter,
 		    (unsigned)tv.tv_usec, my_hostname());
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL, st->set.file_mode);
+		fd = mf_perm_open(&st->perm, path, O_RDWR | O_CREAT | O_EXCL);
 		if (fd >= 0) {
 			*path_r = path;
 			*fd_r = fd;

@@ -54,7 +54,7 @@ int mdbox_map_init(struct mailferry_storage *st)
 		map->alt_dir =
 		    mf_strdup_printf("%s/" MDBOX_STORAGE_DIR, st->alt_root);
 	if (!st->readonly &&
-	    mf_mkdir_parents(map->dir, st->set.dir_mode, &err) < 0)
+	    mf_perm_mkdir_parents(&st->perm, map->dir, &err) < 0)
 		return dbox_error_take(st, dbox_errno_code(errno), err);
 	/* m.N files of saves a killed run never committed */
 	if (!st->readonly)
@@ -65,7 +65,7 @@ int mdbox_map_init(struct mailferry_storage *st)
 
 		mf_zero(&set);
 		set.lock_timeout_secs = st->set.lock_timeout;
-		set.file_mode = st->set.file_mode;
+		set.perm = &st->perm;
 		flags |= st->readonly ? MF_INDEX_OPEN_READONLY
 		                      : MF_INDEX_OPEN_CREATE;
 		if (dbox_want_fsync(st))
