@@ -23,6 +23,8 @@ plugins_maildir_maildir_la_SOURCES = \
 	plugins/maildir/maildir-save.c
 plugins_maildir_maildir_la_CPPFLAGS = $(AM_CPPFLAGS) \
 	-I$(top_srcdir)/core/index $(OPENSSL_CFLAGS)
+# compressed mail (Dovecot's zlib plugin) comes from libmfcompress
 plugins_maildir_maildir_la_LDFLAGS = $(MF_DRIVER_LINK)
 plugins_maildir_maildir_la_LIBADD = plugins/maildir/libmaildir-core.la \
-	core/index/libmfindex.la core/lib/libmflib.la $(OPENSSL_LIBS)
+	core/index/libmfindex.la core/lib/libmfcompress.la \
+	core/lib/libmflib.la $(ZSTD_LIBS) $(ZLIB_LIBS) $(OPENSSL_LIBS)

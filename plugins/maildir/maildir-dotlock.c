@@ -15,6 +15,7 @@
 
 struct maildir_dotlock {
 	char *lock_path;
+	struct mf_perm perm;
 	dev_t dev;
 	ino_t ino;
 };
@@ -65,8 +66,8 @@ static int try_create(struct maildir_dotlock *lock)
 	struct stat st;
 	int fd;
 
-	fd = open(lock->lock_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	          0644);
+	fd = mf_perm_open(&lock->perm, lock->lock_path,
+	                  O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	my_hostname(host, sizeof(host));
@@ -86,14 +87,20 @@ static int try_create(struct maildir_dotlock *lock)
 	return 0;
 }
 
-int maildir_dotlock_take(const char *path, unsigned int timeout_secs,
-                         unsigned int stale_secs,
+int maildir_dotlock_take(const char *path, const struct mf_perm *perm,
+                         unsigned int timeout_secs, unsigned int stale_secs,
                          struct maildir_dotlock **lock_r, char **error_r)
 {
 	struct maildir_dotlock *lock = mf_calloc(1, sizeof(*lock));
 	time_t start = time(NULL);
 	useconds_t wait_usecs = 2000;
 
+	if (perm != NULL) {
+		lock->perm = *perm;
+	} else {
+		mf_perm_init_default(&lock->perm);
+		lock->perm.file_mode = 0644;
+	}
 	lock->lock_path = mf_strdup_printf("%s.lock", path);
 	for (;;) {
 		struct stat st;

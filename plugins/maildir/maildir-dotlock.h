@@ -11,14 +11,16 @@
 
 #include <sys/types.h>
 #include "mf-common.h"
+#include "mf-perm.h"
 
 struct maildir_dotlock;
 
-/* Take the lock for path (the lock file is path + ".lock"), waiting up to
- * timeout_secs. Returns 1 and *lock_r, 0 on timeout, or -1 with *error_r
- * (allocated) on another error (errno kept, e.g. EACCES, ENOENT). */
-int maildir_dotlock_take(const char *path, unsigned int timeout_secs,
-                         unsigned int stale_secs,
+/* Take the lock for path (the lock file is path + ".lock", made with
+ * perm's owner; NULL: ours), waiting up to timeout_secs. Returns 1 and
+ * *lock_r, 0 on timeout, or -1 with *error_r (allocated) on another error
+ * (errno kept, e.g. EACCES, ENOENT). */
+int maildir_dotlock_take(const char *path, const struct mf_perm *perm,
+                         unsigned int timeout_secs, unsigned int stale_secs,
                          struct maildir_dotlock **lock_r, char **error_r);
 
 /* Refresh the lock file's mtime so others do not think it stale. */

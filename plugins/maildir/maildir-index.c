@@ -56,16 +56,19 @@ void maildir_index_open(struct mailferry_mailbox *box)
 {
 	struct mailferry_storage *storage = box->storage;
 	enum mf_index_open_flags flags = MF_INDEX_OPEN_CREATE;
+	struct mf_index_settings set;
 	char *error = NULL;
 	int ret;
 
 	if (storage->no_index)
 		return;
+	mf_zero(&set);
+	set.perm = &box->perm;
 	if (storage->readonly)
 		flags = MF_INDEX_OPEN_READONLY;
 	else if (maildir_fsync_commit(storage))
 		flags |= MF_INDEX_OPEN_FSYNC;
-	ret = mf_index_open(box->index_dir, "dovecot.index", flags, NULL,
+	ret = mf_index_open(box->index_dir, "dovecot.index", flags, &set,
 	                    &box->index, &error);
 	if (ret == MF_INDEX_ERR_CORRUPT && !storage->readonly) {
 		/* for maildir the index is a cache: rebuild it from the
@@ -78,7 +81,7 @@ void maildir_index_open(struct mailferry_mailbox *box)
 		error = NULL;
 		remove_index_files(box);
 		ret = mf_index_open(box->index_dir, "dovecot.index", flags,
-		                    NULL, &box->index, &error);
+		                    &set, &box->index, &error);
 	}
 	if (ret < 0) {
 		if (!(storage->readonly && ret == MF_INDEX_ERR_NOTFOUND))

@@ -124,13 +124,19 @@ int maildir_keywords_assign(struct maildir_keywords *kw, const char *name,
 }
 
 int maildir_keywords_write(const struct maildir_keywords *kw, const char *path,
-                           bool do_fsync, char **error_r)
+                           const struct mf_perm *perm, bool do_fsync,
+                           char **error_r)
 {
 	struct mf_buf buf = MF_BUF_INIT;
 	char *lock_path = mf_strdup_printf("%s.lock", path);
+	struct mf_perm def;
 	struct stat st;
 	int fd, ret = -1;
 
+	if (perm == NULL) {
+		mf_perm_init_default(&def);
+		perm = &def;
+	}
 	for (int i = 0; i < MAILDIR_MAX_KEYWORDS; i++) {
 		if (kw->names[i] != NULL)
 			mf_buf_printf(&buf, "%d %s\n", i, kw->names[i]);
@@ -138,7 +144,8 @@ int maildir_keywords_write(const struct maildir_keywords *kw, const char *path,
 	/* A leftover lock is stale: the uidlist lock we hold protects this
 	 * file, so nobody else can be writing it. */
 	(void)unlink(lock_path);
-	fd = open(lock_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = mf_perm_open(perm, lock_path,
+	                  O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC);
 	if (fd < 0) {
 		*error_r = mf_strdup_printf("open(%s) failed: %s", lock_path,
 		                            strerror(errno));

@@ -10,6 +10,7 @@
 
 #include "maildir-filename.h"
 #include "maildir-warn.h"
+#include "mf-perm.h"
 
 #define MAILDIR_KEYWORDS_NAME "dovecot-keywords"
 
@@ -44,11 +45,13 @@ int maildir_keywords_assign(struct maildir_keywords *kw, const char *name,
 bool maildir_keyword_is_valid(const char *name);
 
 /* Write kw to path the way Dovecot does: into path.lock (created
- * exclusively), fsync'd when do_fsync, renamed over path, with an mtime
- * later than the previous file's. The caller holds the uidlist lock.
- * Returns 0 or -1 with *error_r. */
+ * exclusively with perm's mode and owner; NULL: 0600, ours), fsync'd when
+ * do_fsync, renamed over path, with an mtime later than the previous
+ * file's. The caller holds the uidlist lock. Returns 0 or -1 with
+ * *error_r. */
 int maildir_keywords_write(const struct maildir_keywords *kw, const char *path,
-                           bool do_fsync, char **error_r);
+                           const struct mf_perm *perm, bool do_fsync,
+                           char **error_r);
 
 void maildir_keywords_clear(struct maildir_keywords *kw);
 

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include "mf-alloc.h"
+#include "mf-file.h"
 #include "mf-index.h"
+#include "mf-zinput.h"
 #include "maildir-storage.h"
 
 struct mailferry_msg_iter {
@@ -42,8 +44,8 @@ struct mailferry_expunge_iter {
 struct mailferry_stream {
 	struct mailferry_mailbox *box;
 	int fd;
-	uint64_t offset;
-	uint64_t expected; /* UINT64_MAX when unknown */
+	struct mf_zinput *in; /* plain or decompressing reader of fd */
+	uint64_t expected;    /* UINT64_MAX when unknown */
 	char *path;
 };
 
@@ -184,20 +186,78 @@ static struct maildir_msg *first_msg_from(struct mailferry_mailbox *box,
 	return lo < box->msgs.count ? &box->msgs.items[lo] : NULL;
 }
 
-/* Virtual size: every LF not preceded by CR counts one more byte. */
-static int compute_vsize(struct mailferry_mailbox *box, const char *path,
-                         uint64_t *psize_r, uint64_t *vsize_r)
+/* Error code for a negative enum mf_zinput_error. */
+static int zinput_code(int zret)
 {
-	char buf[65536];
-	uint64_t size = 0, lf = 0, crlf = 0;
-	bool last_cr = false, last_lf = false;
+	switch (zret) {
+	case MF_ZINPUT_ERR_UNSUPPORTED:
+		return MAILFERRY_E_NOTSUPP;
+	case MF_ZINPUT_ERR_CORRUPT:
+		return MAILFERRY_E_INVALIDDATA;
+	default:
+		return MAILFERRY_E_TEMP;
+	}
+}
+
+/* Whether the file at path starts with a compression magic. Returns 0/1,
+ * or -1 with errno set when it cannot be read. */
+static int path_is_compressed(const char *path)
+{
+	unsigned char magic[MF_COMPRESS_SNIFF_SIZE];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
 
 	if (fd < 0)
 		return -1;
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		for (ssize_t i = 0; i < n; i++) {
+	do {
+		n = pread(fd, magic, sizeof(magic), 0);
+	} while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n < 0)
+		return -1;
+	return mf_compress_detect(magic, (size_t)n) != MF_COMPRESS_NONE;
+}
+
+int maildir_msg_compressed(struct mailferry_mailbox *box,
+                           struct maildir_msg *msg, const char *path)
+{
+	int ret;
+
+	(void)box;
+	if (msg->comp != MAILDIR_COMP_UNKNOWN)
+		return msg->comp == MAILDIR_COMP_COMPRESSED;
+	ret = path_is_compressed(path);
+	if (ret >= 0)
+		msg->comp =
+		    ret > 0 ? MAILDIR_COMP_COMPRESSED : MAILDIR_COMP_PLAIN;
+	return ret;
+}
+
+/* The plain size and the virtual size (every LF not preceded by CR
+ * counts one more byte) of the message in path, decompressed when it is
+ * compressed; warns about files Dovecot would not have written. */
+int maildir_file_sizes(struct mailferry_storage *storage, const char *path,
+                       uint64_t *psize_r, uint64_t *vsize_r, char **error_r)
+{
+	char buf[65536];
+	uint64_t size = 0, lf = 0, crlf = 0;
+	bool last_cr = false, last_lf = false;
+	struct mf_zinput *in = NULL;
+	char *error = NULL;
+	size_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0) {
+		ret = maildir_errno_code(errno);
+		*error_r = mf_strdup_printf("open(%s) failed: %s", path,
+		                            strerror(errno));
+		return ret;
+	}
+	ret = mf_zinput_open(fd, 0, UINT64_MAX, &in, &error);
+	while (ret == 0 &&
+	       (ret = mf_zinput_read(in, buf, sizeof(buf), &n, &error)) == 0 &&
+	       n > 0) {
+		for (size_t i = 0; i < n; i++) {
 			if (buf[i] == '\n') {
 				if (last_cr)
 					crlf++;
@@ -209,24 +269,54 @@ static int compute_vsize(struct mailferry_mailbox *box, const char *path,
 		last_lf = buf[n - 1] == '\n';
 		size += (uint64_t)n;
 	}
+	mf_zinput_free(&in);
 	close(fd);
-	if (n < 0)
-		return -1;
+	if (ret < 0) {
+		*error_r = mf_strdup_printf("%s: %s", path, error);
+		free(error);
+		return zinput_code(ret);
+	}
 	if (size == 0)
-		maildir_log_warning(box->storage, "%s: empty message file",
-		                    path);
+		maildir_log_warning(storage, "%s: empty message file", path);
 	else if (!last_lf)
-		maildir_log_warning(box->storage,
-		                    "%s: message does not end with a newline",
-		                    path);
+		maildir_log_warning(
+		    storage, "%s: message does not end with a newline", path);
 	if (crlf > 0)
-		maildir_log_warning(box->storage,
+		maildir_log_warning(storage,
 		                    "%s: message has CRLF line endings "
 		                    "(stored as is)",
 		                    path);
 	*psize_r = size;
 	*vsize_r = size + lf;
 	return 0;
+}
+
+/* Fill the unknown sizes of msg from its file. A file that cannot be read
+ * leaves them unknown with a warning: opening the message reports the
+ * error where it matters. */
+static void file_sizes_or_warn(struct mailferry_mailbox *box,
+                               struct maildir_msg *msg, const char *path)
+{
+	uint64_t psize, vsize;
+	char *error = NULL;
+
+	int ret =
+	    maildir_file_sizes(box->storage, path, &psize, &vsize, &error);
+
+	if (ret < 0) {
+		/* vanished: renamed or expunged meanwhile */
+		if (ret != MAILFERRY_E_NOTFOUND)
+			maildir_log_warning(
+			    box->storage,
+			    "mailbox %s: UID %u: size unknown: %s", box->vname,
+			    msg->uid, error);
+		free(error);
+		return;
+	}
+	if (msg->psize == UINT64_MAX)
+		msg->psize = psize;
+	if (msg->vsize == UINT64_MAX)
+		msg->vsize = vsize;
 }
 
 int maildir_msg_iter_next(struct mailferry_msg_iter *iter,
@@ -289,31 +379,37 @@ int maildir_msg_iter_next(struct mailferry_msg_iter *iter,
 				    "stat(%s) failed: %s",
 				    mf_buf_str(&iter->path), strerror(errno));
 		} else {
+			const char *path = mf_buf_str(&iter->path);
+
 			out->received_date = (int64_t)st.st_mtime;
 			out->save_date = (int64_t)st.st_ctime;
-			if (msg->psize == UINT64_MAX)
-				msg->psize = (uint64_t)st.st_size;
-			else if (msg->psize != (uint64_t)st.st_size)
+			/* a compressed file's size is not the message's: S=
+			 * has it (Dovecot writes the plain size there), or
+			 * the whole file is decompressed to count */
+			if (msg->psize == UINT64_MAX) {
+				if (maildir_msg_compressed(box, msg, path) <= 0)
+					msg->psize = (uint64_t)st.st_size;
+				else
+					file_sizes_or_warn(box, msg, path);
+			} else if (msg->psize != (uint64_t)st.st_size &&
+			           maildir_msg_compressed(box, msg, path) == 0)
 				maildir_log_warning(
 				    box->storage,
 				    "%s: file is %llu bytes but its name "
 				    "says S=%llu",
-				    mf_buf_str(&iter->path),
-				    (unsigned long long)st.st_size,
+				    path, (unsigned long long)st.st_size,
 				    (unsigned long long)msg->psize);
 			if (st.st_size == 0 && msg->vsize == UINT64_MAX)
 				maildir_log_warning(box->storage,
 				                    "%s: empty message file",
-				                    mf_buf_str(&iter->path));
+				                    path);
 			out->physical_size = msg->psize;
+			out->virtual_size = msg->vsize;
 		}
 		if ((fields & MAILFERRY_FIELD_VIRTUAL_SIZE) != 0 &&
 		    msg->vsize == UINT64_MAX) {
-			uint64_t ps;
-
-			if (compute_vsize(box, mf_buf_str(&iter->path), &ps,
-			                  &msg->vsize) == 0)
-				out->virtual_size = msg->vsize;
+			file_sizes_or_warn(box, msg, mf_buf_str(&iter->path));
+			out->virtual_size = msg->vsize;
 		}
 	}
 	if (change != NULL && (fields & MAILFERRY_FIELD_CHANGES) != 0) {
@@ -453,13 +549,30 @@ int maildir_msg_open(struct mailferry_mailbox *box, uint32_t uid,
 {
 	struct mailferry_stream *stream;
 	struct maildir_msg *msg = NULL;
+	struct mf_zinput *in = NULL;
+	char *error = NULL;
 	int fd = -1, ret;
 
+	(void)flags;
 	if ((ret = open_msg_file(box, uid, &fd, &msg)) < 0)
 		return ret;
+	/* compressed files (Dovecot's zlib plugin) are recognised by their
+	 * first bytes and read decompressed */
+	ret = mf_zinput_open(fd, 0, UINT64_MAX, &in, &error);
+	if (ret < 0) {
+		ret = maildir_error(box->storage, zinput_code(ret), "%s: %s",
+		                    mf_buf_str(&box->path_buf), error);
+		free(error);
+		close(fd);
+		return ret;
+	}
+	msg->comp = mf_zinput_kind(in) != MF_COMPRESS_NONE
+	                ? MAILDIR_COMP_COMPRESSED
+	                : MAILDIR_COMP_PLAIN;
 	stream = mf_calloc(1, sizeof(*stream));
 	stream->box = box;
 	stream->fd = fd;
+	stream->in = in;
 	stream->expected = msg->psize;
 	stream->path = mf_strdup(mf_buf_str(&box->path_buf));
 	*stream_r = stream;
@@ -469,28 +582,31 @@ int maildir_msg_open(struct mailferry_mailbox *box, uint32_t uid,
 int maildir_stream_read(struct mailferry_stream *stream, void *buf, size_t size,
                         size_t *size_r)
 {
-	ssize_t n;
+	char *error = NULL;
+	size_t n = 0;
+	int ret;
 
-	do {
-		n = read(stream->fd, buf, size);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return maildir_error(
-		    stream->box->storage, maildir_errno_code(errno),
-		    "read(%s) failed: %s", stream->path, strerror(errno));
-	if (n == 0 && stream->expected != UINT64_MAX &&
-	    stream->offset != stream->expected) {
+	ret = mf_zinput_read(stream->in, buf, size, &n, &error);
+	if (ret < 0) {
+		ret = maildir_error(stream->box->storage, zinput_code(ret),
+		                    "%s: %s", stream->path, error);
+		free(error);
+		return ret;
+	}
+	if (n == 0 && size > 0 && stream->expected != UINT64_MAX &&
+	    mf_zinput_produced(stream->in) != stream->expected) {
 		/* the data is what it is: deliver it, but say so */
-		maildir_log_warning(stream->box->storage,
-		                    "%s: file has %llu bytes, its name says "
-		                    "S=%llu",
-		                    stream->path,
-		                    (unsigned long long)stream->offset,
-		                    (unsigned long long)stream->expected);
+		maildir_log_warning(
+		    stream->box->storage,
+		    "%s: %s has %llu bytes, its name says S=%llu", stream->path,
+		    mf_zinput_kind(stream->in) == MF_COMPRESS_NONE
+		        ? "file"
+		        : "decompressed message",
+		    (unsigned long long)mf_zinput_produced(stream->in),
+		    (unsigned long long)stream->expected);
 		stream->expected = UINT64_MAX;
 	}
-	stream->offset += (uint64_t)n;
-	*size_r = (size_t)n;
+	*size_r = n;
 	return 0;
 }
 
@@ -500,6 +616,7 @@ void maildir_stream_close(struct mailferry_stream **streamp)
 
 	if (stream == NULL)
 		return;
+	mf_zinput_free(&stream->in);
 	close(stream->fd);
 	free(stream->path);
 	free(stream);
@@ -510,12 +627,19 @@ int maildir_msg_get_path(struct mailferry_mailbox *box, uint32_t uid,
                          const char **path_r)
 {
 	struct maildir_msg *msg = maildir_msg_find(box, uid);
+	int ret;
 
 	if (msg == NULL)
 		return maildir_error(box->storage, MAILFERRY_E_EXPUNGED,
 		                     "mailbox %s: UID %u was expunged",
 		                     box->vname, uid);
 	maildir_msg_path(box, msg, &box->path_buf);
+	/* the file must hold the bytes msg_open() returns: not so when it
+	 * is compressed (the core then streams) */
+	ret = maildir_msg_compressed(box, msg, mf_buf_str(&box->path_buf));
+	if (ret > 0)
+		return MAILFERRY_E_NOTSUPP;
+	/* unreadable: let the caller's link or open report it */
 	*path_r = mf_buf_str(&box->path_buf);
 	return 0;
 }

@@ -25,11 +25,12 @@ static bool dir_exists(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int mkdir_p(struct mailferry_storage *storage, const char *path)
+static int mkdir_p(struct mailferry_storage *storage,
+                   const struct mf_perm *perm, const char *path)
 {
 	char *error = NULL;
 
-	if (mf_mkdir_parents(path, 0700, &error) < 0) {
+	if (mf_perm_mkdir_parents(perm, path, &error) < 0) {
 		int code = maildir_errno_code(errno);
 
 		maildir_error(storage, code, "%s", error);
@@ -39,7 +40,8 @@ static int mkdir_p(struct mailferry_storage *storage, const char *path)
 	return 0;
 }
 
-int maildir_create_subdirs(struct mailferry_storage *storage, const char *path,
+int maildir_create_subdirs(struct mailferry_storage *storage,
+                           const struct mf_perm *perm, const char *path,
                            const char *control_dir, const char *index_dir)
 {
 	static const char *const subs[] = {"cur", "new", "tmp"};
@@ -48,13 +50,13 @@ int maildir_create_subdirs(struct mailferry_storage *storage, const char *path,
 	for (size_t i = 0; i < MF_N_ELEMENTS(subs); i++) {
 		char *p = mf_strdup_printf("%s/%s", path, subs[i]);
 
-		ret = mkdir_p(storage, p);
+		ret = mkdir_p(storage, perm, p);
 		free(p);
 		if (ret < 0)
 			return ret;
 	}
-	if ((ret = mkdir_p(storage, control_dir)) < 0 ||
-	    (ret = mkdir_p(storage, index_dir)) < 0)
+	if ((ret = mkdir_p(storage, perm, control_dir)) < 0 ||
+	    (ret = mkdir_p(storage, perm, index_dir)) < 0)
 		return ret;
 	return 0;
 }
@@ -87,9 +89,9 @@ static int write_new_uidlist(struct mailferry_storage *storage,
 	int ret;
 
 	mf_zero(&ul);
-	ret = maildir_dotlock_take(path, storage->lock_timeout_secs,
-	                           MAILDIR_UIDLIST_LOCK_STALE_SECS, &lock,
-	                           &error);
+	ret = maildir_dotlock_take(
+	    path, &storage->perm, storage->lock_timeout_secs,
+	    MAILDIR_UIDLIST_LOCK_STALE_SECS, &lock, &error);
 	if (ret <= 0) {
 		ret = maildir_error(storage,
 		                    ret == 0 ? MAILFERRY_E_INUSE
@@ -109,14 +111,15 @@ static int write_new_uidlist(struct mailferry_storage *storage,
 	}
 	ul.uidvalidity = uidvalidity;
 	if (ul.uidvalidity == 0 &&
-	    mf_uidvalidity_next(maildir_control_root(storage), &ul.uidvalidity,
-	                        &error) < 0) {
+	    mf_uidvalidity_next_perm(maildir_control_root(storage),
+	                             &storage->perm, &ul.uidvalidity,
+	                             &error) < 0) {
 		maildir_log_warning(storage, "%s, using the time", error);
 		mf_free(&error);
 		ul.uidvalidity = (uint32_t)time(NULL);
 	}
-	if (maildir_uidlist_write(&ul, path, maildir_fsync_commit(storage),
-	                          &error) < 0) {
+	if (maildir_uidlist_write(&ul, path, &storage->perm,
+	                          maildir_fsync_commit(storage), &error) < 0) {
 		ret = maildir_error(storage, maildir_errno_code(errno), "%s",
 		                    error);
 		goto out;
@@ -159,7 +162,7 @@ int maildir_mailbox_create(struct mailferry_storage *storage, const char *name,
 			 * made as the parent of a child): what was asked */
 			ret = 0;
 		} else {
-			ret = mkdir_p(storage, path);
+			ret = mkdir_p(storage, &storage->perm, path);
 		}
 		goto out;
 	}
@@ -175,12 +178,14 @@ int maildir_mailbox_create(struct mailferry_storage *storage, const char *name,
 			goto out;
 		}
 	}
-	if ((ret = maildir_create_subdirs(storage, path, control, index)) < 0)
+	if ((ret = maildir_create_subdirs(storage, &storage->perm, path,
+	                                  control, index)) < 0)
 		goto out;
 	if (storage->layout == MAILDIR_LAYOUT_MAILDIRPP &&
 	    !maildir_name_is_inbox(name)) {
 		char *marker = mf_strdup_printf("%s/maildirfolder", path);
-		int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		int fd = mf_perm_open(&storage->perm, marker,
+		                      O_WRONLY | O_CREAT | O_CLOEXEC);
 
 		if (fd < 0)
 			maildir_log_warning(storage, "open(%s) failed: %s",
@@ -382,7 +387,7 @@ static int rename_dir(struct mailferry_storage *storage, const char *from,
 
 	if (slash != NULL && slash != parent) {
 		*slash = '\0';
-		ret = mkdir_p(storage, parent);
+		ret = mkdir_p(storage, &storage->perm, parent);
 	}
 	free(parent);
 	if (ret == 0 && rename(from, to) < 0)
@@ -537,8 +542,9 @@ int maildir_mailbox_update(struct mailferry_storage *storage, const char *name,
 		                              box->control_dir);
 		char *error = NULL;
 
-		if (maildir_uidlist_write(
-		        ul, path, maildir_fsync_commit(storage), &error) < 0) {
+		if (maildir_uidlist_write(ul, path, &box->perm,
+		                          maildir_fsync_commit(storage),
+		                          &error) < 0) {
 			ret = maildir_error(storage, maildir_errno_code(errno),
 			                    "%s", error);
 			free(error);
@@ -598,7 +604,8 @@ static int take_sync_lock(struct mailferry_mailbox *box)
 		struct stat st_fd, st_path;
 
 		if (fd < 0) {
-			fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+			fd = mf_perm_open(&box->perm, path,
+			                  O_RDWR | O_CREAT | O_CLOEXEC);
 			if (fd < 0) {
 				ret = maildir_error(storage,
 				                    maildir_errno_code(errno),
@@ -666,14 +673,15 @@ int maildir_mailbox_open(struct mailferry_storage *storage, const char *name,
 		                    "mailbox %s does not exist", name);
 		goto fail;
 	}
+	mf_perm_for_dir(&storage->perm, box->path, &box->perm);
 	if (!storage->readonly) {
 		/* Dovecot creates missing subdirectories on demand */
 		if (strcmp(box->control_dir, box->path) != 0 ||
 		    strcmp(box->index_dir, box->path) != 0 ||
 		    !dir_exists(box->path)) {
-			if ((ret = maildir_create_subdirs(storage, box->path,
-			                                  box->control_dir,
-			                                  box->index_dir)) < 0)
+			if ((ret = maildir_create_subdirs(
+			         storage, &box->perm, box->path,
+			         box->control_dir, box->index_dir)) < 0)
 				goto fail;
 		}
 	}

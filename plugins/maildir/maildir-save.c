@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "mf-alloc.h"
+#include "mf-compress.h"
 #include "mf-file.h"
 #include "mf-index.h"
 #include "maildir-storage.h"
@@ -32,6 +33,7 @@ struct save_item {
 	char *pop3_uidl;
 	uint32_t pop3_order;
 	bool finished;
+	bool compressed; /* the file is, whatever the settings say now */
 	/* after the rename at commit */
 	char *final_fname; /* owned */
 	bool final_in_new;
@@ -58,6 +60,8 @@ struct mailferry_trans {
 	MF_ARRAY(struct save_item) saves;
 	struct save_item *cur;
 	int cur_fd;
+	/* mail_compress / zlib_save: the current save's compressor */
+	struct mf_compress *cur_comp;
 	bool cur_last_cr;
 	bool cur_failed;
 	MF_ARRAY(struct flag_change) changes;
@@ -104,6 +108,7 @@ static void trans_free(struct mailferry_trans *t, bool unlink_tmp)
 {
 	if (t->cur_fd >= 0)
 		close(t->cur_fd);
+	mf_compress_free(&t->cur_comp);
 	for (size_t i = 0; i < t->saves.count; i++)
 		save_item_free(&t->saves.items[i], unlink_tmp);
 	mf_array_free(&t->saves);
@@ -224,8 +229,8 @@ int maildir_save_begin(struct mailferry_trans *t,
 	if ((ret = check_save_params(t, save)) < 0)
 		return ret;
 	item = new_item(t, save);
-	t->cur_fd =
-	    open(item->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	t->cur_fd = mf_perm_open(&box->perm, item->tmp_path,
+	                         O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC);
 	if (t->cur_fd < 0) {
 		int err = errno;
 
@@ -236,26 +241,82 @@ int maildir_save_begin(struct mailferry_trans *t,
 		t->saves.count--;
 		return ret;
 	}
+	if (box->storage->compress != MF_COMPRESS_NONE) {
+		char *error = NULL;
+
+		t->cur_comp =
+		    mf_compress_new(box->storage->compress,
+		                    box->storage->compress_level, &error);
+		if (t->cur_comp == NULL) {
+			ret = maildir_error(box->storage, MAILFERRY_E_TEMP,
+			                    "%s: %s", item->tmp_path, error);
+			free(error);
+			close(t->cur_fd);
+			t->cur_fd = -1;
+			save_item_free(item, true);
+			t->saves.count--;
+			return ret;
+		}
+		item->compressed = true;
+	}
 	t->cur = item;
 	t->cur_last_cr = false;
 	t->cur_failed = false;
 	return 0;
 }
 
+/* Compressor output: straight into the tmp file. */
+static int comp_out(void *context, const void *data, size_t size)
+{
+	struct mailferry_trans *t = context;
+
+	if (mf_write_full(t->cur_fd, data, size) < 0)
+		return maildir_error(t->box->storage, maildir_errno_code(errno),
+		                     "write(%s) failed: %s", t->cur->tmp_path,
+		                     strerror(errno));
+	return 0;
+}
+
+/* Write plain bytes of the current save (end: the last ones), through
+ * the compressor when there is one. Returns 0 or an error code. */
+static int save_output(struct mailferry_trans *t, const void *data, size_t size,
+                       bool end)
+{
+	char *error = NULL;
+	int ret;
+
+	if (t->cur_comp == NULL) {
+		if (mf_write_full(t->cur_fd, data, size) < 0)
+			return maildir_error(t->box->storage,
+			                     maildir_errno_code(errno),
+			                     "write(%s) failed: %s",
+			                     t->cur->tmp_path, strerror(errno));
+		return 0;
+	}
+	if (mf_compress_run(t->cur_comp, data, size, end ? 1 : 0, comp_out, t,
+	                    &error) == 0)
+		return 0;
+	if (error == NULL)
+		return MAILFERRY_E_TEMP; /* comp_out set the error */
+	ret = maildir_error(t->box->storage, MAILFERRY_E_TEMP, "%s: %s",
+	                    t->cur->tmp_path, error);
+	free(error);
+	return ret;
+}
+
 int maildir_save_write(struct mailferry_trans *t, const void *data, size_t size)
 {
 	const char *p = data;
+	int ret;
 
 	if (t->cur == NULL)
 		return maildir_error(t->box->storage, MAILFERRY_E_INVALID,
 		                     "save_write() without save_begin()");
 	if (t->cur_failed)
 		return MAILFERRY_E_TEMP;
-	if (mf_write_full(t->cur_fd, data, size) < 0) {
+	if ((ret = save_output(t, data, size, false)) < 0) {
 		t->cur_failed = true;
-		return maildir_error(t->box->storage, maildir_errno_code(errno),
-		                     "write(%s) failed: %s", t->cur->tmp_path,
-		                     strerror(errno));
+		return ret;
 	}
 	for (size_t i = 0; i < size; i++) {
 		if (p[i] == '\n' && !t->cur_last_cr)
@@ -291,6 +352,14 @@ int maildir_save_finish(struct mailferry_trans *t)
 		maildir_save_cancel(t);
 		return MAILFERRY_E_TEMP;
 	}
+	if (t->cur_comp != NULL) {
+		/* the end of the compressed stream */
+		if ((ret = save_output(t, NULL, 0, true)) < 0) {
+			maildir_save_cancel(t);
+			return ret;
+		}
+		mf_compress_free(&t->cur_comp);
+	}
 	set_received(t->cur_fd, item->received);
 	if (storage->fsync_mode == MAILDIR_FSYNC_ALWAYS && fsync(t->cur_fd) < 0)
 		ret = maildir_error(storage, maildir_errno_code(errno),
@@ -318,6 +387,7 @@ void maildir_save_cancel(struct mailferry_trans *t)
 	if (t->cur_fd >= 0)
 		close(t->cur_fd);
 	t->cur_fd = -1;
+	mf_compress_free(&t->cur_comp);
 	save_item_free(t->cur, true);
 	t->saves.count--;
 	t->cur = NULL;
@@ -738,6 +808,8 @@ static size_t msgs_add_saved(struct mailferry_trans *t)
 		                     maildir_fname_base_len(item->final_fname));
 		msg->psize = item->size;
 		msg->vsize = item->vsize;
+		msg->comp = item->compressed ? MAILDIR_COMP_COMPRESSED
+		                             : MAILDIR_COMP_PLAIN;
 	}
 	return first;
 }
@@ -769,7 +841,7 @@ static int commit_saves_only(struct mailferry_trans *t,
 	if (kw_changed) {
 		path = mf_strdup_printf("%s/" MAILDIR_KEYWORDS_NAME,
 		                        box->control_dir);
-		if (maildir_keywords_write(&box->keywords, path,
+		if (maildir_keywords_write(&box->keywords, path, &box->perm,
 		                           maildir_fsync_commit(storage),
 		                           &error) < 0 &&
 		    ret == 0)
@@ -821,7 +893,7 @@ static int write_state(struct mailferry_mailbox *box, bool kw_changed)
 	if (kw_changed) {
 		path = mf_strdup_printf("%s/" MAILDIR_KEYWORDS_NAME,
 		                        box->control_dir);
-		if (maildir_keywords_write(&box->keywords, path,
+		if (maildir_keywords_write(&box->keywords, path, &box->perm,
 		                           maildir_fsync_commit(storage),
 		                           &error) < 0)
 			ret = maildir_error(storage, maildir_errno_code(errno),
@@ -830,7 +902,7 @@ static int write_state(struct mailferry_mailbox *box, bool kw_changed)
 		free(path);
 	}
 	path = mf_strdup_printf("%s/" MAILDIR_UIDLIST_NAME, box->control_dir);
-	if (maildir_uidlist_write(&box->uidlist, path,
+	if (maildir_uidlist_write(&box->uidlist, path, &box->perm,
 	                          maildir_fsync_commit(storage), &error) < 0) {
 		if (ret == 0)
 			ret = maildir_error(storage, maildir_errno_code(errno),
@@ -1010,7 +1082,8 @@ static int vsize_of_path(const char *path, uint64_t size, uint64_t *vsize_r)
 	return n < 0 ? -1 : 0;
 }
 
-int maildir_save_from_path(struct mailferry_trans *t,
+/* Link the plain file at path (another store's, or our own). */
+static int save_plain_path(struct mailferry_trans *t,
                            const struct mailferry_save *save, const char *path)
 {
 	struct stat st;
@@ -1031,13 +1104,63 @@ int maildir_save_from_path(struct mailferry_trans *t,
 	                 (uint64_t)st.st_size, vsize);
 }
 
+int maildir_save_from_path(struct mailferry_trans *t,
+                           const struct mailferry_save *save, const char *path)
+{
+	/* with mail_compress the core streams the message through
+	 * save_write(), which compresses it */
+	if (t->box->storage->compress != MF_COMPRESS_NONE)
+		return MAILFERRY_E_NOTSUPP;
+	return save_plain_path(t, save, path);
+}
+
 int maildir_copy(struct mailferry_trans *t, struct mailferry_mailbox *src,
                  uint32_t src_uid, const struct mailferry_save *save)
 {
-	const char *path;
-	int ret = maildir_msg_get_path(src, src_uid, &path);
+	struct maildir_msg *msg = maildir_msg_find(src, src_uid);
+	uint64_t psize, vsize;
+	char *path, *error = NULL;
+	struct stat st;
+	int ret;
 
-	if (ret < 0)
+	if (msg == NULL)
+		return maildir_error(src->storage, MAILFERRY_E_EXPUNGED,
+		                     "mailbox %s: UID %u was expunged",
+		                     src->vname, src_uid);
+	if (t->cur != NULL)
+		return maildir_error(t->box->storage, MAILFERRY_E_INVALID,
+		                     "copy() during another save");
+	maildir_msg_path(src, msg, &src->path_buf);
+	path = mf_strdup(mf_buf_str(&src->path_buf));
+	/* a copy in the same store shares the file as it is, compressed
+	 * or not, as Dovecot's maildir copy does */
+	ret = maildir_msg_compressed(src, msg, path);
+	if (ret <= 0) {
+		/* plain, or unreadable (the link reports it) */
+		ret = save_plain_path(t, save, path);
+		free(path);
 		return ret;
-	return maildir_save_from_path(t, save, path);
+	}
+	psize = msg->psize;
+	vsize = msg->vsize;
+	if ((psize == UINT64_MAX || vsize == UINT64_MAX) &&
+	    maildir_file_sizes(src->storage, path, &psize, &vsize, &error) <
+	        0) {
+		/* let streaming report what is wrong with it */
+		free(error);
+		free(path);
+		return MAILFERRY_E_NOTSUPP;
+	}
+	if (stat(path, &st) < 0) {
+		ret =
+		    maildir_error(t->box->storage, maildir_errno_code(errno),
+		                  "stat(%s) failed: %s", path, strerror(errno));
+		free(path);
+		return ret;
+	}
+	ret = link_save(t, save, path, (int64_t)st.st_mtime, psize, vsize);
+	if (ret == 0)
+		t->saves.items[t->saves.count - 1].compressed = true;
+	free(path);
+	return ret;
 }

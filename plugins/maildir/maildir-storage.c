@@ -142,7 +142,8 @@ void maildir_mailbox_log_add(struct mailferry_storage *storage, uint8_t type,
 	rec.timestamp = (int64_t)time(NULL);
 	path = mf_strdup_printf("%s/dovecot.mailbox.log",
 	                        maildir_index_root(storage));
-	if (mf_mailbox_log_append(path, &rec, 1, 0600, &error) < 0) {
+	if (mf_mailbox_log_append_perm(path, &rec, 1, &storage->perm, &error) <
+	    0) {
 		maildir_log_warning(
 		    storage, "%s: cannot log mailbox change: %s", path, error);
 		free(error);
@@ -187,6 +188,36 @@ static int parse_fsync(struct mailferry_storage *storage, const char *value)
 		                     "setting mail_fsync: invalid value '%s' "
 		                     "(optimized, always or never)",
 		                     value);
+	return 0;
+}
+
+static const char *setting(struct mailferry_ctx *ctx, const char *key)
+{
+	const char *v = maildir_api->setting(ctx, key);
+
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* mail_compress[_level], else Dovecot 2.3's zlib_save[_level] (the zlib
+ * plugin's settings, found by their bare names in plugin { }). */
+static int parse_compress(struct mailferry_storage *storage)
+{
+	const char *key = "mail_compress", *level_key = "mail_compress_level";
+	const char *algo = setting(storage->ctx, key);
+	char *error = NULL;
+
+	if (algo == NULL) {
+		key = "zlib_save";
+		level_key = "zlib_save_level";
+		algo = setting(storage->ctx, key);
+	}
+	if (mf_compress_parse_setting(
+	        key, algo, level_key, setting(storage->ctx, level_key),
+	        &storage->compress, &storage->compress_level, &error) < 0) {
+		maildir_error(storage, MAILFERRY_E_INVALID, "%s", error);
+		free(error);
+		return MAILFERRY_E_INVALID;
+	}
 	return 0;
 }
 
@@ -282,7 +313,7 @@ static int ensure_dir(struct mailferry_storage *storage, const char *path,
 	if (!create)
 		return maildir_error(storage, MAILFERRY_E_NOTFOUND,
 		                     "maildir %s does not exist", path);
-	if (mf_mkdir_parents(path, 0700, &error) < 0) {
+	if (mf_perm_mkdir_parents(&storage->perm, path, &error) < 0) {
 		int code = maildir_errno_code(errno);
 
 		maildir_error(storage, code, "%s", error);
@@ -321,12 +352,16 @@ static int maildir_storage_open(struct mailferry_ctx *ctx,
 		storage->root[strlen(storage->root) - 1] = '\0';
 	if ((ret = parse_options(storage, params, &no_index)) < 0 ||
 	    (ret = parse_fsync(storage,
-	                       maildir_api->setting(ctx, "mail_fsync"))) < 0) {
+	                       maildir_api->setting(ctx, "mail_fsync"))) < 0 ||
+	    (ret = parse_compress(storage)) < 0) {
 		storage_free(storage);
 		return ret;
 	}
 	if (storage->inbox_path == NULL)
 		storage->inbox_path = mf_strdup(storage->root);
+	/* before the root is made: a root we create ourselves tells
+	 * nothing about who the mail belongs to */
+	mf_perm_init_store(&storage->perm, storage->root, warn_to_log, storage);
 	if ((ret = ensure_dir(storage, storage->root, create)) < 0 ||
 	    (ret = ensure_dir(storage, storage->inbox_path, create)) < 0) {
 		storage_free(storage);
@@ -336,8 +371,9 @@ static int maildir_storage_open(struct mailferry_ctx *ctx,
 		char *ctl = NULL, *idx = NULL;
 
 		if (maildir_box_paths(storage, "INBOX", NULL, &ctl, &idx) == 0)
-			ret = maildir_create_subdirs(
-			    storage, storage->inbox_path, ctl, idx);
+			ret = maildir_create_subdirs(storage, &storage->perm,
+			                             storage->inbox_path, ctl,
+			                             idx);
 		free(ctl);
 		free(idx);
 		if (ret < 0) {

@@ -19,6 +19,8 @@
 
 #include "mf-array.h"
 #include "mf-buf.h"
+#include "mf-compress.h"
+#include "mf-perm.h"
 #include "maildir-dotlock.h"
 #include "maildir-filename.h"
 #include "maildir-keywords.h"
@@ -47,6 +49,13 @@ struct mailferry_storage {
 	bool no_index; /* INDEX=MEMORY: no dovecot.index* files */
 	enum maildir_fsync_mode fsync_mode;
 	unsigned int lock_timeout_secs;
+	/* mail_compress / zlib_save: new files are written compressed as
+	 * Dovecot's zlib plugin writes them (MF_COMPRESS_NONE: plain) */
+	enum mf_compress_kind compress;
+	int compress_level;
+	/* mode and owner of what we create outside mailboxes (and of new
+	 * mailboxes): from the mail root, as Dovecot (mf-perm.h) */
+	struct mf_perm perm;
 	struct mailferry_storage_info info;
 	char *display;
 	struct maildir_warn warn;
@@ -62,6 +71,12 @@ struct maildir_msg {
 	uint64_t psize; /* UINT64_MAX when unknown */
 	uint64_t vsize; /* UINT64_MAX when unknown */
 	uint64_t modseq;
+	/* whether the file is compressed, once someone looked */
+	enum maildir_comp {
+		MAILDIR_COMP_UNKNOWN = 0,
+		MAILDIR_COMP_PLAIN,
+		MAILDIR_COMP_COMPRESSED,
+	} comp;
 };
 
 struct mailferry_mailbox {
@@ -70,6 +85,9 @@ struct mailferry_mailbox {
 	char *path;        /* the maildir */
 	char *control_dir; /* dovecot-uidlist, dovecot-keywords */
 	char *index_dir;   /* dovecot.index* */
+	/* mode and owner of files created in the mailbox: from its
+	 * directory (the storage's when it has none yet) */
+	struct mf_perm perm;
 	bool readonly;
 	struct maildir_uidlist uidlist;
 	struct maildir_keywords keywords;
@@ -141,8 +159,10 @@ int maildir_mailbox_open(struct mailferry_storage *storage, const char *name,
 void maildir_mailbox_close(struct mailferry_mailbox **box);
 int maildir_mailbox_status(struct mailferry_mailbox *box,
                            struct mailferry_mailbox_status *status_r);
-/* Create cur/ new/ tmp/ (and the control/index dirs) of a mailbox. */
-int maildir_create_subdirs(struct mailferry_storage *storage, const char *path,
+/* Create cur/ new/ tmp/ (and the control/index dirs) of a mailbox, with
+ * perm's modes and owner. */
+int maildir_create_subdirs(struct mailferry_storage *storage,
+                           const struct mf_perm *perm, const char *path,
                            const char *control_dir, const char *index_dir);
 
 /* --- maildir-subs.c --- */
@@ -243,6 +263,15 @@ int maildir_stream_read(struct mailferry_stream *stream, void *buf, size_t size,
 void maildir_stream_close(struct mailferry_stream **stream);
 int maildir_msg_get_path(struct mailferry_mailbox *box, uint32_t uid,
                          const char **path_r);
+/* Whether msg's file (at path) is compressed, sniffed once and remembered
+ * in msg->comp. Returns 0/1, or -1 with errno set when unreadable. */
+int maildir_msg_compressed(struct mailferry_mailbox *box,
+                           struct maildir_msg *msg, const char *path);
+/* The plain size and the virtual size (LF counted as CRLF) of the message
+ * in path, decompressing a compressed file. Returns 0, or an error code
+ * with *error_r allocated (naming path). */
+int maildir_file_sizes(struct mailferry_storage *storage, const char *path,
+                       uint64_t *psize_r, uint64_t *vsize_r, char **error_r);
 
 /* --- maildir-save.c --- */
 int maildir_trans_begin(struct mailferry_mailbox *box, uint32_t flags,

@@ -118,7 +118,8 @@ int maildir_set_subscribed(struct mailferry_storage *storage, const char *name,
 		                     name);
 	}
 	path = subs_path(storage);
-	ret = maildir_dotlock_take(path, storage->lock_timeout_secs, 120, &lock,
+	ret = maildir_dotlock_take(path, &storage->perm,
+	                           storage->lock_timeout_secs, 120, &lock,
 	                           &error);
 	if (ret <= 0) {
 		ret = maildir_error(storage,
@@ -147,8 +148,8 @@ int maildir_set_subscribed(struct mailferry_storage *storage, const char *name,
 		        (count - found) * sizeof(char *));
 		count--;
 	}
-	if (mf_subscriptions_write(path, '/', (const char *const *)names, count,
-	                           0600, &error) < 0) {
+	if (mf_subscriptions_write_perm(path, '/', (const char *const *)names,
+	                                count, &storage->perm, &error) < 0) {
 		ret = maildir_error(storage, maildir_errno_code(errno), "%s",
 		                    error);
 		goto out;

@@ -79,7 +79,8 @@ static int scan_dir(struct mailferry_mailbox *box, const char *sub, bool in_new,
 			                    storage->readonly
 			                        ? "treating it as empty"
 			                        : "creating it");
-			if (!storage->readonly && mkdir(path, 0700) < 0 &&
+			if (!storage->readonly &&
+			    mf_perm_mkdir(&box->perm, path) < 0 &&
 			    errno != EEXIST)
 				maildir_log_warning(storage,
 				                    "mkdir(%s) failed: %s",
@@ -313,9 +314,9 @@ int maildir_uidlist_lock(struct mailferry_mailbox *box,
 	char *path =
 	    mf_strdup_printf("%s/" MAILDIR_UIDLIST_NAME, box->control_dir);
 	char *error = NULL;
-	int ret = maildir_dotlock_take(path, storage->lock_timeout_secs,
-	                               MAILDIR_UIDLIST_LOCK_STALE_SECS, lock_r,
-	                               &error);
+	int ret = maildir_dotlock_take(
+	    path, &box->perm, storage->lock_timeout_secs,
+	    MAILDIR_UIDLIST_LOCK_STALE_SECS, lock_r, &error);
 
 	free(path);
 	if (ret > 0)
@@ -448,8 +449,9 @@ static int init_header(struct mailferry_mailbox *box)
 	uint32_t uv = 0;
 
 	if (ul->uidvalidity == 0) {
-		if (mf_uidvalidity_next(maildir_control_root(box->storage), &uv,
-		                        &error) < 0) {
+		if (mf_uidvalidity_next_perm(maildir_control_root(box->storage),
+		                             &box->storage->perm, &uv,
+		                             &error) < 0) {
 			maildir_log_warning(box->storage,
 			                    "%s, using the time as "
 			                    "UIDVALIDITY",
@@ -631,7 +633,7 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 			    "%s/" MAILDIR_UIDLIST_NAME, box->control_dir);
 			char *error = NULL;
 
-			if (maildir_uidlist_write(ul, path,
+			if (maildir_uidlist_write(ul, path, &box->perm,
 			                          maildir_fsync_commit(storage),
 			                          &error) < 0) {
 				ret = maildir_error(storage,
@@ -650,7 +652,7 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 				    box->control_dir);
 
 				if (maildir_keywords_write(
-				        &box->keywords, kpath,
+				        &box->keywords, kpath, &box->perm,
 				        maildir_fsync_commit(storage),
 				        &error) < 0) {
 					maildir_log_warning(storage, "%s",

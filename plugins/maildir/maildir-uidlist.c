@@ -402,14 +402,23 @@ int maildir_uidlist_append(const struct maildir_uidlist *ul, const char *path,
 }
 
 int maildir_uidlist_write(const struct maildir_uidlist *ul, const char *path,
-                          bool do_fsync, char **error_r)
+                          const struct mf_perm *perm, bool do_fsync,
+                          char **error_r)
 {
 	struct mf_buf buf = MF_BUF_INIT;
 	char *tmp = mf_strdup_printf("%s.tmp", path);
+	struct mf_perm def;
 	int fd, ret = -1;
 
+	if (perm == NULL) {
+		mf_perm_init_default(&def);
+		perm = &def;
+	}
 	maildir_uidlist_format(ul, &buf);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	          perm->file_mode);
+	if (fd >= 0)
+		(void)mf_perm_fix_fd(perm, fd, tmp, false);
 	if (fd < 0) {
 		*error_r = mf_strdup_printf("open(%s) failed: %s", tmp,
 		                            strerror(errno));

@@ -12,6 +12,7 @@
 
 #include "mf-array.h"
 #include "mf-buf.h"
+#include "mf-perm.h"
 #include "maildir-warn.h"
 
 #define MAILDIR_UIDLIST_NAME "dovecot-uidlist"
@@ -63,10 +64,11 @@ void maildir_uidlist_format(const struct maildir_uidlist *ul,
                             struct mf_buf *out);
 
 /* Write ul to path via path.tmp + rename (fdatasync first when
- * do_fsync). The caller holds the uidlist lock. Returns 0 or -1 with
- * *error_r. */
+ * do_fsync); the new file gets perm's mode and owner (NULL: 0600, ours).
+ * The caller holds the uidlist lock. Returns 0 or -1 with *error_r. */
 int maildir_uidlist_write(const struct maildir_uidlist *ul, const char *path,
-                          bool do_fsync, char **error_r);
+                          const struct mf_perm *perm, bool do_fsync,
+                          char **error_r);
 
 /* Append the records from index first on to path (the file must be the
  * one ul was read from, unchanged since: the caller holds the lock and

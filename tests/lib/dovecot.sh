@@ -4,6 +4,7 @@
 # Source it, then:
 #   dc_init NAME LOCATION [EXTRA_CONFIG]   # private config under $DC_ROOT
 #   dc_doveadm ARGS...                     # doveadm as nobody with that config
+#   dc_doveadm_asis ARGS...                # the same without chown -R first
 #   dc_imap < commands                     # PREAUTH imap on stdio
 #   dc_cleanup                             # remove the temp tree
 #
@@ -68,6 +69,18 @@ dc_as_user() {
 
 dc_doveadm() {
 	dc_as_user doveadm -c "$DC_ROOT/dovecot.conf" "$@"
+}
+
+# The same two without handing the tree to the mail user first: for tests
+# of the ownership and modes mailferry gives the files it creates.
+dc_as_user_asis() {
+	setpriv --reuid="$DC_USER" --regid="$DC_GROUP" --clear-groups \
+		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin USER=test \
+		HOME="$DC_ROOT/home" "$@"
+}
+
+dc_doveadm_asis() {
+	dc_as_user_asis doveadm -c "$DC_ROOT/dovecot.conf" "$@"
 }
 
 # PREAUTH IMAP server on stdin/stdout.

@@ -20,8 +20,10 @@ tests_maildir_md_writer_LDADD = core/loader/libmfloader.la \
 TESTS += tests/maildir/interop-read.sh tests/maildir/interop-write.sh \
 	tests/maildir/corpus.sh tests/maildir/bad-input.sh \
 	tests/maildir/concurrency.sh tests/maildir/engine-backup.sh \
-	tests/maildir/fsync.sh
+	tests/maildir/fsync.sh tests/maildir/compress.sh \
+	tests/maildir/permissions.sh
 EXTRA_DIST += tests/maildir/interop-read.sh tests/maildir/md-common.sh \
 	tests/maildir/interop-write.sh tests/maildir/corpus.sh \
 	tests/maildir/bad-input.sh tests/maildir/concurrency.sh \
-	tests/maildir/engine-backup.sh tests/maildir/fsync.sh
+	tests/maildir/engine-backup.sh tests/maildir/fsync.sh \
+	tests/maildir/compress.sh tests/maildir/permissions.sh

@@ -12,6 +12,8 @@
  *        [date=UNIXTIME]        save one message (inside begin/commit)
  *   saveall DIR                 save every regular file under DIR, sorted
  *   link FILE ...               like save, through save_from_path
+ *   copy MAILBOX UID            copy a message of MAILBOX (inside
+ *                               begin/commit) through the copy slot
  *   flags UID add|remove|replace FLAGS [KW,KW...]   (FLAGS "-" = none)
  *   expunge UID
  *   commit                      prints "uids: N N N..."
@@ -287,6 +289,20 @@ static void run(char **tok, size_t n)
 		save_file(tok[1], tok + 2, n - 2, true);
 	} else if (strcmp(tok[0], "saveall") == 0 && n >= 2) {
 		save_all(tok[1]);
+	} else if (strcmp(tok[0], "copy") == 0 && n >= 3) {
+		struct mailferry_mailbox *src = NULL;
+		struct mailferry_save save;
+
+		mf_zero(&save);
+		save.struct_size = sizeof(save);
+		save.size_hint = UINT64_MAX;
+		if ((ret = ops->mailbox_open(storage->st, tok[1], 0, &src)) < 0)
+			fail("mailbox_open", ret);
+		ret = ops->copy(trans, src, (uint32_t)strtoul(tok[2], NULL, 10),
+		                &save);
+		ops->mailbox_close(&src);
+		if (ret < 0)
+			fail("copy", ret);
 	} else if (strcmp(tok[0], "flags") == 0 && n >= 4) {
 		struct mailferry_uid_range r;
 		struct mailferry_uidset set;

@@ -250,7 +250,8 @@ START_TEST(test_keywords_write_read)
 	mf_zero(&kw2);
 	kw.names[0] = mf_strdup("$Label1");
 	kw.names[1] = mf_strdup("Junk");
-	ck_assert_int_eq(maildir_keywords_write(&kw, path, false, &error), 0);
+	ck_assert_int_eq(maildir_keywords_write(&kw, path, NULL, false, &error),
+	                 0);
 	ck_assert_int_eq(mf_file_read_all(path, &buf, &error), 0);
 	ck_assert_str_eq(mf_buf_str(&buf), "0 $Label1\n1 Junk\n");
 	ck_assert_int_eq(maildir_keywords_read(&kw2, path, NULL, &error), 0);
@@ -407,7 +408,8 @@ START_TEST(test_uidlist_write_read)
 	maildir_uidlist_add(&ul, 5, "five,S=3,W=4", "myguid", NULL);
 	maildir_uidlist_add(&ul, 9, "nine", NULL, "P1 O2");
 	ck_assert_uint_eq(ul.next_uid, 10);
-	ck_assert_int_eq(maildir_uidlist_write(&ul, path, true, &error), 0);
+	ck_assert_int_eq(maildir_uidlist_write(&ul, path, NULL, true, &error),
+	                 0);
 	ck_assert_int_eq(maildir_uidlist_read(&ul2, path, &warn, &error), 0);
 	ck_assert_uint_eq(ul2.recs.count, 2);
 	ck_assert_str_eq(ul2.recs.items[0].guid, "myguid");
@@ -477,11 +479,13 @@ START_TEST(test_dotlock)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	path = mf_strdup_printf("%s/dovecot-uidlist", dir);
 	lockpath = mf_strdup_printf("%s.lock", path);
-	ck_assert_int_eq(maildir_dotlock_take(path, 5, 120, &lock, &error), 1);
+	ck_assert_int_eq(
+	    maildir_dotlock_take(path, NULL, 5, 120, &lock, &error), 1);
 	ck_assert_int_eq(mf_file_read_all(lockpath, &content, &error), 0);
 	ck_assert_ptr_nonnull(strchr(mf_buf_str(&content), ':'));
 	/* held: a second taker times out */
-	ck_assert_int_eq(maildir_dotlock_take(path, 1, 120, &lock2, &error), 0);
+	ck_assert_int_eq(
+	    maildir_dotlock_take(path, NULL, 1, 120, &lock2, &error), 0);
 	ck_assert_ptr_nonnull(strstr(error, "timed out"));
 	mf_free(&error);
 	maildir_dotlock_release(&lock);
@@ -501,7 +505,8 @@ START_TEST(test_dotlock)
 		ck_assert_int_eq(mf_write_full(fd, text, strlen(text)), 0);
 		close(fd);
 	}
-	ck_assert_int_eq(maildir_dotlock_take(path, 5, 120, &lock, &error), 1);
+	ck_assert_int_eq(
+	    maildir_dotlock_take(path, NULL, 5, 120, &lock, &error), 1);
 	maildir_dotlock_release(&lock);
 	rmdir(dir);
 	free(path);
