@@ -110,19 +110,23 @@ static int backup_prune(struct mf_sync_ctx *ctx)
 	for (size_t i = 0; i < dst->nodes.count; i++) {
 		struct mf_tnode *d = &dst->nodes.items[i];
 		struct mf_tnode *sn;
+		bool is_inbox;
 		int ret;
 
 		if (!d->exists || !d->is_box)
 			continue;
 		sn = mf_tree_box_by_guid(src, d->guid);
+		is_inbox = strcmp(d->name, "INBOX") == 0;
 		if (sn != NULL &&
+		    (!is_inbox || strcmp(sn->name, "INBOX") == 0) &&
 		    (ctx->id_mode || (sn->uidvalidity == d->uidvalidity &&
 		                      d->uidnext <= sn->uidnext)))
 			continue;
-		if (strcmp(d->name, "INBOX") == 0) {
+		if (is_inbox) {
+			/* INBOX stays INBOX: it follows the source's INBOX,
+			 * even when it has another source mailbox's GUID */
 			const struct mf_tnode *same =
-			    sn != NULL ? sn
-			               : mf_tree_node_by_name(src, d->name);
+			    mf_tree_node_by_name(src, d->name);
 			if (same != NULL && !same->is_box)
 				same = NULL;
 			if (same == NULL) {
@@ -134,7 +138,7 @@ static int backup_prune(struct mf_sync_ctx *ctx)
 				          ? 0
 				          : mf_tree_set_guid(ctx, dst, d,
 				                             same->guid);
-			} else if (sn == NULL && same != NULL &&
+			} else if (sn == NULL &&
 			           mf_tree_box_by_guid(dst, same->guid) ==
 			               NULL &&
 			           d->uidnext <= same->uidnext) {

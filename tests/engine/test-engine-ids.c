@@ -328,6 +328,32 @@ START_TEST(inbox_reset_in_place)
 }
 END_TEST
 
+/* The destination's INBOX has the GUID of another source mailbox (e.g.
+ * an earlier backup of a source whose mailboxes were shuffled): INBOX is
+ * never renamed away; it follows the source's INBOX, the other mailbox is
+ * made anew. */
+START_TEST(inbox_with_another_boxs_guid)
+{
+	struct h_snap a;
+	uint8_t guid[16];
+
+	reopen_b(":INBOXFIXED=1");
+	h_create(A, "INBOX");
+	h_save(A, "INBOX", 1);
+	h_create(A, "Work");
+	h_save(A, "Work", 2);
+	h_snap(A, &a);
+	memcpy(guid, h_snap_box(&a, "Work")->guid, 16);
+	h_snap_free(&a);
+	ck_assert_int_eq(h_create_guid(B, "INBOX", guid, 0), 0);
+	h_save(B, "INBOX", 3);
+	ck_assert_int_eq(run_ok(MF_ENGINE_BACKUP), 0);
+	assert_identical();
+	assert_inbox_kept();
+	assert_noop(MF_ENGINE_BACKUP);
+}
+END_TEST
+
 /* A store that does not restart UIDNEXT when an empty mailbox gets a new
  * UIDVALIDITY: nothing is lost, the messages get new UIDs, the run says
  * so (exit 2). */
@@ -707,6 +733,7 @@ static Suite *ids_suite(void)
 	tcase_add_test(tc, twoway_state_carries_expunges);
 	tcase_add_test(tc, inbox_reset_in_place);
 	tcase_add_test(tc, inbox_reset_without_uid_restart);
+	tcase_add_test(tc, inbox_with_another_boxs_guid);
 	tcase_add_test(tc, dry_run_changes_nothing);
 	tcase_add_test(tc, oneway_to_imaplike);
 	suite_add_tcase(s, tc);
