@@ -211,5 +211,11 @@ STATE=$("$MF" sync -s "$STATE" "$TWO" "$TESTU" 2> "$WORK/run.err")
 check "sync -s: the next stateful run exits 0" [ $? = 0 ]
 check "sync -s: the next stateful run changes nothing" \
 	grep -q ' 0 messages saved, 0 expunged, 0 flag changes' "$WORK/run.err"
+# the maildir (its UIDVALIDITYs now the server's) as Dovecot reads it
+dc_doveadm -f tab fetch "mailbox flags" all | tail -n +2 | norm_flags |
+	sort > "$WORK/dc.v"
+view "$TWO" | cut -f1,2 | sort > "$WORK/mf.v"
+check "Dovecot reads the two-way maildir as mailferry does" \
+	cmp -s "$WORK/dc.v" "$WORK/mf.v"
 
 finish
