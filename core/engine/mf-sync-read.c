@@ -236,8 +236,12 @@ static int read_expunges(struct mf_box_sync *bs, struct mf_box_side *b,
 	if (b->box == NULL || !MF_HAS_OP(st, expunge_iter_begin))
 		return 0;
 	ret = st->ops->expunge_iter_begin(b->box, since, &iter);
-	if (ret == MAILFERRY_E_NOTSUPP)
+	if (ret == MAILFERRY_E_NOTSUPP ||
+	    (ret == MAILFERRY_E_NOHISTORY && since == 0)) {
+		/* no expunge history at all (a full comparison does without
+		 * it: unknown expunges only preserve mail) */
 		return 0;
+	}
 	if (ret < 0)
 		return ret;
 	while ((ret = st->ops->expunge_iter_next(iter, &e)) > 0) {
