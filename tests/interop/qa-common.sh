@@ -34,8 +34,9 @@ command -v python3 >/dev/null 2>&1 || { echo "SKIP: python3 missing"; exit 77; }
 qa_fail=0
 ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; qa_fail=1; }
-qa_check() { # STATUS LABEL
+qa_check() { # STATUS LABEL: returns STATUS
 	if [ "$1" = 0 ]; then ok "$2"; else bad "$2"; fi
+	return "$1"
 }
 
 qa_setup() {
