@@ -63,12 +63,22 @@ int dbox_errno_code(int err)
 	}
 }
 
-/* A file or directory we created could not get its owner or mode. */
+/* A file or directory we created could not get its owner or mode. That
+ * fails alike for every file (e.g. root squashed on NFS): say so a few
+ * times, not once per message. */
+#define DBOX_PERM_WARN_MAX 5
+
 static void perm_warn(void *context, const char *text)
 {
 	struct mailferry_storage *st = context;
 
-	dbox_api->log(st->ctx, MAILFERRY_LOG_WARNING, "%s", text);
+	if (st->perm_warnings >= DBOX_PERM_WARN_MAX)
+		return;
+	st->perm_warnings++;
+	dbox_api->log(st->ctx, MAILFERRY_LOG_WARNING, "%s%s", text,
+	              st->perm_warnings == DBOX_PERM_WARN_MAX
+	                  ? " (further such warnings suppressed)"
+	                  : "");
 }
 
 /* Dovecot keeps <root>/dbox-alt-root -> ALT path so that a changed ALT

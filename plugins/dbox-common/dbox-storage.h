@@ -56,6 +56,7 @@ struct mailferry_storage {
 	/* mode, group and owner of everything we create: from the root
 	 * directory, as Dovecot does (mf-perm.h) */
 	struct mf_perm perm;
+	unsigned int perm_warnings; /* failures to fix them, logged */
 	struct mailferry_storage_info info;
 	char *display;
 	/* format-private state (mdbox: the map) */

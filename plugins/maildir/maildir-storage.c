@@ -71,6 +71,23 @@ static void warn_to_log(void *context, const char *text)
 	maildir_log_warning(context, "%s", text);
 }
 
+/* Fixing the owner or mode of new files fails alike for every file (e.g.
+ * root squashed on NFS): say so a few times, not once per message. */
+#define MAILDIR_PERM_WARN_MAX 5
+
+static void perm_warn(void *context, const char *text)
+{
+	struct mailferry_storage *storage = context;
+
+	if (storage->perm_warnings >= MAILDIR_PERM_WARN_MAX)
+		return;
+	storage->perm_warnings++;
+	maildir_log_warning(storage, "%s%s", text,
+	                    storage->perm_warnings == MAILDIR_PERM_WARN_MAX
+	                        ? " (further such warnings suppressed)"
+	                        : "");
+}
+
 bool maildir_fsync_commit(const struct mailferry_storage *storage)
 {
 	return storage->fsync_mode != MAILDIR_FSYNC_NEVER;
@@ -361,7 +378,7 @@ static int maildir_storage_open(struct mailferry_ctx *ctx,
 		storage->inbox_path = mf_strdup(storage->root);
 	/* before the root is made: a root we create ourselves tells
 	 * nothing about who the mail belongs to */
-	mf_perm_init_store(&storage->perm, storage->root, warn_to_log, storage);
+	mf_perm_init_store(&storage->perm, storage->root, perm_warn, storage);
 	if ((ret = ensure_dir(storage, storage->root, create)) < 0 ||
 	    (ret = ensure_dir(storage, storage->inbox_path, create)) < 0) {
 		storage_free(storage);

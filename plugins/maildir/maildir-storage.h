@@ -56,6 +56,7 @@ struct mailferry_storage {
 	/* mode and owner of what we create outside mailboxes (and of new
 	 * mailboxes): from the mail root, as Dovecot (mf-perm.h) */
 	struct mf_perm perm;
+	unsigned int perm_warnings; /* failures to fix them, logged */
 	struct mailferry_storage_info info;
 	char *display;
 	struct maildir_warn warn;
