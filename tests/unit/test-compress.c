@@ -306,6 +306,15 @@ START_TEST(test_bad_data)
 	ck_assert_ptr_nonnull(strstr(err, "zstd"));
 	free(err);
 	free(path);
+#ifndef HAVE_ZLIB
+	/* a build without zlib names what is missing */
+	path = write_file("gz", "\x1f\x8b\x08\x00\x00\x00\x00\x00", 8);
+	ck_assert_int_eq(zread(path, 0, UINT64_MAX, 100, &back, &err),
+	                 MF_ZINPUT_ERR_UNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(err, "built without zlib"));
+	free(err);
+	free(path);
+#endif
 	path = write_file("bz", "BZh91AY&SY", 10);
 	ck_assert_int_eq(zread(path, 0, UINT64_MAX, 100, &back, &err),
 	                 MF_ZINPUT_ERR_UNSUPPORTED);
