@@ -188,26 +188,31 @@ int mf_perm_fix_fd(const struct mf_perm *perm, int fd, const char *path,
 
 int mf_perm_fix_path(const struct mf_perm *perm, const char *path, bool is_dir)
 {
-	mode_t mode = is_dir ? perm->dir_mode : perm->file_mode;
-	struct stat st;
-	bool is_link = lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
-	int ret = 0;
+	int fd, ret;
 
-	if ((perm->uid != (uid_t)-1 || perm->gid != (gid_t)-1) &&
-	    lchown(path, perm->uid, perm->gid) < 0) {
-		warn(perm, "chown(%s, %ld, %ld) failed: %s", path,
-		     perm->uid == (uid_t)-1 ? -1L : (long)perm->uid,
-		     perm->gid == (gid_t)-1 ? -1L : (long)perm->gid,
-		     strerror(errno));
-		ret = -1;
+	if (perm->uid == (uid_t)-1 && perm->gid == (gid_t)-1 &&
+	    !needs_chmod(perm, is_dir))
+		return 0;
+	/* through a descriptor opened without following a symlink: run as
+	 * root in a user's directory, a name swapped for a symlink must not
+	 * hand its target to the user */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	                    O_CLOEXEC | (is_dir ? O_DIRECTORY : 0));
+	if (fd >= 0) {
+		ret = mf_perm_fix_fd(perm, fd, path, is_dir);
+		close(fd);
+		return ret;
 	}
-	/* a symlink's own mode means nothing (chmod would follow it) */
-	if (!is_link && needs_chmod(perm, is_dir) && chmod(path, mode) < 0) {
-		warn(perm, "chmod(%s, 0%o) failed: %s", path,
-		     (unsigned int)mode, strerror(errno));
-		ret = -1;
+	if (errno == ELOOP && !is_dir) {
+		/* the symlink itself: only its owner means something */
+		if (perm->uid == (uid_t)-1 && perm->gid == (gid_t)-1)
+			return 0;
+		if (lchown(path, perm->uid, perm->gid) == 0)
+			return 0;
 	}
-	return ret;
+	warn(perm, "cannot set the owner and mode of %s: %s", path,
+	     strerror(errno));
+	return -1;
 }
 
 int mf_perm_open(const struct mf_perm *perm, const char *path, int flags)

@@ -66,7 +66,9 @@ void mf_perm_for_dir(const struct mf_perm *store, const char *dir,
 int mf_perm_fix_fd(const struct mf_perm *perm, int fd, const char *path,
                    bool is_dir);
 /* The same for a path (a directory we just made, a file closed since, a
- * symlink: only its owner). */
+ * symlink: only its owner). The path is opened without following a
+ * symlink, so a name swapped for one (root working in a user's directory)
+ * never hands the link's target over. */
 int mf_perm_fix_path(const struct mf_perm *perm, const char *path, bool is_dir);
 
 /* open(path, flags, perm->file_mode) with O_CREAT in flags, fixing the

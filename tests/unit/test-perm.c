@@ -169,6 +169,18 @@ START_TEST(test_owner_as_root)
 	ck_assert_uint_eq(st.st_uid, pw->pw_uid);
 	ck_assert_uint_eq(mode_of(f), 0600);
 	ck_assert_int_eq(warnings, 0);
+	/* a directory name swapped for a symlink by the user: its target
+	 * is not handed over */
+	char *victim = path_in("victim"), *swapped = path_in("owned/sw");
+	ck_assert_int_eq(mkdir(victim, 0700), 0);
+	ck_assert_int_eq(symlink(victim, swapped), 0);
+	ck_assert_int_eq(mf_perm_fix_path(&perm, swapped, true), -1);
+	ck_assert_int_eq(stat(victim, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0700);
+	ck_assert_int_eq(warnings, 1);
+	free(victim);
+	free(swapped);
 	/* a root-owned root: nothing to hand over */
 	ck_assert_int_eq(chown(root, 0, 0), 0);
 	mf_perm_init_store(&perm, root, NULL, NULL);
