@@ -339,7 +339,8 @@ int mf_index_write_main_locked(struct mf_index *index)
 		                 (uint32_t)index->log.valid_size);
 	}
 	mf_index_file_build(&index->map, &buf);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, index->perm.file_mode);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
+	          index->perm.file_mode);
 	if (fd >= 0)
 		(void)mf_perm_fix_fd(&index->perm, fd, tmp, false);
 	if (fd < 0) {

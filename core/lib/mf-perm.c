@@ -294,7 +294,7 @@ int mf_perm_write_atomic(const struct mf_perm *perm, const char *path,
 	const char *call = "open", *where = tmp;
 	int fd, err;
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 	          perm->file_mode);
 	if (fd < 0)
 		goto failed;

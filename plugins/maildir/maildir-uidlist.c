@@ -415,7 +415,7 @@ int maildir_uidlist_write(const struct maildir_uidlist *ul, const char *path,
 		perm = &def;
 	}
 	maildir_uidlist_format(ul, &buf);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 	          perm->file_mode);
 	if (fd >= 0)
 		(void)mf_perm_fix_fd(perm, fd, tmp, false);
