@@ -90,6 +90,9 @@ struct mf_box_sync {
 	struct mf_kwsets kw;
 	bool stateful;
 	uint32_t lcu; /* last common UID */
+	/* per side: the state's modseq after which its changes are new to
+	 * the other side (0 without a state) */
+	uint64_t since[2];
 	uint64_t start_modseq;
 	uint32_t next_uid;
 	bool anomaly;  /* stateful data did not add up: redo in full */
@@ -120,7 +123,7 @@ uint32_t mf_box_query_fields(const struct mf_box_sync *bs);
 void mf_box_query_init(struct mailferry_msg_query *q, uint32_t fields);
 int mf_box_read_full(struct mf_box_sync *bs, struct mf_box_side *b);
 int mf_box_cmp_u32(const void *x, const void *y);
-int mf_box_read_incremental(struct mf_box_sync *bs, uint64_t since);
+int mf_box_read_incremental(struct mf_box_sync *bs);
 
 /* mf-sync-merge.c */
 void mf_box_find_last_common(struct mf_box_sync *bs);

@@ -48,6 +48,24 @@ static void add_save(struct mf_box_side *b, uint32_t uid, int from_side,
 	op->min_modseq = min_modseq;
 }
 
+/* Whose value a flag takes when no recorded change decides it: the
+ * higher modseq, a tie going to the master (local), as dsync does. The
+ * modseqs of two stores that cannot keep each other's UIDs are not one
+ * sequence: with a state, the side that changed the message since the
+ * last run wins (a store without flag history, like IMAP, is heard this
+ * way); without one nothing better than dsync's rule is known. */
+static bool prefer_local_side(const struct mf_box_sync *bs,
+                              const struct mf_box_msg *l,
+                              const struct mf_box_msg *r)
+{
+	if (bs->ids && bs->stateful) {
+		bool cl = l->modseq > bs->since[0];
+		bool cr = r->modseq > bs->since[1];
+		return cl || !cr;
+	}
+	return l->modseq >= r->modseq;
+}
+
 /* Merge a message both sides have: each side gets the merged flags. */
 static void merge_common(struct mf_box_sync *bs, const struct mf_box_msg *l,
                          const struct mf_box_msg *r, uint32_t *flags_r,
@@ -61,8 +79,7 @@ static void merge_common(struct mf_box_sync *bs, const struct mf_box_msg *l,
 		*kw_r = src->kw;
 		return;
 	}
-	/* higher modseq wins; a tie goes to the master (local) */
-	prefer_local = l->modseq >= r->modseq;
+	prefer_local = prefer_local_side(bs, l, r);
 	struct mf_flag_merge_in in = {
 	    .local_final = l->flags,
 	    .local_add = l->flags_add,

@@ -205,14 +205,20 @@ static int sync_once(struct mf_box_sync *bs, struct mf_sync_box_state *state)
 	bs->start_modseq =
 	    MF_MIN(bs->b[0].st.highest_modseq, bs->b[1].st.highest_modseq);
 
+	/* by identity, each store's modseqs count on their own: the state
+	 * keeps the second side's in its private-modseq field */
+	bs->since[0] = state != NULL ? state->last_common_modseq : 0;
+	bs->since[1] = state == NULL ? 0
+	               : bs->ids     ? state->last_common_pvt_modseq
+	                             : state->last_common_modseq;
 	if (state != NULL && state->uidvalidity == bs->b[0].st.uidvalidity &&
 	    state->uidvalidity == bs->b[1].st.uidvalidity &&
-	    (state->last_common_uid > 0 || state->last_common_modseq > 0)) {
+	    (state->last_common_uid > 0 || state->last_common_modseq > 0) &&
+	    (!bs->ids || (bs->since[0] > 0 && bs->since[1] > 0))) {
 		bool sane = true;
 		for (int i = 0; i < 2; i++) {
 			if (bs->b[i].st.uidnext <= state->last_common_uid ||
-			    bs->b[i].st.highest_modseq <
-			        state->last_common_modseq)
+			    bs->b[i].st.highest_modseq < bs->since[i])
 				sane = false;
 		}
 		if (!sane) {
@@ -222,8 +228,7 @@ static int sync_once(struct mf_box_sync *bs, struct mf_sync_box_state *state)
 		} else {
 			bs->stateful = true;
 			bs->lcu = state->last_common_uid;
-			ret = mf_box_read_incremental(
-			    bs, state->last_common_modseq);
+			ret = mf_box_read_incremental(bs);
 			if (ret == MAILFERRY_E_NOHISTORY || bs->anomaly) {
 				mf_warning(
 				    "mailbox %s: incremental sync not "
@@ -538,7 +543,19 @@ state_out:
 		if (bs.ids)
 			newst.last_common_uid = MF_MIN(
 			    newst.last_common_uid, mf_box_verified_lcu(&bs));
-		if (side_clean(&bs, &bs.b[0]) && side_clean(&bs, &bs.b[1])) {
+		if (bs.ids) {
+			/* each side's own HIGHESTMODSEQ: where its changes
+			 * not yet seen by the other side begin */
+			for (int i = 0; i < 2; i++) {
+				uint64_t *m =
+				    i == 0 ? &newst.last_common_modseq
+				           : &newst.last_common_pvt_modseq;
+				*m = side_clean(&bs, &bs.b[i])
+				         ? bs.b[i].st.highest_modseq
+				         : bs.b[i].start_modseq;
+			}
+		} else if (side_clean(&bs, &bs.b[0]) &&
+		           side_clean(&bs, &bs.b[1])) {
 			/* nobody else changed either side meanwhile: every
 			 * change up to now is synced */
 			newst.last_common_modseq =

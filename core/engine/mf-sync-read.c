@@ -311,10 +311,11 @@ int mf_box_cmp_u32(const void *x, const void *y)
 	return a < b ? -1 : (a > b ? 1 : 0);
 }
 
-/* Stateful read: messages changed since the state's modseq, every message
- * above the last common UID, expunges since the modseq, and then each side
- * also reads its own record of every UID the other side touched. */
-int mf_box_read_incremental(struct mf_box_sync *bs, uint64_t since)
+/* Stateful read: messages changed since the state's modseq (bs->since,
+ * per side), every message above the last common UID, expunges since the
+ * modseq, and then each side also reads its own record of every UID the
+ * other side touched. */
+int mf_box_read_incremental(struct mf_box_sync *bs)
 {
 	MF_ARRAY(uint32_t) touched = MF_ARRAY_INIT;
 	struct mailferry_msg_query q;
@@ -322,6 +323,7 @@ int mf_box_read_incremental(struct mf_box_sync *bs, uint64_t since)
 
 	for (int i = 0; i < 2 && ret >= 0; i++) {
 		struct mf_box_side *b = &bs->b[i];
+		uint64_t since = bs->since[i];
 
 		b->msgs.count = 0;
 		mf_box_query_init(&q, mf_box_query_fields(bs));

@@ -984,6 +984,7 @@ static int mm_status(struct mailferry_mailbox *box,
 
 struct mailferry_msg_iter {
 	struct mm_box *b;
+	bool imaplike;
 	struct mailferry_msg_query q;
 	size_t pos;
 	struct mailferry_msg msg;
@@ -1009,6 +1010,7 @@ static int mm_iter_begin(struct mailferry_mailbox *box,
 		                      box->name);
 	it = mf_calloc(1, sizeof(*it));
 	it->b = b;
+	it->imaplike = box->st->imaplike;
 	it->q = *q;
 	*iter_r = it;
 	return 0;
@@ -1057,8 +1059,15 @@ static int mm_iter_next(struct mailferry_msg_iter *it,
 				strv_add(&it->kwrm, c->kwrm.items[k]);
 			}
 		}
-		if (q->changed_since > 0 && skip_sync && !changed)
+		if (it->imaplike &&
+		    q->changed_since > 0) {
+			/* IMAP's CHANGEDSINCE: by modseq, the sync's own
+			 * changes included, no per-flag history */
+			if (m->modseq <= q->changed_since)
+				continue;
+		} else if (q->changed_since > 0 && skip_sync && !changed) {
 			continue;
+		}
 		mf_zero(&it->msg);
 		it->msg.struct_size = sizeof(it->msg);
 		it->msg.uid = m->uid;
@@ -1073,7 +1082,8 @@ static int mm_iter_next(struct mailferry_msg_iter *it,
 		it->msg.virtual_size = UINT64_MAX;
 		it->msg.pop3_uidl = m->pop3_uidl;
 		it->msg.pop3_order = m->pop3_order;
-		if ((q->fields & MAILFERRY_FIELD_CHANGES) != 0) {
+		if ((q->fields & MAILFERRY_FIELD_CHANGES) != 0 &&
+		    !it->imaplike) {
 			it->msg.flags_added = fadd;
 			it->msg.flags_removed = frm;
 			push_list(&it->kwal, &it->kwadd);

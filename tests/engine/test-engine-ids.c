@@ -288,6 +288,105 @@ START_TEST(twoway_state_carries_expunges)
 }
 END_TEST
 
+/* Flag and keyword changes made on either side survive a two-way run,
+ * with and without a state, though the IMAP-like side keeps no history of
+ * them (its changes are told by its own modseqs, or by being the side
+ * that cannot tell). */
+static bool has_kw(struct mf_storage *st, const char *box, size_t i,
+                   const char *kw, uint32_t flag)
+{
+	struct h_snap s;
+	const struct h_box *b;
+	bool ret;
+
+	h_snap(st, &s);
+	b = h_snap_box(&s, box);
+	ck_assert_msg(b != NULL && b->msgs.count > i, "%s: no message %zu", box,
+	              i);
+	ret = (kw == NULL || strstr(b->msgs.items[i].keywords, kw) != NULL) &&
+	      (b->msgs.items[i].flags & flag) == flag;
+	h_snap_free(&s);
+	return ret;
+}
+
+START_TEST(twoway_flag_changes_survive)
+{
+	for (int stateful = 0; stateful < 2; stateful++) {
+		struct mf_sync_result r;
+		char *state = mf_strdup("");
+		char kw[16];
+
+		h_close(&A);
+		h_close(&B);
+		A = h_open(stateful ? "fa2" : "fa", NULL);
+		B = h_open(stateful ? "fb2" : "fb", IMAPLIKE);
+		h_create(A, "INBOX");
+		for (unsigned int i = 1; i <= 6; i++)
+			h_save(A, "INBOX", i);
+		for (int round = 0; round < 3; round++) {
+			ck_assert_int_eq(run(MF_ENGINE_TWOWAY, false,
+			                     stateful ? state : NULL, &r),
+			                 0);
+			free(state);
+			state = mf_strdup(r.state != NULL ? r.state : "");
+			mf_sync_result_free(&r);
+			assert_same_content("flag round");
+			/* one change on each side, on different messages */
+			snprintf(kw, sizeof(kw), "OnB%d", round);
+			h_flags(B, "INBOX", uid_at(B, "INBOX", (size_t)round),
+			        MAILFERRY_MODIFY_ADD, MAILFERRY_FLAG_SEEN, kw);
+			snprintf(kw, sizeof(kw), "OnA%d", round);
+			h_flags(
+			    A, "INBOX", uid_at(A, "INBOX", (size_t)round + 3),
+			    MAILFERRY_MODIFY_ADD, MAILFERRY_FLAG_FLAGGED, kw);
+			ck_assert_int_eq(run(MF_ENGINE_TWOWAY, false,
+			                     stateful ? state : NULL, &r),
+			                 0);
+			free(state);
+			state = mf_strdup(r.state != NULL ? r.state : "");
+			mf_sync_result_free(&r);
+			assert_same_content("after flag changes");
+			snprintf(kw, sizeof(kw), "OnB%d", round);
+			ck_assert_msg(
+			    !stateful || has_kw(A, "INBOX", (size_t)round, kw,
+			                        MAILFERRY_FLAG_SEEN),
+			    "%s: the change on the IMAP-like side was "
+			    "reverted (round %d)",
+			    stateful ? "stateful" : "stateless", round);
+			snprintf(kw, sizeof(kw), "OnA%d", round);
+			ck_assert_msg(has_kw(B, "INBOX", (size_t)round + 3, kw,
+			                     MAILFERRY_FLAG_FLAGGED),
+			              "%s: the change on the other side was "
+			              "reverted (round %d)",
+			              stateful ? "stateful" : "stateless",
+			              round);
+			/* and a removal on the IMAP-like side of a flag the
+			 * other side once added: with a state the removal is
+			 * known to be the newer change */
+			if (!stateful)
+				continue;
+			h_flags(B, "INBOX",
+			        uid_at(B, "INBOX", (size_t)round + 3),
+			        MAILFERRY_MODIFY_REMOVE, MAILFERRY_FLAG_FLAGGED,
+			        NULL);
+			ck_assert_int_eq(run(MF_ENGINE_TWOWAY, false,
+			                     stateful ? state : NULL, &r),
+			                 0);
+			free(state);
+			state = mf_strdup(r.state != NULL ? r.state : "");
+			mf_sync_result_free(&r);
+			ck_assert_msg(!has_kw(A, "INBOX", (size_t)round + 3,
+			                      NULL, MAILFERRY_FLAG_FLAGGED),
+			              "%s: a removal on the IMAP-like side was "
+			              "reverted (round %d)",
+			              stateful ? "stateful" : "stateless",
+			              round);
+		}
+		free(state);
+	}
+}
+END_TEST
+
 /* --------------------------------------------- INBOX reset in place */
 
 static void reopen_b(const char *opts)
@@ -731,6 +830,7 @@ static Suite *ids_suite(void)
 	tcase_add_test(tc, backup_to_imaplike_without_source_inbox);
 	tcase_add_test(tc, twoway_with_imaplike);
 	tcase_add_test(tc, twoway_state_carries_expunges);
+	tcase_add_test(tc, twoway_flag_changes_survive);
 	tcase_add_test(tc, inbox_reset_in_place);
 	tcase_add_test(tc, inbox_reset_without_uid_restart);
 	tcase_add_test(tc, inbox_with_another_boxs_guid);

@@ -211,6 +211,25 @@ STATE=$("$MF" sync -s "$STATE" "$TWO" "$TESTU" 2> "$WORK/run.err")
 check "sync -s: the next stateful run exits 0" [ $? = 0 ]
 check "sync -s: the next stateful run changes nothing" \
 	grep -q ' 0 messages saved, 0 expunged, 0 flag changes' "$WORK/run.err"
+# with the state, flag changes of both sides survive: the server's are
+# told by its modseqs since the last run (it keeps no flag history)
+uid=$(imapd_doveadm search -u test mailbox INBOX all | head -1 | cut -d' ' -f2)
+imapd_doveadm flags add -u test 'OnServer' mailbox INBOX uid "$uid"
+uid=$(dc_doveadm search mailbox INBOX all | tail -1 | cut -d' ' -f2)
+dc_doveadm flags add 'OnMaildir \Flagged' mailbox INBOX uid "$uid"
+STATE=$("$MF" sync -s "$STATE" "$TWO" "$TESTU" 2> "$WORK/run.err") ||
+	fail "sync -s after flag changes: $(tail -2 "$WORK/run.err")"
+imapd_doveadm flags remove -u test '\Flagged' mailbox INBOX all
+STATE=$("$MF" sync -s "$STATE" "$TWO" "$TESTU" 2> "$WORK/run.err") ||
+	fail "sync -s after a flag removal: $(tail -2 "$WORK/run.err")"
+same "sync -s: flag changes on both sides converge" "$TWO" "$TESTU"
+for kw in OnServer OnMaildir; do
+	check "sync -s: keyword $kw on both sides" [ \
+		"$(view "$TWO" | grep -c "$kw")" = 1 -a "$(view "$TESTU" | grep -c "$kw")" = 1 ]
+done
+check "sync -s: the server's flag removal won" \
+	[ "$(view "$TWO" | grep '^INBOX' | grep -c 'Flagged')" = 0 ]
+
 # the maildir (its UIDVALIDITYs now the server's) as Dovecot reads it
 dc_doveadm -f tab fetch "mailbox flags" all | tail -n +2 | norm_flags |
 	sort > "$WORK/dc.v"
