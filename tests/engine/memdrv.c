@@ -1059,8 +1059,7 @@ static int mm_iter_next(struct mailferry_msg_iter *it,
 				strv_add(&it->kwrm, c->kwrm.items[k]);
 			}
 		}
-		if (it->imaplike &&
-		    q->changed_since > 0) {
+		if (it->imaplike && q->changed_since > 0) {
 			/* IMAP's CHANGEDSINCE: by modseq, the sync's own
 			 * changes included, no per-flag history */
 			if (m->modseq <= q->changed_since)
