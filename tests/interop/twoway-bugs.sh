@@ -4,8 +4,9 @@
 # mailferry's result differs from doveadm sync's:
 #  flags-both-sides: flag/keyword changes made on the two sides to one
 #    message are not merged per flag; one side's state wins wholesale (#3)
-#  expunge-vs-flag: a mail expunged on A and flagged on B comes back as a
-#    new mail instead of being expunged (dsync: expunge wins) (#4)
+#  expunge-only, expunge-vs-flag: without a state, a mail Dovecot expunged
+#    on one side comes back on both sides under a new UID (dsync: the
+#    expunge is propagated; expunge wins over a flag change) (#4)
 #  rename-vs-newmail: the subscription of a renamed mailbox is dropped (#5)
 QA_SCEN_SET=bugs
 export QA_SCEN_SET

@@ -161,6 +161,12 @@ changes() { # expunge on A, flag change on B
 }
 scenario expunge-vs-flag bugs
 
+changes() { # a plain expunge on B, nothing else
+	gone_of "$2" INBOX 4
+	dca "$2" expunge mailbox INBOX uid 4
+}
+scenario expunge-only bugs
+
 changes() { # rename on A, new mail in the old name on B
 	dca "$1" mailbox rename Work Work2
 	msg b-work-new | dca "$2" save -m Work
