@@ -4,7 +4,7 @@
 # Tests listed in XFAIL_TESTS show a known, still open bug (see
 # /work/notes/qa-findings.md); they run and must keep failing until fixed.
 TESTS += tests/interop/conversions.sh tests/interop/interrupt.sh \
-	tests/interop/twoway.sh tests/interop/stateful.sh
+	tests/interop/twoway.sh tests/interop/stateful.sh tests/interop/extras.sh
 # known bugs, see /work/notes/qa-findings.md
 TESTS += tests/interop/keywords-many.sh tests/interop/interrupt-twoway.sh \
 	tests/interop/twoway-bugs.sh tests/interop/stateful-bugs.sh
@@ -16,4 +16,4 @@ EXTRA_DIST += tests/interop/qa-common.sh tests/interop/qa-norm.py \
 	tests/interop/conversions.sh tests/interop/keywords-many.sh \
 	tests/interop/interrupt.sh tests/interop/interrupt-twoway.sh \
 	tests/interop/twoway.sh tests/interop/twoway-bugs.sh \
-	tests/interop/stateful.sh tests/interop/stateful-bugs.sh
+	tests/interop/stateful.sh tests/interop/stateful-bugs.sh tests/interop/extras.sh
