@@ -32,7 +32,7 @@ noinst_PROGRAMS += tests/index/fuzz-index
 # the parsers are compiled in here so that they get coverage feedback
 tests_index_fuzz_index_SOURCES = tests/index/fuzz-index.c $(MF_INDEX_SRCS) \
 	core/lib/mf-alloc.c core/lib/mf-buf.c core/lib/mf-file.c \
-	core/lib/mf-hex.c core/lib/mf-log.c
+	core/lib/mf-hex.c core/lib/mf-log.c core/lib/mf-perm.c
 tests_index_fuzz_index_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/index
 tests_index_fuzz_index_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) -fsanitize=fuzzer
 tests_index_fuzz_index_LDFLAGS = -fsanitize=fuzzer
