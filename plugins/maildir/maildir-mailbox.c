@@ -531,6 +531,11 @@ int maildir_mailbox_update(struct mailferry_storage *storage, const char *name,
 		ul->uidvalidity = update->uidvalidity;
 		changed = true;
 		new_uidvalidity = true;
+		/* An empty mailbox under a new UIDVALIDITY is as if newly
+		 * created: its UIDs restart (driver.h, mailbox_update), as
+		 * Dovecot's index reset does. */
+		if (ul->recs.count == 0)
+			ul->next_uid = 1;
 	}
 	if ((fields & MAILFERRY_UPDATE_MIN_UIDNEXT) != 0 &&
 	    update->min_uidnext > ul->next_uid) {

@@ -28,9 +28,9 @@ CORPUS=$MF_TOP_SRCDIR/tests/data/corpus/notmuch
 mapfile -t MSGS < <(find "$CORPUS/lkml" -type f | sort | head -16)
 
 # drivers that restart the UIDs of an emptied mailbox with a new UIDVALIDITY
-RESTART="sdbox mdbox"
-# drivers that keep UIDNEXT (maildir until its mailbox_update does it too)
-KEEPNEXT="maildir"
+RESTART="sdbox mdbox maildir"
+# drivers that keep UIDNEXT (none in tree; the engine then copies with new UIDs)
+KEEPNEXT=""
 
 FAILED=0
 fail() { echo "FAIL: $*"; FAILED=1; }

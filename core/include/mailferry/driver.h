@@ -370,7 +370,12 @@ enum mailferry_update_fields {
 
 /* Parameters of mailbox_update(). The min_ fields only ever raise the
  * value; a lower value is ignored. Changing UIDVALIDITY keeps the messages
- * but makes every UID new to clients. @since 1.0 */
+ * but makes every UID new to clients. Changing UIDVALIDITY to a different
+ * value on a mailbox that holds no messages makes it as if newly created
+ * with that UIDVALIDITY: UIDNEXT restarts at 1 (HIGHESTMODSEQ may restart
+ * too); a mailbox with messages keeps their UIDs and its UIDNEXT. A driver
+ * that cannot restart UIDs keeps UIDNEXT (the engine then copies with new
+ * UIDs and reports it). @since 1.0 */
 struct mailferry_mailbox_update {
 	uint32_t struct_size;
 	uint32_t fields; /* enum mailferry_update_fields */
