@@ -439,8 +439,8 @@ int mf_sync_mailbox(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
 	/* fast mode may skip a mailbox whose counters agree, unless these
 	 * are two mailboxes that were separate until now, or UIDs are not
 	 * kept (the counters of two stores then say nothing) */
-	bool may_skip = !ctx->p->full && !ctx->state_mode && !n0->merged &&
-	                !n1->merged && !bs.ids &&
+	bool may_skip = !ctx->p->full && !ctx->force_full && !ctx->state_mode &&
+	                !n0->merged && !n1->merged && !bs.ids &&
 	                bs.b[0].st.uidvalidity == bs.b[1].st.uidvalidity;
 	if (bs.b[0].st.uidvalidity != bs.b[1].st.uidvalidity &&
 	    !(bs.ids && ctx->p->mode == MF_ENGINE_BACKUP)) {

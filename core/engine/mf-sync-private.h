@@ -74,6 +74,8 @@ struct mf_sync_ctx {
 	/* index of the source side in backup / one-way modes, else -1 */
 	int source;
 	bool state_mode;
+	/* an invalid -s state: compare every mailbox, as -f does */
+	bool force_full;
 	struct mf_sync_state old_state;
 	struct mf_sync_state new_state;
 	bool require_full_resync;

@@ -244,6 +244,7 @@ static int import_state(struct mf_sync_ctx *ctx)
 		           "full sync",
 		           error);
 		mf_sync_state_free(&ctx->old_state);
+		ctx->force_full = true;
 		return 0;
 	}
 	ctx->state_mode = true;
