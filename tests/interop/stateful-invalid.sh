@@ -1,11 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# KNOWN BUG (XFAIL, qa-findings.md #6): with an invalid -s state mailferry
-# warns "falling back to full sync" but skips mailboxes whose counters
-# (messages, uidnext, highestmodseq) are equal on both sides, like the fast
-# mode does: a UID conflict (one new, different mail on each side) stays
-# unresolved and the sync exits 0. doveadm sync treats an invalid state as
-# a full sync (-f), which resolves it. Expected: the same as `sync -f`.
+# An invalid -s state (garbage, truncated) makes the sync a full one, as in
+# doveadm sync: a UID conflict in a mailbox whose counters (messages,
+# uidnext, highestmodseq) are equal on both sides (one new, different mail
+# on each) is still found and resolved. (qa-findings.md #6: the fallback
+# used to skip such mailboxes, fixed by the engine in db7415f.)
 . "${MF_TOP_SRCDIR:-$(dirname "$0")/../..}/tests/interop/qa-common.sh"
 qa_setup
 qa_store a mdpp
