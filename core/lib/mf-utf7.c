@@ -191,7 +191,10 @@ int mf_mutf7_to_utf8(const char *src, struct mf_buf *out)
 				high = 0;
 			} else if (unit >= 0xd800 && unit <= 0xdbff) {
 				high = unit;
-			} else if (unit >= 0xdc00 && unit <= 0xdfff) {
+			} else if ((unit >= 0xdc00 && unit <= 0xdfff) ||
+			           unit == 0) {
+				/* a lone low surrogate; or U+0000, which no
+				 * C string (nor a mailbox name) can hold */
 				return -1;
 			} else if (unit < 0x80 &&
 			           (is_direct((unsigned char)unit) ||

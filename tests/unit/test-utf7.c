@@ -58,6 +58,7 @@ START_TEST(test_invalid)
 	bad_mutf7("&2D0-");       /* lone high surrogate */
 	bad_mutf7("&3gA-");       /* lone low surrogate */
 	bad_mutf7("&AGE-");       /* 'a' must be written directly */
+	bad_mutf7("&AAA-");       /* U+0000 (found by fuzzing) */
 	bad_mutf7("caf\xc3\xa9"); /* raw 8-bit */
 	ck_assert_int_lt(mf_utf8_to_mutf7("\xff", &b), 0);
 	ck_assert_int_lt(mf_utf8_to_mutf7("\xc0\xaf", &b), 0); /* overlong */
