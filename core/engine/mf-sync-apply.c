@@ -310,6 +310,24 @@ static int apply_saves_window(struct mf_box_sync *bs, int di,
 			st->ops->trans_rollback(&trans);
 			return ret;
 		}
+		if (op->move) {
+			/* the old UID goes in the same transaction */
+			struct mailferry_uid_range range;
+			struct mailferry_uidset set;
+
+			uidset_one(&range, &set, op->from_uid);
+			ret = st->ops->expunge(trans, &set);
+			if (ret < 0) {
+				ret = mf_sync_fail(
+				    bs->ctx, ret,
+				    "%s: mailbox %s: moving UID %u: %s",
+				    D->s->label, D->node->real, op->from_uid,
+				    mf_box_side_err(D));
+				st->ops->trans_rollback(&trans);
+				return ret;
+			}
+			mf_array_push(&D->moved_out, op->from_uid);
+		}
 		bs->ctx->res->msgs_saved++;
 		bs->ctx->res->bytes += bytes;
 		mf_progress_msg_done(bs->ctx->progress);
@@ -327,6 +345,49 @@ static int apply_saves_window(struct mf_box_sync *bs, int di,
 	return ret < 0 ? ret : 0;
 }
 
+struct uid_move {
+	uint32_t from, to;
+};
+
+static int cmp_uid_move(const void *x, const void *y)
+{
+	const struct uid_move *a = x, *b = y;
+	return a->from < b->from ? -1 : (a->from > b->from ? 1 : 0);
+}
+
+/* Saves on side di that read a message the other side has meanwhile
+ * moved to a new UID (and committed) read it there instead. */
+static void redirect_moved_sources(struct mf_box_sync *bs, int di)
+{
+	struct mf_box_side *S = &bs->b[1 - di], *D = &bs->b[di];
+	MF_ARRAY(struct uid_move) mv = MF_ARRAY_INIT;
+
+	for (size_t i = 0; i < S->saves.count; i++) {
+		const struct mf_save_op *op = &S->saves.items[i];
+		if (op->move && op->uid != 0 && op->got_uid != 0) {
+			struct uid_move *m = mf_array_append_zero(&mv);
+			m->from = op->from_uid;
+			m->to = op->got_uid;
+		}
+	}
+	if (mv.count == 0)
+		return;
+	mf_qsort(mv.items, mv.count, sizeof(struct uid_move), cmp_uid_move);
+	for (size_t i = 0; i < D->saves.count; i++) {
+		struct mf_save_op *op = &D->saves.items[i];
+		struct uid_move key = {.from = op->from_uid};
+		const struct uid_move *m;
+
+		if (op->from_side == di)
+			continue;
+		m = mf_bsearch(&key, mv.items, mv.count,
+		               sizeof(struct uid_move), cmp_uid_move);
+		if (m != NULL)
+			op->from_uid = m->to;
+	}
+	mf_array_free(&mv);
+}
+
 int mf_box_apply_saves(struct mf_box_sync *bs, int di)
 {
 	struct mf_box_side *D = &bs->b[di];
@@ -336,6 +397,7 @@ int mf_box_apply_saves(struct mf_box_sync *bs, int di)
 
 	if (D->saves.count == 0)
 		return 0;
+	redirect_moved_sources(bs, di);
 	mf_qsort(D->saves.items, D->saves.count, sizeof(struct mf_save_op),
 	         cmp_save);
 	infos = mf_calloc(window, sizeof(*infos));
@@ -383,6 +445,8 @@ int mf_box_apply_changes(struct mf_box_sync *bs, int di)
 	         sizeof(struct mf_flag_op), cmp_flag_op);
 	mf_qsort(D->expunges.items, D->expunges.count, sizeof(uint32_t),
 	         mf_box_cmp_u32);
+	mf_qsort(D->moved_out.items, D->moved_out.count, sizeof(uint32_t),
+	         mf_box_cmp_u32);
 	for (size_t i = 0; i < D->flag_ops.count + D->expunges.count; i++) {
 		struct mailferry_uid_range range;
 		struct mailferry_uidset set;
@@ -393,6 +457,11 @@ int mf_box_apply_changes(struct mf_box_sync *bs, int di)
 			mf_sync_note(bs->ctx, D->s, "expunge %s UID %u",
 			             D->node->real, uid);
 			bs->ctx->res->msgs_expunged++;
+			/* moved out by its save's transaction already */
+			if (mf_bsearch(&uid, D->moved_out.items,
+			               D->moved_out.count, sizeof(uint32_t),
+			               mf_box_cmp_u32) != NULL)
+				continue;
 		} else {
 			const struct mf_flag_op *op = &D->flag_ops.items[i];
 			char *desc =

@@ -55,7 +55,8 @@ struct mf_box_side {
 	/* changes to make */
 	MF_ARRAY(struct mf_save_op) saves;
 	MF_ARRAY(struct mf_flag_op) flag_ops;
-	MF_ARRAY(uint32_t) expunges;
+	MF_ARRAY(uint32_t) expunges;  /* includes moves' old UIDs */
+	MF_ARRAY(uint32_t) moved_out; /* old UIDs expunged with their move */
 	uint32_t saved_count;
 	/* Saves here take the UID the store gives (it cannot keep wanted
 	 * UIDs, or cannot go below its UIDNEXT any more); their op->uid is
@@ -72,6 +73,10 @@ struct mf_save_op {
 	uint8_t from_side; /* where the body is */
 	uint32_t from_uid;
 	uint32_t from_idx; /* index into that side's msgs */
+	/* a move inside this mailbox: the copy and the expunge of from_uid
+	 * go into one transaction, so that a crash leaves the message at
+	 * one of its UIDs, never at both (driver.h, copy) */
+	bool move;
 	uint32_t flags;
 	uint32_t kw;
 	uint64_t min_modseq;

@@ -314,10 +314,12 @@ static void plan_instance(struct mf_box_sync *bs, int side, uint32_t final,
 				            modseq);
 			return;
 		}
-		/* move to the new UID: copy inside the mailbox, expunge */
+		/* move to the new UID: copy inside the mailbox and expunge,
+		 * committed together by mf-sync-apply.c */
 		add_save(b, final, side, have_here,
 		         (uint32_t)(have_here - b->msgs.items), flags, kw,
 		         modseq);
+		b->saves.items[b->saves.count - 1].move = true;
 		mf_array_push(&b->expunges, have_here->uid);
 		return;
 	}

@@ -32,6 +32,7 @@ static void bside_reset(struct mf_box_side *b)
 	b->saves.count = 0;
 	b->flag_ops.count = 0;
 	b->expunges.count = 0;
+	b->moved_out.count = 0;
 	mf_buf_truncate(&b->pool, 0);
 }
 
@@ -45,6 +46,7 @@ static void bside_free(struct mf_box_side *b)
 	mf_array_free(&b->saves);
 	mf_array_free(&b->flag_ops);
 	mf_array_free(&b->expunges);
+	mf_array_free(&b->moved_out);
 	mf_buf_free(&b->pool);
 }
 

@@ -17,7 +17,8 @@
  * by IMAPLIKE), NORESTART=1 (a UIDVALIDITY change of an empty mailbox keeps
  * UIDNEXT instead of restarting it at 1). The mailbox-log clock is
  * $MEMDRV_CLOCK when set (tests make timestamps deterministic), else the
- * real time. ctl op 1000 drops the change history of every mailbox (the
+ * real time. $MEMDRV_CRASH_AFTER=N ends the process after the Nth
+ * store write (crash tests). ctl op 1000 drops the change history of every mailbox (the
  * next changed-since query older than now fails with NOHISTORY).
  */
 #include <errno.h>
@@ -283,6 +284,18 @@ static void get_strv(strv *v, char *tok)
 	}
 }
 
+/* $MEMDRV_CRASH_AFTER=N: the process dies (exit 77, like a SIGKILL: no
+ * cleanup) right after the Nth durable change of any store, so tests can
+ * interrupt a sync between any two commits. */
+static void crash_point(void)
+{
+	static unsigned long done;
+	const char *c = getenv("MEMDRV_CRASH_AFTER");
+
+	if (c != NULL && *c != '\0' && ++done == strtoul(c, NULL, 10))
+		_exit(77);
+}
+
 static int store_write(struct mailferry_storage *st)
 {
 	struct mf_buf out = MF_BUF_INIT;
@@ -353,6 +366,7 @@ static int store_write(struct mailferry_storage *st)
 		free(error);
 		return ret;
 	}
+	crash_point();
 	return 0;
 }
 

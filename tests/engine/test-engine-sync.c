@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -950,6 +951,151 @@ START_TEST(many_messages_batched)
 }
 END_TEST
 
+/* ------------------------------------------------------- interruptions */
+
+typedef MF_ARRAY(char *) guidlist;
+
+static int cmp_strp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* "mailbox/guid" of every message of both stores before the sync, minus
+ * what one side expunged: what must exist exactly once afterwards */
+static void guids_of(struct mf_storage *st, guidlist *out)
+{
+	struct h_snap s;
+
+	h_snap(st, &s);
+	for (size_t i = 0; i < s.boxes.count; i++) {
+		const struct h_box *b = &s.boxes.items[i];
+		for (size_t k = 0; k < b->msgs.count; k++)
+			mf_array_push(out,
+			              mf_strdup_printf("%s/%s", b->name,
+			                               b->msgs.items[k].guid));
+	}
+	h_snap_free(&s);
+	mf_qsort(out->items, out->count, sizeof(char *), cmp_strp);
+}
+
+static void guids_free(guidlist *l)
+{
+	for (size_t i = 0; i < l->count; i++)
+		free(l->items[i]);
+	mf_array_free(l);
+}
+
+/* A pair with new mail on both sides in the same mailbox (UID
+ * conflicts: both sides' mails get new UIDs by moves), new mail in
+ * another mailbox, flag changes and expunges. */
+static void crash_setup(guidlist *want)
+{
+	guidlist a = MF_ARRAY_INIT, b = MF_ARRAY_INIT, c = MF_ARRAY_INIT;
+	unsigned int n = 0;
+
+	h_create(A, "INBOX");
+	h_create(A, "Work");
+	for (int i = 0; i < 12; i++)
+		h_save(A, "INBOX", ++n);
+	ck_assert_int_eq(sync2(true), 0);
+	guids_of(A, &c);
+	for (int i = 0; i < 9; i++)
+		h_save(A, "INBOX", ++n);
+	for (int i = 0; i < 7; i++)
+		h_save(B, "INBOX", ++n);
+	for (int i = 0; i < 5; i++)
+		h_save(B, "Work", ++n);
+	h_flags(A, "INBOX", 2, MAILFERRY_MODIFY_ADD, MAILFERRY_FLAG_SEEN, NULL);
+	h_expunge(B, "INBOX", 3);
+	h_expunge(A, "INBOX", 5);
+	guids_of(A, &a);
+	guids_of(B, &b);
+	/* the union, common messages once, without those that were common
+	 * and one side expunged */
+	for (size_t i = 0, j = 0; i < a.count || j < b.count;) {
+		int d = i == a.count   ? 1
+		        : j == b.count ? -1
+		                       : strcmp(a.items[i], b.items[j]);
+		const char *g = d <= 0 ? a.items[i] : b.items[j];
+		i += d <= 0;
+		j += d >= 0;
+		if (d != 0 && mf_bsearch(&g, c.items, c.count, sizeof(char *),
+		                         cmp_strp) != NULL)
+			continue;
+		mf_array_push(want, mf_strdup(g));
+	}
+	guids_free(&a);
+	guids_free(&b);
+	guids_free(&c);
+}
+
+/* Kill (MEMDRV_CRASH_AFTER) a two-way sync after its 1st, 2nd, ...
+ * durable change, then run it to the end: every message exactly once on
+ * both sides, nothing expunged comes back, a further run is a no-op. */
+static void crash_loop(bool full)
+{
+	for (unsigned int n = 1;; n++) {
+		guidlist want = MF_ARRAY_INIT, got = MF_ARRAY_INIT;
+		struct mf_sync_params p;
+		struct mf_sync_result r;
+		int status, code = 2;
+		pid_t pid;
+
+		h_close(&A);
+		h_close(&B);
+		h_cleanup();
+		h_init();
+		A = h_open("a", NULL);
+		B = h_open("b", NULL);
+		crash_setup(&want);
+		fflush(NULL);
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			char num[16];
+			snprintf(num, sizeof(num), "%u", n);
+			setenv("MEMDRV_CRASH_AFTER", num, 1);
+			h_params(&p);
+			p.full = full;
+			p.commit_interval = 2;
+			_exit(h_sync(&p, A, B, &r));
+		}
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert(WIFEXITED(status));
+		/* the stores changed under this process: read them anew */
+		h_close(&A);
+		h_close(&B);
+		A = h_open("a", NULL);
+		B = h_open("b", NULL);
+		for (int i = 0; i < 3 && code == 2; i++)
+			code = sync2(full);
+		ck_assert_msg(code == 0, "crash after %u: rerun exit %d", n,
+		              code);
+		assert_same();
+		guids_of(A, &got);
+		for (size_t i = 0; i < MF_MAX(want.count, got.count); i++) {
+			const char *w = i < want.count ? want.items[i] : "-";
+			const char *g = i < got.count ? got.items[i] : "-";
+			ck_assert_msg(strcmp(w, g) == 0,
+			              "crash after change %u (%s): want %s, "
+			              "have %s (%zu vs %zu messages)",
+			              n, full ? "full" : "fast", w, g,
+			              want.count, got.count);
+		}
+		guids_free(&want);
+		guids_free(&got);
+		assert_noop();
+		if (WEXITSTATUS(status) != 77)
+			break; /* the sync ran to its end: every point done */
+	}
+}
+
+START_TEST(crash_anywhere_twoway)
+{
+	crash_loop(_i == 1);
+}
+END_TEST
+
 /* ----------------------------------------------------------- model test */
 
 struct rng {
@@ -1527,6 +1673,12 @@ static Suite *sync_suite(void)
 	tcase_add_test(tc, mailbox_guid_filter);
 	tcase_add_test(tc, same_body_twice_in_mailbox);
 	tcase_add_test(tc, many_messages_batched);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("crash");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, crash_anywhere_twoway, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("model");

@@ -766,7 +766,15 @@ struct mailferry_driver_ops {
 	/* Save a copy of message src_uid of mailbox src (which belongs to
 	 * the same storage) with the given parameters, without the core
 	 * streaming the body. Optional (NULL or NOTSUPP: the core streams
-	 * msg_open() into save_*). @since 1.0 */
+	 * msg_open() into save_*). @since 1.0
+	 *
+	 * Moves: to give a message a new UID the engine copies it from the
+	 * transaction's own mailbox and expunges src_uid in the same
+	 * transaction. A driver should commit such a pair atomically (a
+	 * crash leaves the message at its old UID or at its new one, never
+	 * at both and never at neither), e.g. by renumbering the message
+	 * in place; otherwise a sync killed at that instant leaves a
+	 * duplicate. The local drivers do. */
 	int (*copy)(struct mailferry_trans *trans,
 		    struct mailferry_mailbox *src, uint32_t src_uid,
 		    const struct mailferry_save *save);
