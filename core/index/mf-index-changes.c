@@ -352,6 +352,73 @@ static int cmp_pos_uid(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+static int cmp_expunge_uid(const void *a, const void *b)
+{
+	const struct mf_index_expunge *x = a, *y = b;
+	return x->uid < y->uid ? -1 : (x->uid > y->uid ? 1 : 0);
+}
+
+/* An expunge done by a sync (maildir: the file was gone) is logged with
+ * an empty GUID; the expunge request before it (or any other expunge
+ * record of that UID: a UID names one message) often has the GUID. Fill
+ * it in as Dovecot's mailbox_get_expunges() does, so the other side can
+ * tell it was this very message. exps: no repeated UIDs. */
+static void guids_from_requests(const struct mf_log_file *const *files,
+                                int nfiles, struct mf_index_expunge *exps,
+                                size_t count)
+{
+	struct mf_index_expunge *sorted;
+	size_t missing = 0;
+
+	for (size_t i = 0; i < count; i++)
+		missing += !exps[i].have_guid;
+	if (missing == 0)
+		return;
+	/* a sorted copy to look UIDs up; results go back by position */
+	sorted = mf_calloc(count, sizeof(*sorted));
+	memcpy(sorted, exps, count * sizeof(*sorted));
+	mf_qsort(sorted, count, sizeof(*sorted), cmp_expunge_uid);
+	for (int f = 0; f < nfiles && missing > 0; f++) {
+		const struct mf_log_file *lf = files[f];
+		size_t off = lf->hdr_size;
+		uint32_t type, size;
+		const uint8_t *d;
+
+		while (missing > 0 &&
+		       mf_log_file_next(lf, &off, &type, &d, &size) > 0) {
+			if (mf_log_base_type(type) != MF_T_EXPUNGE_GUID)
+				continue;
+			for (uint32_t i = 0; i + 20 <= size; i += 20) {
+				struct mf_index_expunge key, *e;
+
+				key.uid = mf_le32(d + i);
+				e = mf_bsearch(&key, sorted, count,
+				               sizeof(*sorted),
+				               cmp_expunge_uid);
+				if (e == NULL || e->have_guid ||
+				    mf_guid128_is_empty(d + i + 4))
+					continue;
+				memcpy(e->guid, d + i + 4, 16);
+				e->have_guid = true;
+				missing--;
+			}
+		}
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct mf_index_expunge *e;
+
+		if (exps[i].have_guid)
+			continue;
+		e = mf_bsearch(&exps[i], sorted, count, sizeof(*sorted),
+		               cmp_expunge_uid);
+		if (e != NULL && e->have_guid) {
+			memcpy(exps[i].guid, e->guid, 16);
+			exps[i].have_guid = true;
+		}
+	}
+	free(sorted);
+}
+
 int mf_index_expunges_since(struct mf_index *index, uint64_t since_modseq,
                             enum mf_index_changes_flags flags,
                             struct mf_index_expunge **expunges_r,
@@ -443,6 +510,7 @@ int mf_index_expunges_since(struct mf_index *index, uint64_t since_modseq,
 		free(keep);
 		out.count = n;
 	}
+	guids_from_requests(files, nfiles, out.items, out.count);
 	*expunges_r = out.items;
 	*count_r = (uint32_t)out.count;
 	return 0;

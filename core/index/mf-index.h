@@ -255,7 +255,8 @@ void mf_index_changes_free(struct mf_index_changes *changes);
 struct mf_index_expunge {
 	uint32_t uid;
 	uint8_t guid[16];
-	bool have_guid; /* false for EXPUNGE records or all-zero GUIDs */
+	bool have_guid; /* else no GUID known: EXPUNGE records, or empty
+	                 * GUIDs without a request record naming one */
 	uint64_t modseq;
 };
 

@@ -159,13 +159,13 @@ changes() { # expunge on A, flag change on B
 	dca "$2" flags add '\Flagged kwX' mailbox INBOX uid 2
 	dca "$2" flags add '\Answered' mailbox INBOX uid 3
 }
-scenario expunge-vs-flag bugs
+scenario expunge-vs-flag
 
 changes() { # a plain expunge on B, nothing else
 	gone_of "$2" INBOX 4
 	dca "$2" expunge mailbox INBOX uid 4
 }
-scenario expunge-only bugs
+scenario expunge-only
 
 changes() { # rename on A, new mail in the old name on B
 	dca "$1" mailbox rename Work Work2
