@@ -10,13 +10,12 @@
 
 struct kw_acc {
 	uint32_t kw;
-	uint8_t first; /* 1 add, 2 remove */
-	uint8_t last;
+	uint8_t last; /* 1 add, 2 remove */
 };
 
 struct acc {
 	bool used, appended;
-	uint8_t first_add, first_rm, last_add, last_rm;
+	uint8_t last_add, last_rm; /* flags whose last change added/removed */
 	uint64_t modseq;
 	MF_ARRAY(struct kw_acc) kws;
 };
@@ -85,14 +84,10 @@ static struct acc *acc_get(struct scan *sc, uint32_t seq)
 
 static void flag_op(struct acc *a, uint8_t bits, bool add)
 {
-	uint8_t fresh = (uint8_t)(bits & ~(a->first_add | a->first_rm));
-
 	if (add) {
-		a->first_add |= fresh;
 		a->last_add |= bits;
 		a->last_rm &= (uint8_t)~bits;
 	} else {
-		a->first_rm |= fresh;
 		a->last_rm |= bits;
 		a->last_add &= (uint8_t)~bits;
 	}
@@ -109,7 +104,7 @@ static void kw_op(struct acc *a, uint32_t kw, bool add)
 		}
 	}
 	{
-		struct kw_acc k = {kw, op, op};
+		struct kw_acc k = {kw, op};
 
 		mf_array_push(&a->kws, k);
 	}
@@ -302,13 +297,15 @@ int mf_index_changes_since(struct mf_index *index, uint64_t since_modseq,
 		c->uid = mf_le32(mf_map_rec(&index->map, s));
 		c->appended = a->appended;
 		c->modseq = a->modseq;
-		c->flags_added = (uint8_t)(a->last_add & ~a->first_rm);
-		c->flags_removed = (uint8_t)(a->last_rm & ~a->first_add);
+		/* the last change of each flag counts, as in dsync's log
+		 * scan: an add then a remove is a remove. (Cancelling them
+		 * out would lose the remove when the other side never had
+		 * the add, e.g. in a sync without a state.) */
+		c->flags_added = a->last_add;
+		c->flags_removed = a->last_rm;
 		for (size_t k = 0; k < a->kws.count; k++) {
 			const struct kw_acc *ka = &a->kws.items[k];
 
-			if (ka->first != ka->last)
-				continue; /* cancelled out */
 			if (ka->last == 1) {
 				c->kw_added = mf_reallocarray(
 				    c->kw_added, c->kw_added_count + 1,

@@ -237,8 +237,9 @@ struct mf_index_changes {
 
 /* Collect per-UID changes made after modseq since_modseq (log records
  * whose modseq > since_modseq, counted the way Dovecot counts them), for
- * UIDs that still exist in the map (the final state is in the map). An add
- * followed by a remove of the same flag or keyword cancels out.
+ * UIDs that still exist in the map (the final state is in the map). For
+ * each flag and keyword the last change counts (an add followed by a
+ * remove is reported as a remove), as Dovecot's dsync reads its logs.
  * This is exact per log record, so it can report fewer UIDs than Dovecot's
  * per-message FETCH MODSEQ would: when CONDSTORE is first enabled Dovecot
  * gives every existing message the then highest modseq.

@@ -391,7 +391,8 @@ struct mailferry_msg_iter {
 	struct mailferry_mailbox *box;
 	struct mailferry_msg_query query;
 	uint32_t seq, end_seq;
-	bool use_changes;
+	bool use_changes;      /* only the changed messages */
+	bool have_all_changes; /* every message, changes from the logs */
 	struct mf_index_changes changes;
 	uint32_t ch_pos;
 	struct mailferry_msg msg;
@@ -413,7 +414,21 @@ int dbox_msg_iter_begin(struct mailferry_mailbox *box,
 	       MF_MIN(sizeof(it->query), (size_t)query->struct_size));
 	if (it->query.uid_last == 0)
 		it->query.uid_last = UINT32_MAX;
-	if (it->query.changed_since > 0) {
+	if (it->query.changed_since == 0 &&
+	    (it->query.fields & MAILFERRY_FIELD_CHANGES) != 0) {
+		/* every message, with the changes the logs still hold (a
+		 * sync without a state merges flags with them) */
+		if (mf_index_changes_since(
+		        box->idx, 0,
+		        (it->query.flags & MAILFERRY_QUERY_SKIP_SYNC_CHANGES)
+		            ? MF_INDEX_CHANGES_SKIP_SYNC
+		            : 0,
+		        &it->changes) == 0)
+			it->have_all_changes = true;
+		it->seq =
+		    seq_from_uid(box->idx, MF_MAX(it->query.uid_first, 1));
+		it->end_seq = mf_index_count(box->idx);
+	} else if (it->query.changed_since > 0) {
 		ret = mf_index_changes_since(
 		    box->idx, it->query.changed_since,
 		    (it->query.flags & MAILFERRY_QUERY_SKIP_SYNC_CHANGES)
@@ -536,6 +551,18 @@ again:
 		if (it->seq == 0 || it->seq > it->end_seq)
 			return 0;
 		seq = it->seq++;
+		ch = NULL;
+		if (it->have_all_changes) {
+			uint32_t uid = mf_index_rec_at(idx, seq) != NULL
+			                   ? mf_index_rec_at(idx, seq)->uid
+			                   : 0;
+			while (it->ch_pos < it->changes.count &&
+			       it->changes.items[it->ch_pos].uid < uid)
+				it->ch_pos++;
+			if (it->ch_pos < it->changes.count &&
+			    it->changes.items[it->ch_pos].uid == uid)
+				ch = &it->changes.items[it->ch_pos];
+		}
 	}
 	rec = mf_index_rec_at(idx, seq);
 	if (rec == NULL || rec->uid > it->query.uid_last)
@@ -559,25 +586,20 @@ again:
 			m->keywords = it->kw.items;
 		}
 	}
+	/* the logged flag updates only, as dsync's log scan: the flags a
+	 * message was appended with are not changes */
 	if (ch != NULL && (it->query.fields & MAILFERRY_FIELD_CHANGES) != 0) {
-		if (ch->appended) {
-			m->flags_added = m->flags;
-			m->keywords_added = m->keywords;
-		} else {
-			m->flags_added = ch->flags_added & MAILFERRY_FLAGS_MASK;
-			m->flags_removed =
-			    ch->flags_removed & MAILFERRY_FLAGS_MASK;
-			if (ch->kw_added_count > 0) {
-				push_keywords(it, &it->kw_added, ch->kw_added,
-				              ch->kw_added_count);
-				m->keywords_added = it->kw_added.items;
-			}
-			if (ch->kw_removed_count > 0) {
-				push_keywords(it, &it->kw_removed,
-				              ch->kw_removed,
-				              ch->kw_removed_count);
-				m->keywords_removed = it->kw_removed.items;
-			}
+		m->flags_added = ch->flags_added & MAILFERRY_FLAGS_MASK;
+		m->flags_removed = ch->flags_removed & MAILFERRY_FLAGS_MASK;
+		if (ch->kw_added_count > 0) {
+			push_keywords(it, &it->kw_added, ch->kw_added,
+			              ch->kw_added_count);
+			m->keywords_added = it->kw_added.items;
+		}
+		if (ch->kw_removed_count > 0) {
+			push_keywords(it, &it->kw_removed, ch->kw_removed,
+			              ch->kw_removed_count);
+			m->keywords_removed = it->kw_removed.items;
 		}
 	}
 	if ((it->query.fields & DBOX_FILE_FIELDS) != 0) {
@@ -624,7 +646,7 @@ int dbox_msg_iter_end(struct mailferry_msg_iter **_it)
 	if (it == NULL)
 		return 0;
 	*_it = NULL;
-	if (it->use_changes)
+	if (it->use_changes || it->have_all_changes)
 		mf_index_changes_free(&it->changes);
 	mf_array_free(&it->kw);
 	mf_array_free(&it->kw_added);

@@ -91,7 +91,20 @@ int maildir_msg_iter_begin(struct mailferry_mailbox *box,
 	        : 1; /* no index yet: Dovecot would start one, all recent */
 	if (iter->query.uid_last == 0)
 		iter->query.uid_last = UINT32_MAX;
-	if (iter->query.changed_since > 0) {
+	if (iter->query.changed_since == 0 &&
+	    (iter->query.fields & MAILFERRY_FIELD_CHANGES) != 0 &&
+	    box->index != NULL) {
+		/* every message, with the changes the logs still hold (a
+		 * sync without a state merges flags with them) */
+		if (mf_index_changes_since(
+		        box->index, 0,
+		        (iter->query.flags &
+		         MAILFERRY_QUERY_SKIP_SYNC_CHANGES) != 0
+		            ? MF_INDEX_CHANGES_SKIP_SYNC
+		            : 0,
+		        &iter->changes) == 0)
+			iter->have_changes = true;
+	} else if (iter->query.changed_since > 0) {
 		int ret;
 
 		if (box->index == NULL) {
@@ -336,7 +349,7 @@ int maildir_msg_iter_next(struct mailferry_msg_iter *iter,
 		if (!iter->have_changes)
 			break;
 		change = find_change(iter, msg->uid);
-		if (change != NULL)
+		if (change != NULL || iter->query.changed_since == 0)
 			break;
 	}
 	strv_free(&iter->keywords);
@@ -412,27 +425,22 @@ int maildir_msg_iter_next(struct mailferry_msg_iter *iter,
 			out->virtual_size = msg->vsize;
 		}
 	}
+	/* the logged flag updates only, as dsync's log scan: the flags a
+	 * message was appended with are not changes */
 	if (change != NULL && (fields & MAILFERRY_FIELD_CHANGES) != 0) {
-		if (change->appended) {
-			out->flags_added = out->flags & MAILFERRY_FLAGS_MASK;
-			out->keywords_added = out->keywords;
-		} else {
-			out->flags_added = abi_flags(change->flags_added);
-			out->flags_removed = abi_flags(change->flags_removed);
-			if (change->kw_added_count > 0) {
-				iter->kw_added =
-				    kw_names(box, change->kw_added,
-				             change->kw_added_count);
-				out->keywords_added =
-				    (const char *const *)iter->kw_added;
-			}
-			if (change->kw_removed_count > 0) {
-				iter->kw_removed =
-				    kw_names(box, change->kw_removed,
-				             change->kw_removed_count);
-				out->keywords_removed =
-				    (const char *const *)iter->kw_removed;
-			}
+		out->flags_added = abi_flags(change->flags_added);
+		out->flags_removed = abi_flags(change->flags_removed);
+		if (change->kw_added_count > 0) {
+			iter->kw_added = kw_names(box, change->kw_added,
+			                          change->kw_added_count);
+			out->keywords_added =
+			    (const char *const *)iter->kw_added;
+		}
+		if (change->kw_removed_count > 0) {
+			iter->kw_removed = kw_names(box, change->kw_removed,
+			                            change->kw_removed_count);
+			out->keywords_removed =
+			    (const char *const *)iter->kw_removed;
 		}
 	}
 	*msg_r = out;

@@ -295,8 +295,8 @@ START_TEST(changes_since)
 	mf_index_trans_keyword(t, "kw", true, 3, 3);
 	commit_ok(&t, index);
 	t = mf_index_trans_begin(index, MF_INDEX_TRANS_EXTERNAL);
-	mf_index_trans_flags(t, 2, 2, 0, MF_INDEX_FLAG_SEEN); /* cancels */
-	mf_index_trans_keyword(t, "kw", false, 3, 3);         /* cancels */
+	mf_index_trans_flags(t, 2, 2, 0, MF_INDEX_FLAG_SEEN); /* last wins */
+	mf_index_trans_keyword(t, "kw", false, 3, 3);         /* last wins */
 	commit_ok(&t, index);
 	t = mf_index_trans_begin(index,
 	                         MF_INDEX_TRANS_EXTERNAL | MF_INDEX_TRANS_SYNC);
@@ -307,10 +307,10 @@ START_TEST(changes_since)
 	ck_assert_uint_eq(ch.count, 4);
 	ck_assert_uint_eq(ch.items[0].uid, 1);
 	ck_assert_uint_eq(ch.items[0].flags_added, MF_INDEX_FLAG_SEEN);
-	ck_assert_uint_eq(ch.items[1].flags_added | ch.items[1].flags_removed,
-	                  0);
-	ck_assert_uint_eq(
-	    ch.items[2].kw_added_count + ch.items[2].kw_removed_count, 0);
+	ck_assert_uint_eq(ch.items[1].flags_added, 0);
+	ck_assert_uint_eq(ch.items[1].flags_removed, MF_INDEX_FLAG_SEEN);
+	ck_assert_uint_eq(ch.items[2].kw_added_count, 0);
+	ck_assert_uint_eq(ch.items[2].kw_removed_count, 1);
 	ck_assert_uint_eq(ch.items[3].flags_added, MF_INDEX_FLAG_FLAGGED);
 	ck_assert_uint_eq(ch.max_modseq, mf_index_highest_modseq(index));
 	mf_index_changes_free(&ch);

@@ -151,7 +151,7 @@ changes() { # flags and keywords on both sides
 	dca "$2" flags remove '\Seen' mailbox INBOX uid 3
 	dca "$1" flags add '\Seen' mailbox INBOX uid 3
 }
-scenario flags-both-sides bugs
+scenario flags-both-sides
 
 changes() { # expunge on A, flag change on B
 	gone_of "$1" INBOX 2

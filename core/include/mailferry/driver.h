@@ -439,8 +439,10 @@ struct mailferry_msg {
 	const char *pop3_uidl;        /* NULL = none */
 	uint32_t pop3_order;          /* 0 = none */
 	/* With MAILFERRY_FIELD_CHANGES: flag and keyword changes recorded since
-	 * query.changed_since (adds and removes that cancel out are dropped).
-	 * The final state is in flags/keywords. */
+	 * query.changed_since (0: as far back as the store remembers),
+	 * the last change of each flag or keyword counting (an add then a
+	 * remove is a remove, as in Dovecot's dsync). The final state is in
+	 * flags/keywords. */
 	uint32_t flags_added;
 	uint32_t flags_removed;
 	const char *const *keywords_added;   /* NULL-terminated or NULL */
