@@ -12,7 +12,7 @@
 # for) the stores equal a full sync's. Exit codes must be 0 or 2 (2 only
 # with a warning saying why), as doveadm-sync(1) defines them.
 # The changes on the two sides touch different mailboxes' flags and
-# expunges (same-message conflicts are twoway-bugs.sh's subject), new mail
+# expunges (same-message conflicts are twoway.sh's subject), new mail
 # goes to both (UID conflicts).
 . "${MF_TOP_SRCDIR:-$(dirname "$0")/../..}/tests/interop/qa-common.sh"
 qa_setup
