@@ -264,15 +264,28 @@ static int apply_saves_window(struct mf_box_sync *bs, int di,
 			}
 		}
 
-		mf_sync_note(bs->ctx, D->s, "save to %s UID %u (%s UID %u, %s)",
-		             D->node->real, op->uid,
-		             bs->b[op->from_side].s->label, op->from_uid,
-		             mf_box_guid_str(
-		                 &bs->b[op->from_side],
-		                 &bs->b[op->from_side].msgs.items[op->from_idx],
-		                 hex));
+		if (op->move)
+			mf_sync_note(bs->ctx, D->s,
+			             "move %s UID %u to UID %u (%s)",
+			             D->node->real, op->from_uid, op->uid,
+			             mf_box_guid_str(
+			                 D, &D->msgs.items[op->from_idx], hex));
+		else
+			mf_sync_note(
+			    bs->ctx, D->s, "save to %s UID %u (%s UID %u, %s)",
+			    D->node->real, op->uid,
+			    bs->b[op->from_side].s->label, op->from_uid,
+			    mf_box_guid_str(
+			        &bs->b[op->from_side],
+			        &bs->b[op->from_side].msgs.items[op->from_idx],
+			        hex));
 		if (bs->ctx->p->dry_run) {
-			bs->ctx->res->msgs_saved++;
+			if (op->move) {
+				mf_array_push(&D->moved_out, op->from_uid);
+				bs->ctx->res->msgs_moved++;
+			} else {
+				bs->ctx->res->msgs_saved++;
+			}
 			continue;
 		}
 		if (trans == NULL) {
@@ -327,8 +340,10 @@ static int apply_saves_window(struct mf_box_sync *bs, int di,
 				return ret;
 			}
 			mf_array_push(&D->moved_out, op->from_uid);
+			bs->ctx->res->msgs_moved++;
+		} else {
+			bs->ctx->res->msgs_saved++;
 		}
-		bs->ctx->res->msgs_saved++;
 		bs->ctx->res->bytes += bytes;
 		mf_progress_msg_done(bs->ctx->progress);
 		in_batch++;
@@ -454,14 +469,14 @@ int mf_box_apply_changes(struct mf_box_sync *bs, int di)
 
 		if (is_exp) {
 			uint32_t uid = D->expunges.items[i - D->flag_ops.count];
-			mf_sync_note(bs->ctx, D->s, "expunge %s UID %u",
-			             D->node->real, uid);
-			bs->ctx->res->msgs_expunged++;
 			/* moved out by its save's transaction already */
 			if (mf_bsearch(&uid, D->moved_out.items,
 			               D->moved_out.count, sizeof(uint32_t),
 			               mf_box_cmp_u32) != NULL)
 				continue;
+			mf_sync_note(bs->ctx, D->s, "expunge %s UID %u",
+			             D->node->real, uid);
+			bs->ctx->res->msgs_expunged++;
 		} else {
 			const struct mf_flag_op *op = &D->flag_ops.items[i];
 			char *desc =

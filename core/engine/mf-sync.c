@@ -470,10 +470,12 @@ char *mf_sync_summary(const struct mf_sync_result *r)
 {
 	return mf_strdup_printf(
 	    "%u mailboxes created, %u deleted, %u renamed; %llu messages "
-	    "saved, %llu expunged, %llu flag changes; %llu bytes; %.1f s",
+	    "saved, %llu expunged, %llu flag changes, %llu moved to new "
+	    "UIDs; %llu bytes; %.1f s",
 	    r->boxes_created, r->boxes_deleted, r->boxes_renamed,
 	    (unsigned long long)r->msgs_saved,
 	    (unsigned long long)r->msgs_expunged,
 	    (unsigned long long)r->msgs_flag_changed,
-	    (unsigned long long)r->bytes, r->seconds);
+	    (unsigned long long)r->msgs_moved, (unsigned long long)r->bytes,
+	    r->seconds);
 }

@@ -82,6 +82,8 @@ struct mf_sync_result {
 	unsigned int boxes_created, boxes_deleted, boxes_renamed;
 	unsigned int boxes_synced, boxes_skipped;
 	uint64_t msgs_saved, msgs_expunged, msgs_flag_changed;
+	/* messages given a new UID in their own mailbox (UID conflicts) */
+	uint64_t msgs_moved;
 	uint64_t bytes;
 	double seconds;
 	/* The run finished, but something could not be applied; a second

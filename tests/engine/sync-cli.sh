@@ -35,7 +35,7 @@ count() { # LOCATION MAILBOX -> number of messages
 # 1. first sync: exit 0 and the one-line summary
 "$MAILFERRY" sync "$SRC" "$DST" 2> "$T/err"
 check $? "first sync exits 0"
-grep -q '^mailferry: 2 mailboxes created, 0 deleted, 0 renamed; 4 messages saved, 0 expunged, 0 flag changes; [0-9]* bytes; [0-9.]* s$' "$T/err"
+grep -q '^mailferry: 2 mailboxes created, 0 deleted, 0 renamed; 4 messages saved, 0 expunged, 0 flag changes, 0 moved to new UIDs; [0-9]* bytes; [0-9.]* s$' "$T/err"
 check $? "summary line: $(tail -1 "$T/err")"
 [ "$(count "$DST" INBOX)" = 3 ] && [ "$(count "$DST" Work)" = 1 ]
 check $? "destination has all messages"

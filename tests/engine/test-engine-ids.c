@@ -65,8 +65,9 @@ static int run_ok(enum mf_engine_mode mode)
 static bool result_noop(const struct mf_sync_result *r)
 {
 	return r->msgs_saved == 0 && r->msgs_expunged == 0 &&
-	       r->msgs_flag_changed == 0 && r->boxes_created == 0 &&
-	       r->boxes_deleted == 0 && r->boxes_renamed == 0;
+	       r->msgs_moved == 0 && r->msgs_flag_changed == 0 &&
+	       r->boxes_created == 0 && r->boxes_deleted == 0 &&
+	       r->boxes_renamed == 0;
 }
 
 /* A second run changes nothing and exits 0 (fast and full). */

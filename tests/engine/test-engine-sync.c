@@ -78,8 +78,9 @@ static void assert_noop(void)
 	ck_assert_msg(code == 0, "second run exit %d: %s", code,
 	              r.reason != NULL ? r.reason : "");
 	ck_assert_msg(r.msgs_saved == 0 && r.msgs_expunged == 0 &&
-	                  r.msgs_flag_changed == 0 && r.boxes_created == 0 &&
-	                  r.boxes_deleted == 0 && r.boxes_renamed == 0,
+	                  r.msgs_moved == 0 && r.msgs_flag_changed == 0 &&
+	                  r.boxes_created == 0 && r.boxes_deleted == 0 &&
+	                  r.boxes_renamed == 0,
 	              "second run not a no-op: %u/%u/%u boxes, %llu/%llu/%llu "
 	              "msgs",
 	              r.boxes_created, r.boxes_deleted, r.boxes_renamed,
