@@ -8,6 +8,7 @@
 #include "mf-alloc.h"
 #include "dbox-ops.h"
 #include "dbox-resync.h"
+#include "dbox-move.h"
 
 static int resync_one(struct mailferry_storage *st, const char *name)
 {
@@ -78,9 +79,11 @@ static int uid_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void scan_dir(const char *dir, bool alt, void *arr_)
+/* The u.<uid> files of dir; with journals_ also the move journals. */
+static void scan_dir(const char *dir, bool alt, void *arr_, void *journals_)
 {
 	MF_ARRAY(struct file_uid) *arr = arr_;
+	MF_ARRAY(char *) *journals = journals_;
 	DIR *d = dir != NULL ? opendir(dir) : NULL;
 	struct dirent *de;
 
@@ -90,6 +93,11 @@ static void scan_dir(const char *dir, bool alt, void *arr_)
 		struct file_uid f;
 		bool dup = false;
 
+		if (journals != NULL &&
+		    mf_str_begins(de->d_name, DBOX_MOVE_PREFIX)) {
+			mf_array_push(journals, mf_strdup(de->d_name));
+			continue;
+		}
 		if (strncmp(de->d_name, "u.", 2) != 0)
 			continue;
 		uid = strtoul(de->d_name + 2, &end, 10);
@@ -134,6 +142,7 @@ int sdbox_resync_mode(struct mailferry_mailbox *box, bool adopt_only)
 {
 	struct mailferry_storage *st = box->st;
 	MF_ARRAY(struct file_uid) files = MF_ARRAY_INIT;
+	MF_ARRAY(char *) journals = MF_ARRAY_INIT;
 	struct mf_index *idx = box->idx, *bak = NULL;
 	struct mf_index_trans *t;
 	uint32_t next_uid, count, changes = 0;
@@ -144,8 +153,29 @@ int sdbox_resync_mode(struct mailferry_mailbox *box, bool adopt_only)
 	ret = mf_index_lock(idx);
 	if (ret < 0)
 		return dbox_index_error(st, idx, ret);
-	scan_dir(box->dir, false, &files);
-	scan_dir(box->alt_dir, true, &files);
+	scan_dir(box->dir, false, &files, &journals);
+	scan_dir(box->alt_dir, true, &files, NULL);
+	if (journals.count > 0) {
+		/* moves a killed writer never committed go back first:
+		 * their new names must not be taken for new mail */
+		bool changed = false;
+
+		ret = dbox_move_recover(box, journals.items, journals.count,
+		                        &changed);
+		for (size_t i = 0; i < journals.count; i++)
+			free(journals.items[i]);
+		mf_array_free(&journals);
+		if (ret < 0) {
+			mf_index_unlock(idx);
+			mf_array_free(&files);
+			return ret;
+		}
+		if (changed) {
+			files.count = 0;
+			scan_dir(box->dir, false, &files, NULL);
+			scan_dir(box->alt_dir, true, &files, NULL);
+		}
+	}
 	mf_qsort(files.items, files.count, sizeof(*files.items), uid_cmp);
 	next_uid = mf_index_get_header(idx)->next_uid;
 	count = mf_index_count(idx);

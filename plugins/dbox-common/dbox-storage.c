@@ -2,6 +2,7 @@
 /* Storage open/close, errors and the driver entry point shared by sdbox
  * and mdbox. */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,30 @@ int dbox_errno_code(int err)
 	default:
 		return MAILFERRY_E_TEMP;
 	}
+}
+
+void dbox_crash_point(const char *name)
+{
+	static const char *want;
+	static bool read_env;
+	static unsigned long count = 1, passed;
+	size_t len;
+
+	if (!read_env) {
+		const char *colon;
+
+		read_env = true;
+		want = getenv("MAILFERRY_DBOX_CRASH_AT");
+		if (want != NULL && (colon = strchr(want, ':')) != NULL)
+			count = strtoul(colon + 1, NULL, 10);
+	}
+	if (want == NULL)
+		return;
+	len = strcspn(want, ":");
+	if (strlen(name) != len || strncmp(name, want, len) != 0)
+		return;
+	if (++passed >= count)
+		(void)kill(getpid(), SIGKILL);
 }
 
 /* A file or directory we created could not get its owner or mode. That

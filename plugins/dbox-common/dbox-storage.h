@@ -102,7 +102,21 @@ struct dbox_save {
 	uint32_t file_idx;     /* mdbox: index into the transaction's files */
 	uint64_t offset, size; /* mdbox: message offset/size in that file */
 	uint32_t map_uid;      /* mdbox: assigned at commit, or copied */
-	bool is_copy;          /* mdbox: refers to an existing map_uid */
+	/* made by the copy slot: the bytes are an existing message's
+	 * (mdbox: its map_uid; sdbox: tmp_path is a link or copy of its
+	 * file) */
+	bool is_copy;
+	uint32_t src_uid;  /* the copied message */
+	bool src_same_box; /* ... is in this transaction's mailbox */
+	/* Set at commit: the copy's source is expunged by the same
+	 * transaction, so the message moves to its new UID. Committed as
+	 * one index transaction (append + expunge); the format moves the
+	 * data without ever having it under both or neither name (sdbox
+	 * renames u.<old> to u.<new>; mdbox keeps the map record, net
+	 * refcount change 0). */
+	bool is_move;
+	bool moved; /* sdbox: u.<old> was renamed (undone if not committed) */
+	bool moved_alt; /* sdbox: ... inside the ALT storage */
 };
 
 /* One flag/keyword change. */
@@ -142,6 +156,9 @@ struct dbox_expunged {
 	uint8_t guid[16];
 	bool have_guid;
 	uint32_t map_uid; /* mdbox */
+	/* the message moves to a new UID in the same commit (dbox_save
+	 * is_move): its data stays, nothing to remove */
+	bool moved;
 };
 
 struct dbox_format {
@@ -188,6 +205,11 @@ struct dbox_format {
 	/* after the index commit: remove the expunged messages' data */
 	int (*expunge_finish)(struct mailferry_mailbox *box,
 	                      const struct dbox_expunged *e, size_t count);
+	/* The index commit was done (committed) or given up, the mailbox
+	 * index is still locked: finish or undo what commit_saves did
+	 * that no other writer may see half done (sdbox: moves).
+	 * Optional. */
+	void (*commit_end)(struct mailferry_trans *t, bool committed);
 	/* transaction ends (both outcomes): free format state and unlink
 	 * what was not committed */
 	void (*trans_free)(struct mailferry_trans *t, bool committed);
@@ -222,6 +244,12 @@ int dbox_error(struct mailferry_storage *st, int code, const char *fmt, ...)
 int dbox_error_take(struct mailferry_storage *st, int code, char *err);
 /* Map an errno to a mailferry error code. */
 int dbox_errno_code(int err);
+/* Crash-test hook: when the environment variable MAILFERRY_DBOX_CRASH_AT
+ * is "name" or "name:N", the process kills itself with SIGKILL the first
+ * (or the N-th) time it passes the point called name. Costs one string
+ * compare when unset. The tests use it to stop a commit between any two
+ * of its steps. */
+void dbox_crash_point(const char *name);
 
 /* The driver ops table shared by both formats, and the entry helper. */
 const struct mailferry_driver *

@@ -16,6 +16,7 @@
 #include "mf-alloc.h"
 #include "dbox-storage.h"
 #include "dbox-temp.h"
+#include "dbox-move.h"
 
 #define DBOX_TEMP_MAX_AGE (36 * 60 * 60)
 
@@ -36,21 +37,25 @@ static const char *my_hostname(void)
 	return host;
 }
 
-int dbox_temp_create(struct mailferry_storage *st, const char *dir,
-                     char **path_r, int *fd_r)
+/* A new temp file name in dir, unique in this process. */
+static char *temp_name(const char *dir)
 {
 	static unsigned int counter;
 	struct timeval tv;
 
+	gettimeofday(&tv, NULL);
+	return mf_strdup_printf("%s/" DBOX_TEMP_PREFIX "%lld.P%dQ%uM%u.%s", dir,
+	                        (long long)tv.tv_sec, (int)getpid(), ++counter,
+	                        (unsigned)tv.tv_usec, my_hostname());
+}
+
+int dbox_temp_create(struct mailferry_storage *st, const char *dir,
+                     char **path_r, int *fd_r)
+{
 	for (int tries = 0; tries < 100; tries++) {
-		char *path;
+		char *path = temp_name(dir);
 		int fd;
 
-		gettimeofday(&tv, NULL);
-		path = mf_strdup_printf(
-		    "%s/" DBOX_TEMP_PREFIX "%lld.P%dQ%uM%u.%s", dir,
-		    (long long)tv.tv_sec, (int)getpid(), ++counter,
-		    (unsigned)tv.tv_usec, my_hostname());
 		fd = mf_perm_open(&st->perm, path, O_RDWR | O_CREAT | O_EXCL);
 		if (fd >= 0) {
 			*path_r = path;
@@ -68,6 +73,23 @@ int dbox_temp_create(struct mailferry_storage *st, const char *dir,
 	}
 	return dbox_error(st, MAILFERRY_E_TEMP,
 	                  "could not create a unique temp file in %s", dir);
+}
+
+int dbox_temp_link(const char *dir, const char *src_path, char **path_r)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		char *path = temp_name(dir);
+
+		if (link(src_path, path) == 0) {
+			*path_r = path;
+			return 0;
+		}
+		free(path);
+		if (errno != EEXIST)
+			return -1;
+	}
+	errno = EEXIST;
+	return -1;
 }
 
 static bool temp_is_stale(const char *dir, const char *name, time_t now)
@@ -103,7 +125,10 @@ void dbox_temp_clean(struct mailferry_storage *st, const char *dir)
 	if (d == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
+		/* move journals are for the recovery under the index lock
+		 * (dbox-move.h), not for this cleanup */
 		if (!mf_str_begins(de->d_name, DBOX_TEMP_PREFIX) ||
+		    mf_str_begins(de->d_name, DBOX_MOVE_PREFIX) ||
 		    !temp_is_stale(dir, de->d_name, now))
 			continue;
 		{

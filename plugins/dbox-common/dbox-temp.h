@@ -9,6 +9,10 @@ struct mailferry_storage;
  * a negative mailferry error (set on the storage). */
 int dbox_temp_create(struct mailferry_storage *st, const char *dir,
                      char **path_r, int *fd_r);
+/* Give the existing file src_path a new temp name in dir (a hard link).
+ * Returns 0 with *path_r allocated, or -1 with errno set (EXDEV, EPERM,
+ * EMLINK...: the caller copies the bytes instead). */
+int dbox_temp_link(const char *dir, const char *src_path, char **path_r);
 /* Remove stale temp files of dir (their process is gone, or older than
  * 36 hours). Errors are ignored. */
 void dbox_temp_clean(struct mailferry_storage *st, const char *dir);

@@ -10,7 +10,10 @@
  *   4. only then are expunged messages' files removed.
  * A kill before 3 leaves files that no index refers to: temp files (and,
  * for sdbox, u.<uid> files at or above next_uid) that the next writer
- * removes. */
+ * removes. A copy inside the mailbox whose source the same transaction
+ * expunges is a move: append and expunge go in the one log append of 3
+ * and the format moves the data without a second copy (README.md,
+ * "Moves"). */
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
@@ -390,8 +393,42 @@ static void update_pop3_hdr(struct mailferry_trans *t,
 		                       1);
 }
 
-static void collect_expunges(struct mailferry_trans *t,
-                             struct mf_index_trans *it, void *arr_)
+static bool expunge_requested(const struct mailferry_trans *t, uint32_t uid)
+{
+	for (size_t i = 0; i < t->expunges.count; i++) {
+		if (t->expunges.items[i].first <= uid &&
+		    uid <= t->expunges.items[i].last)
+			return true;
+	}
+	return false;
+}
+
+/* A copy inside the mailbox whose source the same transaction expunges
+ * is a move (the engine gives a message a new UID that way). Only a
+ * source that still exists now, under the lock, can move; each source
+ * moves once, further copies of it stay copies. */
+static void mark_moves(struct mailferry_trans *t)
+{
+	for (size_t i = 0; i < t->saves.count; i++) {
+		struct dbox_save *s = &t->saves.items[i];
+		bool taken = false;
+
+		s->is_move = false;
+		if (!s->is_copy || !s->src_same_box ||
+		    !expunge_requested(t, s->src_uid) ||
+		    mf_index_lookup_uid(t->box->idx, s->src_uid) == 0)
+			continue;
+		for (size_t j = 0; j < i && !taken; j++) {
+			taken = t->saves.items[j].is_move &&
+			        t->saves.items[j].src_uid == s->src_uid;
+		}
+		s->is_move = !taken;
+	}
+}
+
+/* The expunged messages, with what their expunge records and the format
+ * need (read before commit_saves changes any file). */
+static void collect_expunges(struct mailferry_trans *t, void *arr_)
 {
 	MF_ARRAY(struct dbox_expunged) *arr = arr_;
 	struct mf_index *idx = t->box->idx;
@@ -415,8 +452,17 @@ static void collect_expunges(struct mailferry_trans *t,
 			if (dup)
 				continue;
 			t->box->st->fmt->expunge_prepare(t->box, &e);
-			mf_index_trans_expunge(it, e.uid,
-			                       e.have_guid ? e.guid : NULL);
+			for (size_t j = 0; j < t->saves.count; j++) {
+				const struct dbox_save *s = &t->saves.items[j];
+
+				if (!s->is_move || s->src_uid != e.uid)
+					continue;
+				e.moved = true;
+				if (!e.have_guid && s->guid != NULL) {
+					dbox_guid_128(s->guid, e.guid);
+					e.have_guid = true;
+				}
+			}
 			mf_array_push(arr, e);
 		}
 	}
@@ -488,6 +534,8 @@ int dbox_trans_commit(struct mailferry_trans **_t,
 		}
 		next_uid = s->uid + 1;
 	}
+	mark_moves(t);
+	collect_expunges(t, &expunged);
 	it = mf_index_trans_begin(
 	    box->idx,
 	    MF_INDEX_TRANS_EXTERNAL |
@@ -513,19 +561,30 @@ int dbox_trans_commit(struct mailferry_trans **_t,
 			mf_index_trans_modseq(it, t->modseqs.items[i].uid,
 			                      t->modseqs.items[i].modseq);
 	}
-	collect_expunges(t, it, &expunged);
+	/* a moved message's old UID goes in the same log append as its
+	 * new one: readers see it at one UID or the other, never both */
+	for (size_t i = 0; i < expunged.count; i++) {
+		const struct dbox_expunged *e = &expunged.items[i];
+
+		mf_index_trans_expunge(it, e->uid,
+		                       e->have_guid ? e->guid : NULL);
+	}
+	dbox_crash_point("before-index-commit");
 	ret = mf_index_trans_commit(&it);
 	if (ret < 0) {
 		ret = dbox_index_error(st, box->idx, ret);
 		goto unlock;
 	}
 	committed = true;
+	dbox_crash_point("after-index-commit");
 	if (expunged.count > 0)
 		ret = st->fmt->expunge_finish(box, expunged.items,
 		                              expunged.count);
 unlock:
 	if (it != NULL)
 		mf_index_trans_rollback(&it);
+	if (st->fmt->commit_end != NULL)
+		st->fmt->commit_end(t, committed);
 	mf_index_unlock(box->idx);
 out:
 	if (fmt_locked)

@@ -260,8 +260,17 @@ static int mdbox_commit_saves(struct mailferry_trans *t,
 	struct mdbox_trans *mt = mtrans(t);
 	struct mf_index_trans *mapt;
 	uint32_t highest, next_map_uid;
-	int ret;
+	size_t map_changes = 0;
+	int ret = 0;
 
+	/* A move keeps its map record: the new UID's reference replaces
+	 * the old one's in the same mailbox commit, so the refcount stays
+	 * and the map is not written at all for it. A kill can then never
+	 * leave the map counting the message twice or not at all. */
+	for (size_t i = 0; i < t->saves.count; i++)
+		map_changes += !t->saves.items[i].is_move;
+	if (map_changes == 0)
+		goto mailbox_records;
 	for (size_t i = 0; i < mt->files.count; i++) {
 		if (st->set.fsync == DBOX_FSYNC_OPTIMIZED &&
 		    mt->files.items[i].msgs > 0 &&
@@ -303,6 +312,8 @@ static int mdbox_commit_saves(struct mailferry_trans *t,
 		const struct dbox_save *s = &t->saves.items[i];
 		uint16_t one = 1;
 
+		if (s->is_move)
+			continue;
 		if (s->is_copy)
 			mf_index_trans_ext_atomic_inc(mapt, "ref", s->map_uid,
 			                              1);
@@ -318,8 +329,14 @@ static int mdbox_commit_saves(struct mailferry_trans *t,
 		goto unlock;
 	}
 	mt->map_committed = true;
-	for (size_t i = 0; i < t->saves.count; i++)
-		mf_array_push(&mt->new_map_uids, t->saves.items[i].map_uid);
+	dbox_crash_point("after-map-commit");
+	/* the references to drop again if the mailbox commit fails */
+	for (size_t i = 0; i < t->saves.count; i++) {
+		if (!t->saves.items[i].is_move)
+			mf_array_push(&mt->new_map_uids,
+			              t->saves.items[i].map_uid);
+	}
+mailbox_records:
 	/* the mailbox records pointing at them */
 	mf_index_trans_ext_intro(it, "mdbox", 0, 8, 4);
 	for (size_t i = 0; i < t->saves.count; i++) {
@@ -420,7 +437,8 @@ static int mdbox_expunge_finish(struct mailferry_mailbox *box,
 	int ret;
 
 	for (size_t i = 0; i < count; i++) {
-		if (e[i].map_uid != 0)
+		/* a moved message's reference went to its new UID */
+		if (e[i].map_uid != 0 && !e[i].moved)
 			mf_array_push(&uids, e[i].map_uid);
 	}
 	ret = mdbox_map_update_refs(box->st, uids.items, uids.count, -1);
@@ -451,7 +469,7 @@ static int mdbox_copy(struct mailferry_trans *t, struct mailferry_mailbox *src,
 	struct dbox_save *s;
 	uint32_t seq = mf_index_lookup_uid(src->idx, src_uid), save_date;
 	uint32_t map_uid;
-	const char *guid;
+	const char *guid, *uidl, *order;
 	uint64_t v;
 	int ret;
 
@@ -463,10 +481,15 @@ static int mdbox_copy(struct mailferry_trans *t, struct mailferry_mailbox *src,
 	if (ret < 0)
 		return ret;
 	guid = dbox_metadata_get(&loc.msg.meta, 'G');
+	uidl = dbox_metadata_get(&loc.msg.meta, 'P');
+	order = dbox_metadata_get(&loc.msg.meta, 'O');
 	/* the stored metadata is shared: only a copy that keeps GUID,
 	 * dates and POP3 data can share it */
 	if (guid == NULL || (save->guid != NULL && strcmp(save->guid, guid)) ||
-	    save->pop3_uidl != NULL || save->pop3_order != 0 ||
+	    (save->pop3_uidl != NULL &&
+	     (uidl == NULL || strcmp(save->pop3_uidl, uidl) != 0)) ||
+	    (save->pop3_order != 0 &&
+	     (order == NULL || strtoul(order, NULL, 10) != save->pop3_order)) ||
 	    (save->received_date != 0 &&
 	     (dbox_metadata_get_hex(&loc.msg.meta, 'R', &v) != 0 ||
 	      (int64_t)v != save->received_date))) {
@@ -493,8 +516,12 @@ static int mdbox_copy(struct mailferry_trans *t, struct mailferry_mailbox *src,
 	s->guid = mf_strdup(guid);
 	s->save_date = save->save_date != 0 ? save->save_date : save_date;
 	s->min_modseq = save->min_modseq;
+	s->pop3_uidl = uidl != NULL ? mf_strdup(uidl) : NULL;
+	s->pop3_order = order != NULL ? (uint32_t)strtoul(order, NULL, 10) : 0;
 	s->map_uid = map_uid;
 	s->is_copy = true;
+	s->src_uid = src_uid;
+	s->src_same_box = strcmp(src->dir, t->box->dir) == 0;
 	dbox_msg_loc_free(&loc);
 	return 0;
 }

@@ -14,6 +14,7 @@ plugins_dbox_common_libdboxcommon_la_SOURCES = \
 	plugins/dbox-common/dbox-settings.c \
 	plugins/dbox-common/dbox-names.c \
 	plugins/dbox-common/dbox-temp.c plugins/dbox-common/dbox-temp.h \
+	plugins/dbox-common/dbox-move.c plugins/dbox-common/dbox-move.h \
 	plugins/dbox-common/dbox-list.c \
 	plugins/dbox-common/dbox-mailbox.c \
 	plugins/dbox-common/dbox-trans.c \
@@ -53,7 +54,7 @@ tests_dbox_test_dbox_names_LDADD = $(DBOX_COMMON_LIBS) $(CHECK_LIBS)
 TESTS += tests/dbox/interop-write.sh tests/dbox/interop-read.sh \
 	tests/dbox/corrupt.sh tests/dbox/resync.sh tests/dbox/settings.sh \
 	tests/dbox/concurrent.sh tests/dbox/mailbox-log.sh \
-	tests/dbox/crash.sh tests/dbox/convert.sh
+	tests/dbox/crash.sh tests/dbox/convert.sh tests/dbox/move.sh
 EXTRA_DIST += tests/dbox/interop-write.sh tests/dbox/interop-read.sh \
 	tests/dbox/corrupt.sh tests/dbox/resync.sh tests/dbox/settings.sh \
 	tests/dbox/concurrent.sh tests/dbox/mailbox-log.sh \

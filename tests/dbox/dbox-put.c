@@ -15,6 +15,12 @@
  *   rename OLD NEW | delete NAME
  *   purge | resync [NAME]
  *   abort-save NAME FILE     write a message and _exit() without committing
+ *   move NAME UID [NEWUID]   give a message a new UID (default: uidnext) as
+ *                            the engine does: copy + expunge, one commit
+ *   moveall NAME [MAX]       the same for every message (or the first MAX),
+ *                            in one transaction
+ *   open NAME                open the mailbox for writing and close it (the
+ *                            driver's recovery of killed writers runs)
  *
  * usage: dbox-put [-o key=value]... LOCATION < script
  */
@@ -176,6 +182,90 @@ static void commit(struct mailferry_trans **t)
 	}
 }
 
+struct move_src {
+	uint32_t uid, flags;
+	char **kw; /* NULL-terminated copies, or NULL */
+};
+
+/* Move messages uids[0..count) of box to new_uid, new_uid + 1, ... in one
+ * transaction, keeping flags and keywords: the engine's copy + expunge. */
+static void move_msgs(struct mailferry_mailbox *box, const uint32_t *uids,
+                      size_t count, uint32_t new_uid)
+{
+	MF_ARRAY(struct move_src) msgs = MF_ARRAY_INIT;
+	struct mailferry_msg_query q;
+	struct mailferry_msg_iter *it;
+	const struct mailferry_msg *m;
+	struct mailferry_trans *t;
+	int ret;
+
+	memset(&q, 0, sizeof(q));
+	q.struct_size = sizeof(q);
+	q.fields = MAILFERRY_FIELD_FLAGS;
+	if ((ret = st->ops->msg_iter_begin(box, &q, &it)) < 0)
+		die("msg_iter_begin", ret);
+	while ((ret = st->ops->msg_iter_next(it, &m)) > 0) {
+		struct move_src *src;
+		size_t n = 0;
+
+		for (size_t i = 0; i < count && n == 0; i++)
+			n = uids[i] == m->uid;
+		if (n == 0)
+			continue;
+		src = mf_array_append_zero(&msgs);
+		src->uid = m->uid;
+		src->flags = m->flags;
+		for (n = 0; m->keywords != NULL && m->keywords[n] != NULL; n++)
+			;
+		if (n > 0) {
+			src->kw = mf_calloc(n + 1, sizeof(char *));
+			for (size_t i = 0; i < n; i++)
+				src->kw[i] = mf_strdup(m->keywords[i]);
+		}
+	}
+	if (ret < 0)
+		die("msg_iter_next", ret);
+	(void)st->ops->msg_iter_end(&it);
+	if ((ret = st->ops->trans_begin(box, MAILFERRY_TRANS_SYNC, &t)) < 0)
+		die("trans_begin", ret);
+	for (size_t i = 0; i < msgs.count; i++) {
+		struct mailferry_save s;
+		struct mailferry_uid_range r;
+		struct mailferry_uidset set = {&r, 1};
+
+		memset(&s, 0, sizeof(s));
+		s.struct_size = sizeof(s);
+		s.uid = new_uid++;
+		s.flags = msgs.items[i].flags;
+		s.keywords = (const char *const *)msgs.items[i].kw;
+		s.size_hint = UINT64_MAX;
+		if ((ret = st->ops->copy(t, box, msgs.items[i].uid, &s)) < 0)
+			die("copy", ret);
+		r.first = r.last = msgs.items[i].uid;
+		if ((ret = st->ops->expunge(t, &set)) < 0)
+			die("expunge", ret);
+	}
+	commit(&t);
+	for (size_t i = 0; i < msgs.count; i++) {
+		for (size_t k = 0;
+		     msgs.items[i].kw != NULL && msgs.items[i].kw[k] != NULL;
+		     k++)
+			free(msgs.items[i].kw[k]);
+		free(msgs.items[i].kw);
+	}
+	mf_array_free(&msgs);
+}
+
+static uint32_t box_uidnext(struct mailferry_mailbox *box)
+{
+	struct mailferry_mailbox_status status;
+	int ret = st->ops->mailbox_status(box, &status);
+
+	if (ret < 0)
+		die("mailbox_status", ret);
+	return status.uidnext;
+}
+
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -279,6 +369,38 @@ static void run(char **a, size_t n)
 		if ((ret = st->ops->expunge(t, &set)) < 0)
 			die("expunge", ret);
 		commit(&t);
+		st->ops->mailbox_close(&box);
+	} else if (strcmp(cmd, "move") == 0 && (n == 3 || n == 4)) {
+		uint32_t uid = (uint32_t)strtoul(a[2], NULL, 10);
+
+		box = open_box(a[1]);
+		move_msgs(box, &uid, 1,
+		          n == 4 ? (uint32_t)strtoul(a[3], NULL, 10)
+		                 : box_uidnext(box));
+		st->ops->mailbox_close(&box);
+	} else if (strcmp(cmd, "moveall") == 0 && (n == 2 || n == 3)) {
+		MF_ARRAY(uint32_t) uids = MF_ARRAY_INIT;
+		struct mailferry_msg_query q;
+		struct mailferry_msg_iter *it;
+		const struct mailferry_msg *m;
+		size_t max = n == 3 ? strtoul(a[2], NULL, 10) : SIZE_MAX;
+
+		box = open_box(a[1]);
+		memset(&q, 0, sizeof(q));
+		q.struct_size = sizeof(q);
+		if ((ret = st->ops->msg_iter_begin(box, &q, &it)) < 0)
+			die("msg_iter_begin", ret);
+		while (uids.count < max &&
+		       (ret = st->ops->msg_iter_next(it, &m)) > 0)
+			mf_array_push(&uids, m->uid);
+		if (ret < 0)
+			die("msg_iter_next", ret);
+		(void)st->ops->msg_iter_end(&it);
+		move_msgs(box, uids.items, uids.count, box_uidnext(box));
+		mf_array_free(&uids);
+		st->ops->mailbox_close(&box);
+	} else if (strcmp(cmd, "open") == 0 && n == 2) {
+		box = open_box(a[1]);
 		st->ops->mailbox_close(&box);
 	} else if (strcmp(cmd, "rename") == 0 && n == 3) {
 		ret = st->ops->mailbox_rename(st->st, a[1], a[2]);
