@@ -149,6 +149,26 @@ static int do_save(struct mf_box_sync *bs, int di,
 		if (ret != MAILFERRY_E_NOTSUPP)
 			return ret;
 	}
+	if (op->from_side != di && MF_HAS_OP(src, msg_get_path) &&
+	    MF_HAS_OP(dst, save_from_path)) {
+		/* a plain file on both sides: a hard link when the
+		 * destination can (same filesystem), no bytes copied */
+		const char *path;
+
+		ret = src->ops->msg_get_path(S->box, op->from_uid, &path);
+		if (ret == 0)
+			ret = dst->ops->save_from_path(trans, &save, path);
+		if (ret == 0) {
+			*bytes_r = (uint32_t)MF_MIN(info->size, UINT32_MAX);
+			mf_progress_msg(bs->ctx->progress, *bytes_r);
+			return 0;
+		}
+		/* not possible, or the file was just renamed (a flag
+		 * change): stream it */
+		if (ret != MAILFERRY_E_NOTSUPP && ret != MAILFERRY_E_NOTFOUND &&
+		    ret != MAILFERRY_E_EXPUNGED)
+			return ret;
+	}
 	ret = src->ops->msg_open(S->box, op->from_uid, 0, &stream);
 	if (ret < 0)
 		return ret;

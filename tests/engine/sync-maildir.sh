@@ -281,4 +281,20 @@ noop "after SIGKILL"
 [ "$(on_b mailbox status messages Big)" = "Big messages=1500" ]
 md_check $? "every message once after SIGKILL"
 
+# 4. Maildir to Maildir on one filesystem: messages are hard-linked, not
+#    copied (driver slots msg_get_path/save_from_path), and Dovecot serves
+#    the linked copy like any other.
+dc_init c "maildir:@ROOT@/Maildir"
+ROOT_C=$DC_ROOT
+"$MAILFERRY" backup "$LOC_A" "maildir:$ROOT_C/Maildir" 2> "$DC_BASE/err"
+md_check $? "backup maildir -> maildir"
+n_all=$(find "$ROOT_C/Maildir" \( -path '*/cur/*' -o -path '*/new/*' \) -type f | wc -l)
+n_linked=$(find "$ROOT_C/Maildir" \( -path '*/cur/*' -o -path '*/new/*' \) -type f -links +1 | wc -l)
+[ "$n_all" -gt 1000 ] && [ "$n_linked" = "$n_all" ]
+md_check $? "every message hard-linked ($n_linked of $n_all)"
+fetch_all "$ROOT_A" > "$DC_BASE/fa"
+fetch_all "$ROOT_C" > "$DC_BASE/fc"
+cmp -s "$DC_BASE/fa" "$DC_BASE/fc"
+md_check $? "Dovecot sees the linked backup equal to its source"
+
 exit $md_fail
