@@ -7,6 +7,7 @@
 #include "mf-alloc.h"
 #include "mf-cli.h"
 #include "mf-cli-store.h"
+#include "mf-cli-users.h"
 #include "mf-driver.h"
 #include "mf-hex.h"
 #include "mf-settings.h"
@@ -92,9 +93,9 @@ static int sync_run(struct mf_cli *cli, const struct mf_sync_opts *opts)
 	p.max_size = opts->max_size;
 	p.sync_flag = opts->sync_flag;
 	p.sync_flag_negated = opts->sync_flag_negated;
-	if (opts->lock && opts->lock_timeout > 0 && getenv("HOME") != NULL) {
-		lock_path =
-		    mf_strdup_printf("%s/.dovecot-sync.lock", getenv("HOME"));
+	v = cli->user != NULL ? cli->home : getenv("HOME");
+	if (opts->lock && opts->lock_timeout > 0 && v != NULL) {
+		lock_path = mf_strdup_printf("%s/.dovecot-sync.lock", v);
 		p.lock_secs = opts->lock_timeout;
 		p.lock_path = lock_path;
 	}
@@ -145,11 +146,16 @@ static int sync_run(struct mf_cli *cli, const struct mf_sync_opts *opts)
 	if (opts->state != NULL)
 		printf("%s\n", res.state != NULL ? res.state : "");
 	summary = mf_sync_summary(&res);
-	fprintf(stderr, "mailferry: %s%s\n", p.dry_run ? "dry run: " : "",
-	        summary);
+	fprintf(
+	    stderr, "mailferry: %s%s%s%s%s\n", cli->user != NULL ? "user " : "",
+	    cli->user != NULL ? cli->user : "", cli->user != NULL ? ": " : "",
+	    p.dry_run ? "dry run: " : "", summary);
 	free(summary);
 	if (ret < 0)
-		mf_cli_fail(code, "%s failed: %s",
+		mf_cli_fail(code, "%s%s%s%s failed: %s",
+		            cli->user != NULL ? "user " : "",
+		            cli->user != NULL ? cli->user : "",
+		            cli->user != NULL ? ": " : "",
 		            p.mode == MF_ENGINE_BACKUP ? "backup" : "sync",
 		            res.error != NULL ? res.error : mf_error_name(ret));
 	else if (code == MF_EX_CHANGED)
@@ -171,6 +177,50 @@ out:
 	return ret;
 }
 
+/* Which of two exit codes of users' runs the whole run reports: a
+ * failure before "run again" before success. */
+static int worse_code(int a, int b)
+{
+	if (a == MF_EX_OK || (a == MF_EX_CHANGED && b != MF_EX_OK))
+		return b;
+	return a;
+}
+
+/* -u/-A/-F: the sync once per user, locations expanded for each. */
+static int sync_users(struct mf_cli *cli, const struct mf_sync_opts *opts)
+{
+	struct mf_cli_users users;
+	char *error;
+	int ret = MF_EX_OK;
+
+	if (mf_cli_users_get(cli->set, opts->user, opts->all_users,
+	                     opts->users_file, &users, &error) < 0) {
+		ret = mf_cli_fail(MF_EX_CONFIG, "%s", error);
+		free(error);
+		return ret;
+	}
+	if (users.count == 0) {
+		mf_cli_users_free(&users);
+		return mf_cli_fail(MF_EX_NOUSER, "no user matches %s",
+		                   opts->user != NULL ? opts->user
+		                   : opts->all_users  ? "-A"
+		                                      : opts->users_file);
+	}
+	if (opts->state != NULL && users.count > 1) {
+		mf_cli_users_free(&users);
+		return mf_cli_usage_error(cli, "-s: one state cannot serve "
+		                               "several users");
+	}
+	for (unsigned int i = 0; i < users.count; i++) {
+		cli->user = users.items[i].name;
+		cli->home = users.items[i].home;
+		ret = worse_code(ret, sync_run(cli, opts));
+	}
+	cli->user = cli->home = NULL;
+	mf_cli_users_free(&users);
+	return ret;
+}
+
 static int sync_command(struct mf_cli *cli, bool backup, int argc, char **argv)
 {
 	struct mf_sync_opts opts;
@@ -181,6 +231,9 @@ static int sync_command(struct mf_cli *cli, bool backup, int argc, char **argv)
 	    0) {
 		ret = mf_cli_usage_error(cli, "%s", error);
 		free(error);
+	} else if (opts.user != NULL || opts.all_users ||
+	           opts.users_file != NULL) {
+		ret = sync_users(cli, &opts);
 	} else {
 		ret = sync_run(cli, &opts);
 	}

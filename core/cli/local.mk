@@ -6,6 +6,7 @@ core_cli_libmfcli_la_SOURCES = \
 	core/cli/mf-cli.c core/cli/mf-cli.h \
 	core/cli/mf-cli-commands.c \
 	core/cli/mf-cli-store.c core/cli/mf-cli-store.h \
+	core/cli/mf-cli-users.c core/cli/mf-cli-users.h \
 	core/cli/mf-cli-util.c core/cli/mf-cli-util.h \
 	core/cli/mf-fmt.c core/cli/mf-fmt.h \
 	core/cli/mf-sync-opts.c core/cli/mf-sync-opts.h \

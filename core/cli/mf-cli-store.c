@@ -24,7 +24,10 @@ int mf_cli_open_storage_flags(struct mf_cli *cli, const char *location,
 	char *error;
 	int ret;
 
-	if (user == NULL || home == NULL) {
+	if (cli->user != NULL) {
+		user = cli->user;
+		home = cli->home;
+	} else if (user == NULL || home == NULL) {
 		struct passwd *pw = getpwuid(getuid());
 
 		if (pw != NULL) {

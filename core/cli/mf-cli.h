@@ -42,6 +42,10 @@ struct mf_cli {
 	bool fmt_given;
 	enum mf_fmt_kind fmt;
 	const struct mf_cli_cmd *cmd; /* the command being run */
+	/* -u/-A/-F: the user a command runs for now (%u, %n, %d in
+	 * locations) and that user's home (~, %h; NULL for a virtual user);
+	 * user NULL = the user running mailferry */
+	const char *user, *home;
 };
 
 struct mf_cli_cmd {

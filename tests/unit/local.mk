@@ -136,6 +136,10 @@ tests_unit_test_utf7_LDADD = core/lib/libmflib.la $(CHECK_LIBS)
 TESTS += tests/unit/cli-maint.sh
 EXTRA_DIST += tests/unit/cli-maint.sh
 
+# sync/backup per user: -u USER|MASK, -F FILE, -A.
+TESTS += tests/unit/cli-users.sh
+EXTRA_DIST += tests/unit/cli-users.sh
+
 check_PROGRAMS += tests/unit/test-compress
 TESTS += tests/unit/test-compress
 tests_unit_test_compress_SOURCES = tests/unit/test-compress.c
