@@ -33,7 +33,9 @@ struct imapc_client {
 	void *handler_context;
 	struct imapc_selected sel;
 	bool qresync_enabled;
+	bool utf8_enabled;
 	bool preauth;
+	int64_t last_send_msecs;
 	/* the ID reply named Dovecot: FETCH/STATUS X-GUID work */
 	bool server_is_dovecot;
 	char *bye_text;
@@ -75,6 +77,9 @@ static const struct {
     {"BINARY", IMAPC_CAP_BINARY},
     {"ESEARCH", IMAPC_CAP_ESEARCH},
     {"SAVEDATE", IMAPC_CAP_SAVEDATE},
+    {"UNSELECT", IMAPC_CAP_UNSELECT},
+    {"CREATE-SPECIAL-USE", IMAPC_CAP_CREATE_SPECIAL_USE},
+    {"IDLE", IMAPC_CAP_IDLE},
 };
 
 uint32_t imapc_capability_from_word(const char *word)
@@ -89,6 +94,48 @@ uint32_t imapc_capability_from_word(const char *word)
 static char *dup_or_null(const char *s)
 {
 	return s == NULL ? NULL : mf_strdup(s);
+}
+
+int64_t imapc_now_msecs(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void cmd_strings_free(struct imapc_cmd *cmd)
+{
+	free(cmd->code);
+	free(cmd->text);
+	free(cmd->append_uidset);
+	free(cmd->copy_src_uidset);
+	cmd->code = cmd->text = cmd->append_uidset = NULL;
+	cmd->copy_src_uidset = NULL;
+}
+
+/* [APPENDUID uidvalidity uidset] / [COPYUID uidvalidity src dst] */
+static void cmd_take_uid_code(struct imapc_cmd *cmd,
+                              const struct imapc_response *resp)
+{
+	uint32_t v, u;
+	const struct imapc_arg *ua = &resp->code_args[resp->code_count - 1];
+
+	if (resp->code_count < 2 ||
+	    imapc_arg_uint32(&resp->code_args[0], &v) < 0)
+		return;
+	cmd->append_uidvalidity = v;
+	if (imapc_arg_uint32(ua, &u) == 0)
+		cmd->append_uid = u;
+	if (imapc_arg_str(ua) != NULL) {
+		free(cmd->append_uidset);
+		cmd->append_uidset = mf_strdup(ua->str);
+	}
+	if (strcmp(resp->code, "COPYUID") == 0 && resp->code_count >= 3 &&
+	    imapc_arg_str(&resp->code_args[1]) != NULL) {
+		free(cmd->copy_src_uidset);
+		cmd->copy_src_uidset = mf_strdup(resp->code_args[1].str);
+	}
 }
 
 struct imapc_client *imapc_client_new(const struct imapc_client_settings *set)
@@ -213,8 +260,7 @@ static void client_disconnected(struct imapc_client *client)
 		cmd->pub.disconnected = true;
 		cmd->pub.status = IMAPC_STATUS_NONE;
 		if (cmd->orphan) {
-			free(cmd->pub.code);
-			free(cmd->pub.text);
+			cmd_strings_free(&cmd->pub);
 			free(cmd);
 		}
 	}
@@ -280,19 +326,8 @@ static void dispatch_tagged(struct imapc_client *client,
 		if (resp->code != NULL &&
 		    (strcmp(resp->code, "APPENDUID") == 0 ||
 		     strcmp(resp->code, "COPYUID") == 0) &&
-		    resp->code_count >= 2) {
-			uint32_t v, u;
-			const struct imapc_arg *ua =
-			    &resp->code_args[resp->code_count - 1];
-			if (imapc_arg_uint32(&resp->code_args[0], &v) == 0) {
-				cmd->pub.append_uidvalidity = v;
-				if (imapc_arg_uint32(ua, &u) == 0)
-					cmd->pub.append_uid = u;
-				if (imapc_arg_str(ua) != NULL)
-					cmd->pub.append_uidset =
-					    mf_strdup(ua->str);
-			}
-		}
+		    resp->code_count >= 2)
+			cmd_take_uid_code(&cmd->pub, resp);
 		return;
 	}
 	client_log(client, MAILFERRY_LOG_WARNING,
@@ -313,6 +348,21 @@ static void dispatch_untagged(struct imapc_client *client,
 		}
 		if (resp->status == IMAPC_STATUS_PREAUTH)
 			client->preauth = true;
+		if (resp->status == IMAPC_STATUS_OK && resp->code != NULL &&
+		    strcmp(resp->code, "COPYUID") == 0 &&
+		    resp->code_count >= 3) {
+			/* UID MOVE's result comes untagged, before the
+			 * tagged OK */
+			for (size_t i = 0; i < client->pending.count; i++) {
+				struct imapc_cmd *c =
+				    &client->pending.items[i]->pub;
+				if (c->wants_copyuid &&
+				    c->copy_src_uidset == NULL) {
+					cmd_take_uid_code(c, resp);
+					break;
+				}
+			}
+		}
 		if (resp->status == IMAPC_STATUS_NO ||
 		    resp->status == IMAPC_STATUS_BAD)
 			client_log(client, MAILFERRY_LOG_DEBUG,
@@ -340,6 +390,9 @@ static void dispatch_untagged(struct imapc_client *client,
 		for (size_t i = 1; i < resp->count; i++) {
 			if (imapc_arg_atom_eq(&resp->args[i], "QRESYNC"))
 				client->qresync_enabled = true;
+			else if (imapc_arg_atom_eq(&resp->args[i],
+			                           "UTF8=ACCEPT"))
+				client->utf8_enabled = true;
 		}
 	} else if (resp->count >= 2 && resp->args[0].type == IMAPC_ARG_ATOM) {
 		uint32_t n;
@@ -408,6 +461,7 @@ int imapc_client_send_raw(struct imapc_client *client, const char *data,
 		                       imapc_client_peer(client));
 		return -1;
 	}
+	client->last_send_msecs = imapc_now_msecs();
 	if (imapc_conn_send(client->conn, data, len, log_text, &error) < 0) {
 		imapc_client_set_error(client, MAILFERRY_E_TEMP, "%s", error);
 		free(error);
@@ -573,10 +627,7 @@ void imapc_cmd_free(struct imapc_client *client, struct imapc_cmd **_cmd)
 	if (cmd == NULL)
 		return;
 	*_cmd = NULL;
-	free(cmd->code);
-	free(cmd->text);
-	free(cmd->append_uidset);
-	cmd->code = cmd->text = cmd->append_uidset = NULL;
+	cmd_strings_free(cmd);
 	if (!cmd->done) {
 		/* still in flight: the reply will free it */
 		((struct imapc_cmd_priv *)cmd)->orphan = true;
@@ -606,6 +657,7 @@ int imapc_cmd_error_code(const struct imapc_cmd *cmd)
 	    {"CONTACTADMIN", MAILFERRY_E_PERM},
 	    {"AUTHENTICATIONFAILED", MAILFERRY_E_PERM},
 	    {"AUTHORIZATIONFAILED", MAILFERRY_E_PERM},
+	    {"USEATTR", MAILFERRY_E_NOTSUPP},
 	};
 	if (cmd->disconnected)
 		return MAILFERRY_E_TEMP;
@@ -646,7 +698,8 @@ int imapc_append_astring(struct imapc_client *client, struct mf_buf *cmd,
 
 	for (const unsigned char *p = (const unsigned char *)str; *p != '\0';
 	     p++) {
-		if (*p == '\r' || *p == '\n' || *p >= 0x80)
+		if (*p == '\r' || *p == '\n' ||
+		    (*p >= 0x80 && !client->utf8_enabled))
 			quotable = false;
 	}
 	if (quotable) {
@@ -700,6 +753,7 @@ static int client_connect_once(struct imapc_client *client)
 	client->caps = 0;
 	client->preauth = false;
 	client->qresync_enabled = false;
+	client->utf8_enabled = false;
 	client->server_is_dovecot = false;
 	mf_free(&client->bye_text);
 	if (imapc_conn_open(&client->set.conn, &client->conn, &error) < 0) {
@@ -750,9 +804,17 @@ static int client_connect_once(struct imapc_client *client)
 	    imapc_client_run(client, "ID (\"name\" \"mailferry\")", "ID") < 0)
 		goto fail;
 	caps = imapc_client_caps(client);
-	if ((caps & IMAPC_CAP_ENABLE) != 0 && (caps & IMAPC_CAP_QRESYNC) != 0 &&
-	    imapc_client_run(client, "ENABLE QRESYNC", "ENABLE") < 0)
-		goto fail;
+	if ((caps & IMAPC_CAP_ENABLE) != 0 &&
+	    (caps & (IMAPC_CAP_QRESYNC | IMAPC_CAP_UTF8_ACCEPT)) != 0) {
+		/* one ENABLE for both; the ENABLED reply says what took */
+		char line[64];
+		snprintf(line, sizeof(line), "ENABLE%s%s",
+		         (caps & IMAPC_CAP_QRESYNC) != 0 ? " QRESYNC" : "",
+		         (caps & IMAPC_CAP_UTF8_ACCEPT) != 0 ? " UTF8=ACCEPT"
+		                                             : "");
+		if (imapc_client_run(client, line, "ENABLE") < 0)
+			goto fail;
+	}
 	client->logged_in = true;
 	return 0;
 fail:
@@ -773,6 +835,16 @@ int imapc_client_connect(struct imapc_client *client)
 bool imapc_client_qresync(const struct imapc_client *client)
 {
 	return client->qresync_enabled;
+}
+
+bool imapc_client_utf8(const struct imapc_client *client)
+{
+	return client->utf8_enabled;
+}
+
+int64_t imapc_client_last_send_msecs(const struct imapc_client *client)
+{
+	return client->last_send_msecs;
 }
 
 int imapc_client_select(struct imapc_client *client, const char *name,

@@ -47,6 +47,8 @@ enum imapc_capability {
 	IMAPC_CAP_ESEARCH = 1u << 24,
 	IMAPC_CAP_SAVEDATE = 1u << 25,
 	IMAPC_CAP_UNSELECT = 1u << 26,
+	IMAPC_CAP_CREATE_SPECIAL_USE = 1u << 27, /* RFC 6154 CREATE (USE) */
+	IMAPC_CAP_IDLE = 1u << 28,
 };
 
 /* Parse one capability word; 0 when not one we use. */
@@ -88,8 +90,15 @@ struct imapc_cmd {
 	/* [APPENDUID uidvalidity uid] / [COPYUID ...] of the reply */
 	uint32_t append_uidvalidity;
 	uint32_t append_uid;
-	/* the UID set of APPENDUID as sent ("7:9" for a MULTIAPPEND) */
+	/* the UID set of APPENDUID as sent ("7:9" for a MULTIAPPEND), or
+	 * the destination set of COPYUID */
 	char *append_uidset;
+	/* the source UID set of COPYUID (UID COPY, UID MOVE) */
+	char *copy_src_uidset;
+	/* set by the sender right after sending a UID MOVE: the untagged
+	 * "OK [COPYUID ...]" that RFC 6851 sends before the expunges is
+	 * recorded on the oldest pending command with this set */
+	bool wants_copyuid;
 	/* set when the connection broke before the reply came */
 	bool disconnected;
 };
@@ -125,6 +134,15 @@ bool imapc_client_is_connected(const struct imapc_client *client);
 int imapc_client_reconnect(struct imapc_client *client);
 /* True when ENABLE QRESYNC succeeded on this connection. */
 bool imapc_client_qresync(const struct imapc_client *client);
+/* True when ENABLE UTF8=ACCEPT succeeded: mailbox names are UTF-8 on the
+ * wire (RFC 6855), not modified UTF-7, and quoted strings may hold
+ * UTF-8. */
+bool imapc_client_utf8(const struct imapc_client *client);
+/* Monotonic milliseconds of the last command sent (0 before any): the
+ * keepalive decides from it whether the connection sits idle. */
+int64_t imapc_client_last_send_msecs(const struct imapc_client *client);
+/* Monotonic clock in milliseconds. */
+int64_t imapc_now_msecs(void);
 /* Capabilities in effect (server's minus disabled). */
 uint32_t imapc_client_caps(const struct imapc_client *client);
 const char *imapc_client_error(const struct imapc_client *client);
@@ -140,9 +158,10 @@ void imapc_client_set_handler(struct imapc_client *client,
                               imapc_untagged_handler *handler, void *context);
 
 /* Append an IMAP string for str to cmd: an atom-safe quoted string, or a
- * literal (LITERAL+ form when offered) if it holds CR, LF or 8-bit bytes.
- * Synchronizing literals are not used here: without LITERAL+ such strings
- * are refused (-1). */
+ * literal (LITERAL+ form when offered) if it holds CR, LF or 8-bit bytes
+ * (8-bit bytes stay in a quoted string after ENABLE UTF8=ACCEPT, which
+ * allows UTF-8 there). Synchronizing literals are not used here: without
+ * LITERAL+ such strings are refused (-1). */
 int imapc_append_astring(struct imapc_client *client, struct mf_buf *cmd,
                          const char *str);
 

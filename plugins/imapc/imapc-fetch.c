@@ -406,6 +406,11 @@ int imapc_stream_read(struct mailferry_stream *stream, void *buf, size_t size,
 	}
 }
 
+struct imapc_storage *imapc_stream_storage(struct mailferry_stream *stream)
+{
+	return stream->box->storage;
+}
+
 void imapc_stream_close(struct mailferry_stream **_stream)
 {
 	struct mailferry_stream *stream = *_stream;

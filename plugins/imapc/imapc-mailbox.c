@@ -286,7 +286,9 @@ int imapc_mailbox_open(struct mailferry_storage *_storage, const char *name,
 	char *remote, *error;
 	int ret;
 
-	if (imapc_name_to_remote(storage, name, false, &remote, &error) < 0) {
+	if (imapc_name_to_remote(storage, name,
+	                         imapc_client_utf8(storage->client), &remote,
+	                         &error) < 0) {
 		ret = imapc_api->set_error(storage->ctx, MAILFERRY_E_INVALID,
 		                           "%s", error);
 		free(error);
@@ -607,6 +609,11 @@ done:
 	return 0;
 }
 
+struct imapc_storage *imapc_msg_iter_storage(struct mailferry_msg_iter *it)
+{
+	return it->box->storage;
+}
+
 int imapc_msg_iter_next(struct mailferry_msg_iter *iter,
                         const struct mailferry_msg **msg_r)
 {
@@ -632,6 +639,7 @@ int imapc_msg_iter_end(struct mailferry_msg_iter **_iter)
 /* ---- expunges -------------------------------------------------------- */
 
 struct mailferry_expunge_iter {
+	struct imapc_storage *storage;
 	struct imapc_uid_array uids;
 	size_t pos;
 	uint64_t modseq;
@@ -665,6 +673,7 @@ int imapc_expunge_iter_begin(struct mailferry_mailbox *_box, uint64_t since,
 	if ((ret = imapc_box_select(box)) < 0)
 		return ret;
 	iter = mf_calloc(1, sizeof(*iter));
+	iter->storage = storage;
 	snprintf(line, sizeof(line),
 	         "UID FETCH 1:* (UID) (CHANGEDSINCE %llu VANISHED)",
 	         (unsigned long long)(since == 0 ? 1 : since));
@@ -691,6 +700,12 @@ int imapc_expunge_iter_begin(struct mailferry_mailbox *_box, uint64_t since,
 	iter->modseq = imapc_client_selected(client)->highestmodseq;
 	*iter_r = iter;
 	return 0;
+}
+
+struct imapc_storage *
+imapc_expunge_iter_storage(struct mailferry_expunge_iter *it)
+{
+	return it->storage;
 }
 
 int imapc_expunge_iter_next(struct mailferry_expunge_iter *iter,

@@ -20,6 +20,16 @@ static bool is_inbox(const char *name)
 	return strcasecmp(name, "INBOX") == 0;
 }
 
+/* With UTF8=ACCEPT names travel as UTF-8; it must still be valid. */
+static bool utf8_valid(const char *str)
+{
+	struct mf_buf tmp = MF_BUF_INIT;
+	int ret = mf_utf8_to_mutf7(str, &tmp);
+
+	mf_buf_free(&tmp);
+	return ret == 0;
+}
+
 int imapc_name_to_remote(struct imapc_storage *storage, const char *name,
                          bool utf8, char **remote_r, char **error_r)
 {
@@ -43,9 +53,9 @@ int imapc_name_to_remote(struct imapc_storage *storage, const char *name,
 		    name, sep);
 		return -1;
 	}
-	if (utf8)
+	if (utf8 && utf8_valid(name))
 		mf_buf_append_str(&enc, name);
-	else if (mf_utf8_to_mutf7(name, &enc) < 0) {
+	else if (utf8 || mf_utf8_to_mutf7(name, &enc) < 0) {
 		mf_buf_free(&enc);
 		*error_r = mf_strdup_printf(
 		    "mailbox name '%s' is not valid UTF-8", name);
@@ -82,9 +92,9 @@ int imapc_name_from_remote(struct imapc_storage *storage, const char *remote,
 		return -1;
 	for (const char *p = remote; *p != '\0'; p++)
 		mf_buf_append_c(&tmp, *p == sep ? '/' : *p);
-	if (utf8)
+	if (utf8 && utf8_valid(mf_buf_str(&tmp)))
 		mf_buf_append_str(&out, mf_buf_str(&tmp));
-	else if (mf_mutf7_to_utf8(mf_buf_str(&tmp), &out) < 0) {
+	else if (utf8 || mf_mutf7_to_utf8(mf_buf_str(&tmp), &out) < 0) {
 		mf_buf_free(&tmp);
 		mf_buf_free(&out);
 		return -1;

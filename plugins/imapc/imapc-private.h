@@ -7,6 +7,8 @@
 #ifndef IMAPC_PRIVATE_H
 #define IMAPC_PRIVATE_H
 
+#include <pthread.h>
+
 #include <mailferry/driver.h>
 
 #include "mf-array.h"
@@ -29,12 +31,29 @@ struct imapc_storage {
 	char *host, *user; /* for mailbox GUID derivation */
 	char sep;          /* the server's hierarchy separator */
 	char *list_prefix; /* remote prefix, "" when none */
+	/* INBOX is listed next to the mailboxes under list_prefix: the
+	 * prefix is the personal namespace's (NAMESPACE, or "INBOX.") */
+	bool list_inbox;
 	bool readonly;
 	uint64_t window; /* bytes of bodies/appends in flight */
 	unsigned int retry_count;
 	struct imapc_mailbox *selected; /* the mailbox handle selected now */
 	/* where a running STATUS puts its answer */
 	struct mailferry_mailbox_status *status_target;
+
+	/* Keepalive (imapc_max_idle_time): a thread sends NOOP when no
+	 * command went out for max_idle_msecs. lock is held by every ABI
+	 * call (imapc-driver.c) and by the thread while it talks, so the
+	 * two never use the connection at once; the thread only talks
+	 * while the core is outside the driver. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t keepalive;
+	bool keepalive_running, keepalive_stop, in_keepalive;
+	uint64_t max_idle_msecs;
+	/* log lines of the thread, written by the next ABI call: the
+	 * core's log is only called from the core's own thread */
+	MF_ARRAY(char *) deferred_logs;
 };
 
 struct imapc_msg_rec {
@@ -154,6 +173,17 @@ int imapc_storage_fail(struct imapc_storage *storage);
 bool imapc_storage_retry(struct imapc_storage *storage, unsigned int *attempt);
 /* Make sure box is the selected mailbox (reconnecting when needed). */
 int imapc_box_select(struct imapc_mailbox *box);
+/* Every ABI call runs between these (imapc-driver.c). */
+void imapc_storage_enter(struct imapc_storage *storage);
+void imapc_storage_leave(struct imapc_storage *storage);
+/* The storage an ABI object belongs to (for imapc-driver.c). */
+struct imapc_storage *imapc_list_iter_storage(struct mailferry_list_iter *it);
+struct imapc_storage *imapc_subs_iter_storage(struct mailferry_subs_iter *it);
+struct imapc_storage *imapc_msg_iter_storage(struct mailferry_msg_iter *it);
+struct imapc_storage *
+imapc_expunge_iter_storage(struct mailferry_expunge_iter *it);
+struct imapc_storage *imapc_stream_storage(struct mailferry_stream *stream);
+struct imapc_storage *imapc_trans_storage(struct mailferry_trans *trans);
 
 /* ---- imapc-mailbox.c ---- */
 int imapc_mailbox_open(struct mailferry_storage *storage, const char *name,
@@ -209,6 +239,8 @@ int imapc_update_flags(struct mailferry_trans *trans,
                        const char *const *keywords);
 int imapc_expunge(struct mailferry_trans *trans,
                   const struct mailferry_uidset *uids);
+int imapc_copy(struct mailferry_trans *trans, struct mailferry_mailbox *src,
+               uint32_t src_uid, const struct mailferry_save *save);
 int imapc_trans_commit(struct mailferry_trans **trans,
                        struct mailferry_commit_result *result_r);
 void imapc_trans_rollback(struct mailferry_trans **trans);

@@ -16,6 +16,18 @@
  * [OVERQUOTA]...) as the commit's error, naming the message; the other
  * saves of the transaction stay stored and result_r lists their UIDs (0
  * for the refused ones), since IMAP cannot take them back atomically.
+ *
+ * copy() of a message of the same mailbox (the engine's "move to a new
+ * UID", or a second instance of a message the mailbox already has) is a
+ * server-side UID COPY at commit, with COPYUID naming the new UID (so it
+ * needs UIDPLUS; else NOTSUPP and the core streams). When the same
+ * transaction also expunges the source UID and the server has MOVE
+ * (RFC 6851), the pair becomes one UID MOVE: atomic on the server, no
+ * \Deleted window, no second copy of the bytes. Copied messages get the
+ * save's flags and keywords with UID STORE, like any other flag change.
+ * After a lost reply, a COPY is recognised on the server by the source's
+ * header and size like an APPEND; a MOVE whose source is gone happened
+ * (its new UID is then reported as 0).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +68,14 @@ struct imapc_save {
 	bool confirmed;
 	int error;
 	char *error_text;
+	/* copy(): the source UID in the same mailbox (0 for an APPEND),
+	 * whether a COPY/MOVE for it went out, and whether it is a MOVE */
+	uint32_t copy_src_uid;
+	bool copy_sent;
+	bool move;
+	/* the source already has the save's flags and keywords (as of the
+	 * cached listing): no UID STORE needed after the copy */
+	bool copy_flags_same;
 };
 
 /* Saves sent together in one MULTIAPPEND (atomic on the server: all or
@@ -262,6 +282,11 @@ static char *save_describe(const struct imapc_save *save)
 }
 
 /* ---- transaction ----------------------------------------------------- */
+
+struct imapc_storage *imapc_trans_storage(struct mailferry_trans *trans)
+{
+	return trans->box->storage;
+}
 
 int imapc_trans_begin(struct mailferry_mailbox *_box, uint32_t flags,
                       struct mailferry_trans **trans_r)
@@ -1011,8 +1036,105 @@ static void resolve_handler(struct imapc_client *client,
 		free(f.header);
 }
 
+static void found_free(struct resolve_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->found.count; i++)
+		free(ctx->found.items[i].header);
+	mf_array_free(&ctx->found);
+}
+
+/* Append "5:7,9" for ascending uids. */
+static void append_uid_list(struct mf_buf *buf, const uint32_t *uids,
+                            size_t count)
+{
+	for (size_t i = 0; i < count;) {
+		size_t j = i;
+		while (j + 1 < count && uids[j + 1] == uids[j] + 1)
+			j++;
+		mf_buf_printf(buf, "%s%u", i > 0 ? "," : "", uids[i]);
+		if (j > i)
+			mf_buf_printf(buf, ":%u", uids[j]);
+		i = j + 1;
+	}
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Copies whose COPY/MOVE went out but whose reply was lost: give them
+ * the source's header and size, so they are matched like APPENDs; a MOVE
+ * whose source is gone happened. 0 or -1. */
+static int resolve_copies_prepare(struct mailferry_trans *trans)
+{
+	struct imapc_mailbox *box = trans->box;
+	struct imapc_client *client = box->storage->client;
+	struct resolve_ctx src;
+	MF_ARRAY(uint32_t) uids = MF_ARRAY_INIT;
+	struct mf_buf line = MF_BUF_INIT;
+	int ret;
+
+	memset(&src, 0, sizeof(src));
+	for (size_t j = 0; j < trans->saves.count; j++) {
+		struct imapc_save *save = trans->saves.items[j];
+		if (save->copy_src_uid != 0 && save->copy_sent &&
+		    !save->confirmed)
+			mf_array_push(&uids, save->copy_src_uid);
+	}
+	if (uids.count == 0)
+		return 0;
+	mf_qsort(uids.items, uids.count, sizeof(uint32_t), u32_cmp);
+	mf_buf_append_str(&line, "UID FETCH ");
+	append_uid_list(&line, uids.items, uids.count);
+	mf_buf_append_str(&line, " (UID RFC822.SIZE BODY.PEEK[HEADER])");
+	imapc_client_set_handler(client, resolve_handler, &src);
+	ret = imapc_client_run(client, line.data, "UID FETCH");
+	imapc_client_set_handler(client, imapc_mailbox_untagged, box);
+	mf_buf_free(&line);
+	mf_array_free(&uids);
+	for (size_t j = 0; ret == 0 && j < trans->saves.count; j++) {
+		struct imapc_save *save = trans->saves.items[j];
+		const struct found_msg *f = NULL;
+		if (save->copy_src_uid == 0 || !save->copy_sent ||
+		    save->confirmed)
+			continue;
+		for (size_t i = 0; i < src.found.count; i++) {
+			if (src.found.items[i].uid == save->copy_src_uid)
+				f = &src.found.items[i];
+		}
+		if (f == NULL) {
+			/* the source is gone: moved (a MOVE is atomic),
+			 * or expunged by someone else meanwhile */
+			save->confirmed = true;
+			save->uid = 0;
+			imapc_api->log(box->storage->ctx, MAILFERRY_LOG_INFO,
+			               "imapc: mailbox '%s': UID %u is gone "
+			               "after the connection dropped; its %s "
+			               "is taken as done (new UID unknown)",
+			               box->name, save->copy_src_uid,
+			               save->move ? "MOVE" : "COPY");
+			continue;
+		}
+		if (save->move) {
+			/* still there: the MOVE did not happen */
+			save->copy_sent = false;
+			continue;
+		}
+		mf_buf_truncate(&save->head, 0);
+		if (f->header != NULL)
+			mf_buf_append(&save->head, f->header, f->header_len);
+		save->size = f->size;
+	}
+	found_free(&src);
+	return ret;
+}
+
 /* Find which unconfirmed saves the server stored before the connection
- * dropped; append the others again. */
+ * dropped; append the others again (copies are sent again by
+ * copies_apply()). */
 static int resolve_unconfirmed(struct mailferry_trans *trans)
 {
 	struct imapc_mailbox *box = trans->box;
@@ -1021,6 +1143,8 @@ static int resolve_unconfirmed(struct mailferry_trans *trans)
 	char line[128];
 	int ret;
 
+	if (resolve_copies_prepare(trans) < 0)
+		return -1;
 	memset(&ctx, 0, sizeof(ctx));
 	snprintf(line, sizeof(line),
 	         "UID FETCH %u:* (UID RFC822.SIZE BODY.PEEK[HEADER])",
@@ -1042,7 +1166,8 @@ static int resolve_unconfirmed(struct mailferry_trans *trans)
 	}
 	for (size_t j = 0; j < trans->saves.count; j++) {
 		struct imapc_save *save = trans->saves.items[j];
-		if (save->confirmed || save->cmd != NULL)
+		if (save->confirmed || save->cmd != NULL ||
+		    (save->copy_src_uid != 0 && !save->copy_sent))
 			continue;
 		const char *data =
 		    save->head.data == NULL ? "" : save->head.data;
@@ -1060,20 +1185,274 @@ static int resolve_unconfirmed(struct mailferry_trans *trans)
 			imapc_api->log(box->storage->ctx, MAILFERRY_LOG_INFO,
 			               "imapc: mailbox '%s': message #%zu was "
 			               "stored (UID %u) before the connection "
-			               "dropped; not appending it again",
-			               box->name, save->index + 1, f->uid);
+			               "dropped; not %s it again",
+			               box->name, save->index + 1, f->uid,
+			               save->copy_src_uid != 0 ? "copying"
+			                                       : "appending");
 			break;
 		}
-		if (!save->confirmed && append_send(trans, save) < 0) {
+		if (save->confirmed)
+			continue;
+		if (save->copy_src_uid != 0) {
+			save->copy_sent = false; /* copies_apply() resends */
+			continue;
+		}
+		if (append_send(trans, save) < 0) {
 			ret = -1;
 			break;
 		}
 	}
 out:
-	for (size_t i = 0; i < ctx.found.count; i++)
-		free(ctx.found.items[i].header);
-	mf_array_free(&ctx.found);
+	found_free(&ctx);
 	return ret;
+}
+
+/* ---- server-side copies and moves ------------------------------------ */
+
+/* Remove uid from the (normalized) range list. */
+static void ranges_remove_uid(void *arr_, uint32_t uid)
+{
+	MF_ARRAY(struct mailferry_uid_range) *arr = arr_;
+
+	for (size_t i = 0; i < arr->count; i++) {
+		struct mailferry_uid_range *r = &arr->items[i];
+		if (uid < r->first || uid > r->last)
+			continue;
+		if (r->first == r->last) {
+			memmove(r, r + 1, (arr->count - i - 1) * sizeof(*r));
+			arr->count--;
+		} else if (uid == r->first) {
+			r->first++;
+		} else if (uid == r->last) {
+			r->last--;
+		} else {
+			struct mailferry_uid_range tail = {uid + 1, r->last};
+			r->last = uid - 1;
+			mf_array_push(arr, tail);
+		}
+		return;
+	}
+}
+
+/* Send one UID COPY or UID MOVE for saves (distinct source UIDs) and
+ * take the new UIDs from COPYUID. 0, or -1 when the connection broke
+ * (the saves stay unconfirmed, resolved after reconnecting). */
+static int copy_batch(struct mailferry_trans *trans, struct imapc_save **saves,
+                      size_t count, bool move)
+{
+	struct imapc_mailbox *box = trans->box;
+	struct imapc_client *client = box->storage->client;
+	struct mf_buf line = MF_BUF_INIT;
+	uint32_t *uids = mf_calloc(count, sizeof(*uids));
+	int ret = 0;
+
+	for (size_t i = 0; i < count; i++)
+		uids[i] = saves[i]->copy_src_uid;
+	mf_qsort(uids, count, sizeof(uint32_t), u32_cmp);
+	mf_buf_append_str(&line, move ? "UID MOVE " : "UID COPY ");
+	append_uid_list(&line, uids, count);
+	mf_buf_append_c(&line, ' ');
+	(void)imapc_append_astring(client, &line, box->remote);
+	struct imapc_cmd *cmd = imapc_cmd_send(client, line.data, NULL);
+	mf_buf_free(&line);
+	if (cmd == NULL) {
+		free(uids);
+		return -1;
+	}
+	cmd->wants_copyuid = move;
+	for (size_t i = 0; i < count; i++)
+		saves[i]->copy_sent = true;
+	if (imapc_cmd_wait(client, cmd) < 0 && cmd->disconnected) {
+		ret = -1;
+	} else if (cmd->status != IMAPC_STATUS_OK) {
+		for (size_t i = 0; i < count; i++) {
+			struct imapc_save *save = saves[i];
+			save->confirmed = true; /* final: not retried */
+			save->error = imapc_cmd_error_code(cmd);
+			save->error_text = mf_strdup_printf(
+			    "%s of UID %u in mailbox '%s' refused by %s: "
+			    "%s%s%s%s",
+			    move ? "MOVE" : "COPY", save->copy_src_uid,
+			    box->name, imapc_client_peer(client),
+			    cmd->code != NULL ? "[" : "",
+			    cmd->code != NULL ? cmd->code : "",
+			    cmd->code != NULL ? "] " : "", cmd->text);
+		}
+	} else {
+		/* COPYUID pairs the source set with the new UIDs in order;
+		 * sources that no longer existed are not in it (UID 0) */
+		size_t n = 0;
+		uint32_t *src = mf_calloc(count, sizeof(*src));
+		uint32_t *dst = mf_calloc(count, sizeof(*dst));
+		if (cmd->copy_src_uidset != NULL &&
+		    cmd->append_uidset != NULL) {
+			n = uidset_expand(cmd->copy_src_uidset, src, count);
+			if (uidset_expand(cmd->append_uidset, dst, count) != n)
+				n = 0;
+		}
+		for (size_t i = 0; i < count; i++) {
+			struct imapc_save *save = saves[i];
+			save->confirmed = true;
+			save->uid = 0;
+			for (size_t k = 0; k < n; k++) {
+				if (src[k] == save->copy_src_uid)
+					save->uid = dst[k];
+			}
+		}
+		free(src);
+		free(dst);
+	}
+	if (move && ret == 0) {
+		/* the server expunged the sources itself */
+		for (size_t i = 0; i < count; i++)
+			ranges_remove_uid(&trans->expunges,
+			                  saves[i]->copy_src_uid);
+	}
+	imapc_cmd_free(client, &cmd);
+	free(uids);
+	return ret;
+}
+
+/* Carry out the transaction's copies: UID COPY, and UID MOVE for a
+ * source the transaction also expunges (the last copy of it), so the
+ * copy and the expunge happen at once on the server. Then the copies get
+ * the flags and keywords asked for. 0 or -1. */
+static int copies_apply(struct mailferry_trans *trans)
+{
+	struct imapc_client *client = trans->box->storage->client;
+	bool can_move = (imapc_client_caps(client) & IMAPC_CAP_MOVE) != 0;
+	MF_ARRAY(struct imapc_save *) batch = MF_ARRAY_INIT;
+	bool any = false;
+	int ret = 0;
+
+	normalize_ranges(trans->expunges.items, &trans->expunges.count);
+	for (size_t i = 0; i < trans->saves.count; i++) {
+		struct imapc_save *save = trans->saves.items[i];
+		if (save->copy_src_uid == 0 || save->confirmed)
+			continue;
+		any = true;
+		save->move = false;
+		if (!can_move ||
+		    !in_ranges(trans->expunges.items, trans->expunges.count,
+		               save->copy_src_uid))
+			continue;
+		/* only the last copy of a source can take it away */
+		bool last = true;
+		for (size_t j = i + 1; j < trans->saves.count; j++) {
+			const struct imapc_save *o = trans->saves.items[j];
+			if (o->copy_src_uid == save->copy_src_uid &&
+			    !o->confirmed)
+				last = false;
+		}
+		save->move = last;
+	}
+	if (!any)
+		return 0;
+	/* copies first (a source copied twice needs two commands), then
+	 * the moves, which take the sources away */
+	for (int pass = 0; pass < 2 && ret == 0; pass++) {
+		for (;;) {
+			batch.count = 0;
+			for (size_t i = 0; i < trans->saves.count; i++) {
+				struct imapc_save *save = trans->saves.items[i];
+				bool dup = false;
+				if (save->copy_src_uid == 0 ||
+				    save->confirmed || save->copy_sent ||
+				    save->move != (pass == 1))
+					continue;
+				for (size_t k = 0; k < batch.count; k++) {
+					if (batch.items[k]->copy_src_uid ==
+					    save->copy_src_uid)
+						dup = true;
+				}
+				if (!dup && batch.count < 1000)
+					mf_array_push(&batch, save);
+			}
+			if (batch.count == 0)
+				break;
+			if ((ret = copy_batch(trans, batch.items, batch.count,
+			                      pass == 1)) < 0)
+				break;
+		}
+	}
+	mf_array_free(&batch);
+	if (ret < 0)
+		return -1;
+	/* the flags and keywords the saves asked for (a copy carries the
+	 * source's) */
+	for (size_t i = 0; i < trans->saves.count; i++) {
+		struct imapc_save *save = trans->saves.items[i];
+		if (save->copy_src_uid == 0 || save->uid == 0 ||
+		    save->error != 0 || save->copy_flags_same)
+			continue;
+		struct imapc_flag_op *op =
+		    mf_array_append_zero(&trans->flag_ops);
+		op->modify = MAILFERRY_MODIFY_REPLACE;
+		op->flags = save->flags;
+		op->keywords = strv_dup((const char *const *)save->keywords);
+		struct mailferry_uid_range r = {save->uid, save->uid};
+		mf_array_push(&op->ranges, r);
+	}
+	group_flag_ops(trans);
+	return 0;
+}
+
+int imapc_copy(struct mailferry_trans *trans, struct mailferry_mailbox *_src,
+               uint32_t src_uid, const struct mailferry_save *params)
+{
+	struct imapc_mailbox *src = (struct imapc_mailbox *)_src;
+	struct imapc_storage *storage = trans->box->storage;
+	int ret;
+
+	/* only inside one mailbox: UID COPY needs the source selected, and
+	 * only COPYUID (UIDPLUS) tells the new UID */
+	if (src->storage != storage ||
+	    strcmp(src->remote, trans->box->remote) != 0 ||
+	    (imapc_client_caps(storage->client) & IMAPC_CAP_UIDPLUS) == 0)
+		return imapc_api->set_error(storage->ctx, MAILFERRY_E_NOTSUPP,
+		                            "server-side copy only within "
+		                            "one mailbox, with UIDPLUS");
+	if (trans->cur != NULL)
+		return imapc_api->set_error(storage->ctx, MAILFERRY_E_INVALID,
+		                            "copy() while a save is running");
+	for (size_t i = 0;
+	     params->keywords != NULL && params->keywords[i] != NULL; i++) {
+		if (!keyword_valid(params->keywords[i]))
+			return imapc_api->set_error(
+			    storage->ctx, MAILFERRY_E_INVALID,
+			    "keyword '%s' cannot be stored over IMAP",
+			    params->keywords[i]);
+	}
+	struct imapc_save *save = mf_calloc(1, sizeof(*save));
+	save->index = trans->saves.count;
+	save->fd = -1;
+	save->flags = params->flags & MAILFERRY_FLAGS_MASK;
+	save->keywords = strv_dup(params->keywords);
+	save->received_date = params->received_date;
+	save->copy_src_uid = src_uid;
+	if (src->cache_valid) {
+		/* the listing the core just read tells the source's flags */
+		for (size_t i = 0; i < src->cache.count; i++) {
+			const struct imapc_msg_rec *r = &src->cache.items[i];
+			if (r->msg.uid != src_uid)
+				continue;
+			save->copy_flags_same =
+			    (r->msg.flags & MAILFERRY_FLAGS_MASK) ==
+			        save->flags &&
+			    strv_equal(r->keywords, save->keywords);
+			break;
+		}
+	}
+	/* (after looking at the cache: this refresh clears it) */
+	if (!trans->have_uidnext) {
+		if ((ret = uidnext_now(trans, &trans->uidnext_before)) < 0) {
+			save_free(storage->client, save);
+			return ret;
+		}
+		trans->have_uidnext = true;
+	}
+	mf_array_push(&trans->saves, save);
+	return 0;
 }
 
 /* ---- commit / rollback ----------------------------------------------- */
@@ -1105,7 +1484,9 @@ static void trans_free(struct mailferry_trans *trans)
 static bool appends_pending(struct mailferry_trans *trans)
 {
 	for (size_t i = 0; i < trans->saves.count; i++) {
-		if (!trans->saves.items[i]->confirmed)
+		const struct imapc_save *save = trans->saves.items[i];
+		if (!save->confirmed &&
+		    (save->copy_src_uid == 0 || save->copy_sent))
 			return true;
 	}
 	return false;
@@ -1142,6 +1523,8 @@ static int commit_run(struct mailferry_trans *trans)
 		if (appends_pending(trans))
 			return -1;
 	}
+	if (copies_apply(trans) < 0)
+		return -1;
 	if (flags_apply(trans) < 0)
 		return -1;
 	if (expunge_apply(trans) < 0)

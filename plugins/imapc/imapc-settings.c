@@ -206,6 +206,11 @@ static void parse_features(const struct lookup *lk, const char *value,
 	    {"no-x-guid", IMAPC_CAP_X_GUID},
 	    {"no-objectid", IMAPC_CAP_OBJECTID},
 	    {"no-sasl-ir", IMAPC_CAP_SASL_IR},
+	    {"no-namespace", IMAPC_CAP_NAMESPACE},
+	    {"no-utf8", IMAPC_CAP_UTF8_ACCEPT},
+	    {"no-utf8=accept", IMAPC_CAP_UTF8_ACCEPT},
+	    {"no-move", IMAPC_CAP_MOVE},
+	    {"no-create-special-use", IMAPC_CAP_CREATE_SPECIAL_USE},
 	};
 	char *copy = mf_strdup(value), *save = NULL;
 
@@ -383,11 +388,15 @@ int imapc_settings_read(struct mailferry_ctx *ctx,
 		}
 		cs->conn.connect_timeout_secs = (unsigned int)n;
 	}
+	set->max_idle_msecs = 29 * 60 * 1000;
 	v = get(&lk, "imapc_max_idle_time");
-	if (v != NULL && *v != '\0' && imapc_parse_secs(v, &n) < 0) {
-		*error_r = mf_strdup_printf(
-		    "imapc_max_idle_time: '%s' is not a time", v);
-		return MAILFERRY_E_INVALID;
+	if (v != NULL && *v != '\0') {
+		if (imapc_parse_secs(v, &n) < 0 || n > 86400) {
+			*error_r = mf_strdup_printf(
+			    "imapc_max_idle_time: '%s' is not a time", v);
+			return MAILFERRY_E_INVALID;
+		}
+		set->max_idle_msecs = n * 1000;
 	}
 	cs->retry_count = 3;
 	v = get(&lk, "imapc_connection_retry_count");

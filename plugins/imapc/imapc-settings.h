@@ -22,21 +22,27 @@
  *   imapc_ssl_ca_file             CA file instead of the system's CAs
  *                                 (also read: ssl_client_ca_file)
  *   imapc_list_prefix             only mailboxes under this remote prefix,
- *                                 named relative to it
+ *                                 named relative to it (INBOX too when it
+ *                                 is "INBOX" + separator); unset: the
+ *                                 personal namespace's prefix from
+ *                                 NAMESPACE when the server offers it
  *   imapc_features                words switching capabilities off:
  *                                 no-qresync no-condstore no-literal+
  *                                 no-uidplus no-multiappend no-list-status
  *                                 no-list-extended no-x-guid no-objectid
- *                                 no-sasl-ir; "x-guid" forces X-GUID;
- *                                 Dovecot's other words are ignored
+ *                                 no-sasl-ir no-namespace no-utf8 no-move
+ *                                 no-create-special-use; "x-guid" forces
+ *                                 X-GUID; Dovecot's other words are
+ *                                 ignored
  *   imapc_cmd_timeout             seconds without an answer (default 300)
  *   imapc_connection_timeout_interval  connect timeout (default 30 s)
  *   imapc_connection_retry_count  reconnect attempts (default 3)
  *   imapc_connection_retry_interval  first back-off in ms (default 1000,
  *                                 doubling, at most 30 s)
- *   imapc_max_idle_time           accepted and not used: an idle
- *                                 connection the server dropped is
- *                                 reconnected on next use
+ *   imapc_max_idle_time           a connection idle this long between
+ *                                 operations gets a NOOP, so servers and
+ *                                 NAT boxes do not drop it (default 29
+ *                                 mins, as Dovecot; 0 = never)
  *   imapc_rate_limit              bytes/s read (k/M/G suffixes)
  *   imapc_prefetch_window         bytes of bodies and APPENDs in flight
  *                                 (default 8M)
@@ -55,8 +61,9 @@
 
 struct imapc_settings {
 	struct imapc_client_settings client;
-	char *list_prefix; /* "" when unset */
-	uint64_t window;   /* imapc_prefetch_window */
+	char *list_prefix;       /* "" when unset */
+	uint64_t window;         /* imapc_prefetch_window */
+	uint64_t max_idle_msecs; /* imapc_max_idle_time, 0 = no keepalive */
 	/* strings owned here (client's const pointers point into them) */
 	char *host, *user, *master_user, *password, *ca_file, *command, *rawlog;
 };

@@ -4,9 +4,11 @@
  * LSUB, CREATE, DELETE, RENAME, (UN)SUBSCRIBE; plus the retry and
  * selection helpers the other files use.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <time.h>
 
 #include "mf-alloc.h"
 #include "imapc-private.h"
@@ -74,8 +76,123 @@ static void client_log(void *context, int level, const char *msg)
 {
 	struct imapc_storage *storage = context;
 
+	if (storage->in_keepalive) {
+		/* the keepalive thread: the core logs from its own thread
+		 * only; the next ABI call writes it (level in front) */
+		mf_array_push(&storage->deferred_logs,
+		              mf_strdup_printf("%c%s", '0' + level, msg));
+		return;
+	}
 	imapc_api->log(storage->ctx, (enum mailferry_log_level)level, "%s",
 	               msg);
+}
+
+void imapc_storage_enter(struct imapc_storage *storage)
+{
+	pthread_mutex_lock(&storage->lock);
+	for (size_t i = 0; i < storage->deferred_logs.count; i++) {
+		char *line = storage->deferred_logs.items[i];
+		imapc_api->log(storage->ctx,
+		               (enum mailferry_log_level)(line[0] - '0'), "%s",
+		               line + 1);
+		free(line);
+	}
+	storage->deferred_logs.count = 0;
+}
+
+void imapc_storage_leave(struct imapc_storage *storage)
+{
+	pthread_mutex_unlock(&storage->lock);
+}
+
+/* The keepalive thread: when no command went out for max_idle_msecs,
+ * send NOOP (servers log idle clients out, NAT boxes forget idle
+ * flows). It holds the lock while it talks, so it only runs while the
+ * core is outside the driver; replies to prefetches still in flight are
+ * taken in as the core's own reads would. A NOOP that fails leaves the
+ * connection broken: the next call reconnects as after any drop. */
+static void *keepalive_main(void *context)
+{
+	struct imapc_storage *storage = context;
+	struct imapc_client *client = storage->client;
+	int64_t max_idle = (int64_t)storage->max_idle_msecs;
+
+	pthread_mutex_lock(&storage->lock);
+	while (!storage->keepalive_stop) {
+		int64_t now = imapc_now_msecs();
+		int64_t due = imapc_client_last_send_msecs(client) + max_idle;
+		if (now >= due) {
+			if (imapc_client_is_connected(client)) {
+				storage->in_keepalive = true;
+				imapc_client_set_handler(
+				    client,
+				    storage->selected != NULL
+				        ? imapc_mailbox_untagged
+				        : NULL,
+				    storage->selected);
+				(void)imapc_client_run(client, "NOOP", "NOOP");
+				storage->in_keepalive = false;
+				continue;
+			}
+			due = now + max_idle; /* reconnected on next use */
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		int64_t wait = due - now;
+		ts.tv_sec += (time_t)(wait / 1000);
+		ts.tv_nsec += (long)(wait % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		(void)pthread_cond_timedwait(&storage->cond, &storage->lock,
+		                             &ts);
+	}
+	pthread_mutex_unlock(&storage->lock);
+	return NULL;
+}
+
+static void keepalive_start(struct imapc_storage *storage)
+{
+	if (storage->max_idle_msecs == 0)
+		return;
+	if (pthread_create(&storage->keepalive, NULL, keepalive_main,
+	                   storage) != 0) {
+		imapc_api->log(storage->ctx, MAILFERRY_LOG_WARNING,
+		               "imapc: no keepalive thread (%s): an idle "
+		               "connection is reconnected when used again",
+		               strerror(errno));
+		return;
+	}
+	storage->keepalive_running = true;
+}
+
+static void keepalive_stop(struct imapc_storage *storage)
+{
+	if (!storage->keepalive_running)
+		return;
+	pthread_mutex_lock(&storage->lock);
+	storage->keepalive_stop = true;
+	pthread_cond_signal(&storage->cond);
+	pthread_mutex_unlock(&storage->lock);
+	pthread_join(storage->keepalive, NULL);
+	storage->keepalive_running = false;
+}
+
+static void storage_free(struct imapc_storage *storage)
+{
+	keepalive_stop(storage);
+	imapc_client_free(&storage->client);
+	for (size_t i = 0; i < storage->deferred_logs.count; i++)
+		free(storage->deferred_logs.items[i]);
+	mf_array_free(&storage->deferred_logs);
+	pthread_cond_destroy(&storage->cond);
+	pthread_mutex_destroy(&storage->lock);
+	free(storage->display);
+	free(storage->list_prefix);
+	free(storage->host);
+	free(storage->user);
+	free(storage);
 }
 
 /* LIST "" "" tells the hierarchy separator. */
@@ -90,6 +207,84 @@ static void sep_handler(struct imapc_client *client,
 		if (sep != NULL && strlen(sep) == 1)
 			storage->sep = sep[0];
 	}
+}
+
+/* NAMESPACE: the first personal namespace gives the prefix and the
+ * separator, e.g. (("INBOX." ".")) on Courier or Cyrus. */
+struct ns_result {
+	bool found;
+	char *prefix;
+	char sep;
+};
+
+static void ns_handler(struct imapc_client *client,
+                       const struct imapc_response *resp, void *context)
+{
+	struct ns_result *ns = context;
+	const struct imapc_arg *pers, *first;
+
+	(void)client;
+	if (resp->count < 2 || !imapc_arg_atom_eq(&resp->args[0], "NAMESPACE"))
+		return;
+	pers = &resp->args[1];
+	if (pers->type != IMAPC_ARG_LIST || pers->count == 0)
+		return; /* NIL: no personal namespace */
+	first = &pers->list[0];
+	if (first->type != IMAPC_ARG_LIST || first->count < 2 ||
+	    imapc_arg_str(&first->list[0]) == NULL)
+		return;
+	const char *sep = imapc_arg_str(&first->list[1]);
+	if (sep != NULL && strlen(sep) != 1)
+		return;
+	free(ns->prefix);
+	ns->prefix = mf_strdup(first->list[0].str);
+	ns->sep = sep == NULL ? '\0' : sep[0]; /* NIL: flat namespace */
+	ns->found = true;
+}
+
+/* Learn the hierarchy separator, and without imapc_list_prefix the
+ * personal namespace's prefix: NAMESPACE when offered, else LIST "" "".
+ * 0 or -1 (client error set). */
+static int learn_namespace(struct imapc_storage *storage)
+{
+	struct imapc_client *client = storage->client;
+	struct ns_result ns = {false, NULL, '/'};
+
+	if (*storage->list_prefix == '\0' &&
+	    (imapc_client_caps(client) & IMAPC_CAP_NAMESPACE) != 0) {
+		imapc_client_set_handler(client, ns_handler, &ns);
+		int ret = imapc_client_run(client, "NAMESPACE", "NAMESPACE");
+		imapc_client_set_handler(client, NULL, NULL);
+		if (ret < 0 && !imapc_client_is_connected(client)) {
+			free(ns.prefix);
+			return -1;
+		}
+	}
+	if (ns.found) {
+		free(storage->list_prefix);
+		storage->list_prefix = ns.prefix;
+		storage->sep = ns.sep;
+		/* INBOX belongs to the personal namespace even when its
+		 * prefix does not cover the name "INBOX" */
+		storage->list_inbox = *ns.prefix != '\0';
+		imapc_api->log(storage->ctx, MAILFERRY_LOG_DEBUG,
+		               "imapc: %s: personal namespace prefix '%s', "
+		               "separator '%c'",
+		               storage->display, ns.prefix,
+		               ns.sep == '\0' ? ' ' : ns.sep);
+		return 0;
+	}
+	imapc_client_set_handler(client, sep_handler, storage);
+	int ret = imapc_client_run(client, "LIST \"\" \"\"", "LIST");
+	imapc_client_set_handler(client, NULL, NULL);
+	if (ret < 0)
+		return -1;
+	/* a configured "INBOX." is the Courier-style personal namespace */
+	size_t plen = strlen(storage->list_prefix);
+	storage->list_inbox =
+	    plen == 6 && strncasecmp(storage->list_prefix, "INBOX", 5) == 0 &&
+	    storage->list_prefix[5] == storage->sep;
+	return 0;
 }
 
 static uint32_t storage_caps(struct imapc_storage *storage)
@@ -126,6 +321,13 @@ int imapc_storage_open(struct mailferry_ctx *ctx,
 	}
 	storage = mf_calloc(1, sizeof(*storage));
 	storage->ctx = ctx;
+	pthread_mutex_init(&storage->lock, NULL);
+	pthread_condattr_t cattr;
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&storage->cond, &cattr);
+	pthread_condattr_destroy(&cattr);
+	storage->max_idle_msecs = set.max_idle_msecs;
 	storage->readonly = (params->flags & MAILFERRY_STORAGE_READONLY) != 0;
 	storage->window = set.window;
 	storage->retry_count = set.client.retry_count;
@@ -151,25 +353,19 @@ int imapc_storage_open(struct mailferry_ctx *ctx,
 		ret = imapc_storage_fail(storage);
 		goto fail;
 	}
-	imapc_client_set_handler(storage->client, sep_handler, storage);
-	if (imapc_client_run(storage->client, "LIST \"\" \"\"", "LIST") < 0) {
+	if (learn_namespace(storage) < 0) {
 		ret = imapc_storage_fail(storage);
 		goto fail;
 	}
-	imapc_client_set_handler(storage->client, NULL, NULL);
 	storage->info.struct_size = sizeof(storage->info);
 	storage->info.hier_sep = '/';
 	storage->info.display = storage->display;
 	storage->info.caps = storage_caps(storage);
+	keepalive_start(storage);
 	*storage_r = (struct mailferry_storage *)storage;
 	return 0;
 fail:
-	imapc_client_free(&storage->client);
-	free(storage->display);
-	free(storage->list_prefix);
-	free(storage->host);
-	free(storage->user);
-	free(storage);
+	storage_free(storage);
 	return ret;
 }
 
@@ -180,12 +376,7 @@ void imapc_storage_close(struct mailferry_storage **_storage)
 	if (storage == NULL)
 		return;
 	*_storage = NULL;
-	imapc_client_free(&storage->client);
-	free(storage->display);
-	free(storage->list_prefix);
-	free(storage->host);
-	free(storage->user);
-	free(storage);
+	storage_free(storage);
 }
 
 int imapc_storage_info(struct mailferry_storage *_storage,
@@ -218,26 +409,43 @@ struct mailferry_list_iter {
 	int error;
 };
 
+static const struct {
+	const char *name;
+	uint32_t bit;
+} special_use_map[] = {
+    {"\\All", MAILFERRY_SPECIAL_ALL},
+    {"\\Archive", MAILFERRY_SPECIAL_ARCHIVE},
+    {"\\Drafts", MAILFERRY_SPECIAL_DRAFTS},
+    {"\\Flagged", MAILFERRY_SPECIAL_FLAGGED},
+    {"\\Junk", MAILFERRY_SPECIAL_JUNK},
+    {"\\Sent", MAILFERRY_SPECIAL_SENT},
+    {"\\Trash", MAILFERRY_SPECIAL_TRASH},
+    {"\\Important", MAILFERRY_SPECIAL_IMPORTANT},
+};
+
 static uint32_t special_use_from_flag(const char *flag)
 {
-	static const struct {
-		const char *name;
-		uint32_t bit;
-	} map[] = {
-	    {"\\All", MAILFERRY_SPECIAL_ALL},
-	    {"\\Archive", MAILFERRY_SPECIAL_ARCHIVE},
-	    {"\\Drafts", MAILFERRY_SPECIAL_DRAFTS},
-	    {"\\Flagged", MAILFERRY_SPECIAL_FLAGGED},
-	    {"\\Junk", MAILFERRY_SPECIAL_JUNK},
-	    {"\\Sent", MAILFERRY_SPECIAL_SENT},
-	    {"\\Trash", MAILFERRY_SPECIAL_TRASH},
-	    {"\\Important", MAILFERRY_SPECIAL_IMPORTANT},
-	};
-	for (size_t i = 0; i < MF_N_ELEMENTS(map); i++) {
-		if (strcasecmp(flag, map[i].name) == 0)
-			return map[i].bit;
+	for (size_t i = 0; i < MF_N_ELEMENTS(special_use_map); i++) {
+		if (strcasecmp(flag, special_use_map[i].name) == 0)
+			return special_use_map[i].bit;
 	}
 	return 0;
+}
+
+/* " (USE (\Sent \Trash))" for CREATE. */
+static void special_use_append(struct mf_buf *buf, uint32_t bits)
+{
+	bool sp = false;
+
+	mf_buf_append_str(buf, " (USE (");
+	for (size_t i = 0; i < MF_N_ELEMENTS(special_use_map); i++) {
+		if ((bits & special_use_map[i].bit) == 0)
+			continue;
+		mf_buf_printf(buf, "%s%s", sp ? " " : "",
+		              special_use_map[i].name);
+		sp = true;
+	}
+	mf_buf_append_str(buf, "))");
 }
 
 static struct imapc_list_entry *list_find(struct mailferry_list_iter *iter,
@@ -294,9 +502,8 @@ static void list_handler(struct imapc_client *client,
 	struct mailferry_list_iter *iter = context;
 	struct imapc_storage *storage = iter->storage;
 	const struct imapc_arg *args = resp->args;
-	bool utf8 = false;
+	bool utf8 = imapc_client_utf8(client);
 
-	(void)client;
 	if (resp->count >= 4 && (imapc_arg_atom_eq(&args[0], "LIST") ||
 	                         imapc_arg_atom_eq(&args[0], "LSUB"))) {
 		const char *sep = imapc_arg_str(&args[2]);
@@ -397,7 +604,8 @@ static int list_run(struct mailferry_list_iter *iter, uint32_t flags)
 	struct imapc_client *client = storage->client;
 	uint32_t caps = imapc_client_caps(client);
 	struct mf_buf line = MF_BUF_INIT, pattern = MF_BUF_INIT;
-	struct mf_buf items = MF_BUF_INIT;
+	struct mf_buf items = MF_BUF_INIT, ret_opts = MF_BUF_INIT;
+	struct mf_buf inbox_line = MF_BUF_INIT;
 	bool want_status = (flags & MAILFERRY_LIST_STATUS) != 0;
 	bool inline_status = want_status && (caps & IMAPC_CAP_LIST_STATUS);
 	int ret;
@@ -421,18 +629,37 @@ static int list_run(struct mailferry_list_iter *iter, uint32_t flags)
 	}
 	if (!iter->lsub && (caps & IMAPC_CAP_LIST_EXTENDED) != 0) {
 		/* LIST-EXTENDED only tells about children when asked */
-		mf_buf_append_str(&line, " RETURN (CHILDREN");
+		mf_buf_append_str(&ret_opts, " RETURN (CHILDREN");
 		if ((caps & IMAPC_CAP_SPECIAL_USE) != 0)
-			mf_buf_append_str(&line, " SPECIAL-USE");
+			mf_buf_append_str(&ret_opts, " SPECIAL-USE");
 		if (inline_status)
-			mf_buf_printf(&line, " STATUS (%s)", items.data);
-		mf_buf_append_c(&line, ')');
+			mf_buf_printf(&ret_opts, " STATUS (%s)", items.data);
+		mf_buf_append_c(&ret_opts, ')');
+		mf_buf_append_str(&line, ret_opts.data);
+	}
+	if (storage->list_inbox && *storage->list_prefix != '\0') {
+		/* "INBOX.*" does not match INBOX itself: ask for it too, in
+		 * the same round trip */
+		mf_buf_printf(&inbox_line, "%s \"\" INBOX%s",
+		              iter->lsub ? "LSUB" : "LIST",
+		              ret_opts.len > 0 ? ret_opts.data : "");
 	}
 	unsigned int attempt = 0;
 	for (;;) {
 		imapc_client_set_handler(client, list_handler, iter);
+		struct imapc_cmd *icmd = NULL;
+		if (inbox_line.len > 0)
+			icmd = imapc_cmd_send(client, inbox_line.data, NULL);
 		ret = imapc_client_run(client, line.data,
 		                       iter->lsub ? "LSUB" : "LIST");
+		if (icmd != NULL) {
+			/* a server without INBOX in this namespace may say
+			 * NO: only a broken connection counts */
+			if (imapc_cmd_wait(client, icmd) < 0 &&
+			    icmd->disconnected)
+				ret = -1;
+			imapc_cmd_free(client, &icmd);
+		}
 		if (ret == 0 || !imapc_storage_retry(storage, &attempt))
 			break;
 		for (size_t i = 0; i < iter->entries.count; i++) {
@@ -490,6 +717,8 @@ out:
 	mf_buf_free(&line);
 	mf_buf_free(&pattern);
 	mf_buf_free(&items);
+	mf_buf_free(&ret_opts);
+	mf_buf_free(&inbox_line);
 	return ret;
 }
 
@@ -501,6 +730,11 @@ static void list_iter_free(struct mailferry_list_iter *iter)
 	}
 	mf_array_free(&iter->entries);
 	free(iter);
+}
+
+struct imapc_storage *imapc_list_iter_storage(struct mailferry_list_iter *it)
+{
+	return it->storage;
 }
 
 int imapc_mailbox_list_begin(struct mailferry_storage *_storage, uint32_t flags,
@@ -557,6 +791,11 @@ int imapc_mailbox_list_end(struct mailferry_list_iter **_iter)
 struct mailferry_subs_iter {
 	struct mailferry_list_iter *list;
 };
+
+struct imapc_storage *imapc_subs_iter_storage(struct mailferry_subs_iter *it)
+{
+	return it->list->storage;
+}
 
 int imapc_subscriptions_begin(struct mailferry_storage *_storage,
                               struct mailferry_subs_iter **iter_r)
@@ -616,11 +855,12 @@ static int check_writable(struct imapc_storage *storage)
 	return 0;
 }
 
-/* Run "VERB name [name2]" with retries. ok_after_retry is the error code
- * that counts as success after a reconnect (the first attempt may have
- * done it before the connection dropped). */
+/* Run "VERB name [name2][extra]" with retries. ok_after_retry is the
+ * error code that counts as success after a reconnect (the first attempt
+ * may have done it before the connection dropped). */
 static int run_name_cmd(struct imapc_storage *storage, const char *verb,
-                        const char *name, const char *name2, int ok_after_retry)
+                        const char *name, const char *name2, const char *extra,
+                        int ok_after_retry)
 {
 	struct imapc_client *client = storage->client;
 	struct mf_buf line = MF_BUF_INIT;
@@ -628,8 +868,10 @@ static int run_name_cmd(struct imapc_storage *storage, const char *verb,
 	unsigned int attempt = 0;
 	int ret;
 
-	if (imapc_name_to_remote(storage, name, false, &remote, &error) < 0 ||
-	    (name2 != NULL && imapc_name_to_remote(storage, name2, false,
+	bool utf8 = imapc_client_utf8(client);
+
+	if (imapc_name_to_remote(storage, name, utf8, &remote, &error) < 0 ||
+	    (name2 != NULL && imapc_name_to_remote(storage, name2, utf8,
 	                                           &remote2, &error) < 0)) {
 		ret = imapc_api->set_error(storage->ctx, MAILFERRY_E_INVALID,
 		                           "%s", error);
@@ -669,6 +911,8 @@ static int run_name_cmd(struct imapc_storage *storage, const char *verb,
 		                           name);
 		goto out;
 	}
+	if (extra != NULL)
+		mf_buf_append_str(&line, extra);
 	for (;;) {
 		struct imapc_cmd *cmd = imapc_cmd_send(client, line.data, NULL);
 		if (cmd == NULL) {
@@ -718,10 +962,36 @@ int imapc_mailbox_create(struct mailferry_storage *_storage, const char *name,
 	if ((ret = check_writable(storage)) < 0)
 		return ret;
 	/* IMAP has no separate directories: a directory is created as a
-	 * mailbox (an empty one does no harm), special-use and identity
-	 * cannot be chosen (no MAILFERRY_CAP_MAILBOX_GUIDS). */
-	(void)params;
-	return run_name_cmd(storage, "CREATE", name, NULL, MAILFERRY_E_EXISTS);
+	 * mailbox (an empty one does no harm); identity cannot be chosen
+	 * (no MAILFERRY_CAP_MAILBOX_GUIDS). Special-use attributes go with
+	 * the CREATE when the server offers CREATE-SPECIAL-USE (RFC 6154);
+	 * otherwise, or when it refuses them ([USEATTR]: e.g. a second
+	 * \Sent), the mailbox is created plainly: a missing attribute loses
+	 * no mail. */
+	uint32_t special = 0, known = 0;
+	if (params != NULL &&
+	    MAILFERRY_HAS_FIELD(params, struct mailferry_mailbox_create,
+	                        special_use))
+		special = params->special_use;
+	for (size_t i = 0; i < MF_N_ELEMENTS(special_use_map); i++)
+		known |= special_use_map[i].bit;
+	special &= known; /* bits IMAP has no attribute for are dropped */
+	if (special != 0 && (imapc_client_caps(storage->client) &
+	                     IMAPC_CAP_CREATE_SPECIAL_USE) != 0) {
+		struct mf_buf use = MF_BUF_INIT;
+		special_use_append(&use, special);
+		ret = run_name_cmd(storage, "CREATE", name, NULL, use.data,
+		                   MAILFERRY_E_EXISTS);
+		mf_buf_free(&use);
+		if (ret != MAILFERRY_E_NOTSUPP)
+			return ret;
+		imapc_api->log(storage->ctx, MAILFERRY_LOG_WARNING,
+		               "imapc: %s refused the special-use attributes "
+		               "of mailbox '%s'; creating it without them",
+		               storage->display, name);
+	}
+	return run_name_cmd(storage, "CREATE", name, NULL, NULL,
+	                    MAILFERRY_E_EXISTS);
 }
 
 int imapc_mailbox_delete(struct mailferry_storage *_storage, const char *name,
@@ -733,7 +1003,7 @@ int imapc_mailbox_delete(struct mailferry_storage *_storage, const char *name,
 	(void)directory;
 	if ((ret = check_writable(storage)) < 0)
 		return ret;
-	return run_name_cmd(storage, "DELETE", name, NULL,
+	return run_name_cmd(storage, "DELETE", name, NULL, NULL,
 	                    MAILFERRY_E_NOTFOUND);
 }
 
@@ -745,7 +1015,7 @@ int imapc_mailbox_rename(struct mailferry_storage *_storage,
 
 	if ((ret = check_writable(storage)) < 0)
 		return ret;
-	return run_name_cmd(storage, "RENAME", old_name, new_name,
+	return run_name_cmd(storage, "RENAME", old_name, new_name, NULL,
 	                    MAILFERRY_E_NOTFOUND);
 }
 
@@ -759,7 +1029,7 @@ int imapc_mailbox_set_subscribed(struct mailferry_storage *_storage,
 		return ret;
 	/* (un)subscribing twice is harmless, so any retry is fine */
 	return run_name_cmd(storage, subscribed ? "SUBSCRIBE" : "UNSUBSCRIBE",
-	                    name, NULL, 1);
+	                    name, NULL, NULL, 1);
 }
 
 int imapc_mailbox_update(struct mailferry_storage *_storage, const char *name,

@@ -20,6 +20,8 @@ plugins_imapc_imapc_la_SOURCES = \
 	plugins/imapc/imapc-save.c \
 	plugins/imapc/imapc-driver.c
 plugins_imapc_imapc_la_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS)
-plugins_imapc_imapc_la_LDFLAGS = $(MF_DRIVER_LINK)
+# the keepalive thread (imapc_max_idle_time)
+plugins_imapc_imapc_la_CFLAGS = $(AM_CFLAGS) -pthread
+plugins_imapc_imapc_la_LDFLAGS = $(MF_DRIVER_LINK) -pthread
 plugins_imapc_imapc_la_LIBADD = plugins/imapc/libimapcproto.la \
 	core/lib/libmflib.la $(OPENSSL_LIBS)

@@ -10,6 +10,8 @@
  *   message) and closes both sides without passing the server's reply on:
  *   the client cannot know whether the message was stored.
  * MODE "bytes": the connection is cut after N bytes from the server.
+ * MODE "idle": the connection is cut when no byte went either way for N
+ *   milliseconds, as a NAT box or firewall forgets an idle flow.
  * Later connections are forwarded untouched. The chosen listening port is
  * written to PORTFILE. Runs until killed.
  */
@@ -78,9 +80,20 @@ static void serve(int client, int target_port, const char *mode, long n,
 	}
 	for (;;) {
 		struct pollfd p[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
-		int ret = poll(p, 2, cut_pending ? 500 : -1);
+		bool idle_mode = drop && strcmp(mode, "idle") == 0;
+		int ret = poll(p, 2,
+		               cut_pending ? 500
+		               : idle_mode ? (int)n
+		                           : -1);
 		if (ret == 0 && cut_pending)
 			break; /* the server has had its time: cut */
+		if (ret == 0 && idle_mode) {
+			fprintf(stderr,
+			        "imapc-dropproxy: idle for %ld ms, "
+			        "cutting the connection\n",
+			        n);
+			break;
+		}
 		if (ret < 0 && errno != EINTR)
 			break;
 		if (p[0].revents != 0) {
@@ -143,7 +156,7 @@ int main(int argc, char **argv)
 
 	if (argc != 5) {
 		fprintf(stderr, "usage: imapc-dropproxy PORTFILE TARGET_PORT "
-		                "append|bytes N\n");
+		                "append|bytes|idle N\n");
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);

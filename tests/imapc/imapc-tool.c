@@ -3,7 +3,10 @@
  * imapc-tool.c - drive a store through the core loader and the driver ABI
  * for the imapc shell tests: append, copy every mailbox from one store to
  * another (a minimal one-way copy into an empty destination), flag changes,
- * expunges, tree changes, change listings and a memory-bounded stream read.
+ * expunges, tree changes, change listings, a memory-bounded stream read,
+ * server-side copies and moves inside a mailbox (the copy slot, with the
+ * expunge of the source in the same transaction for a move) and a pause
+ * between operations (keepalive).
  *
  *   imapc-tool [-o KEY=VALUE]... COMMAND LOCATION ARGS...
  *
@@ -283,13 +286,151 @@ static int cmd_expunge(int argc, char **argv)
 	return 0;
 }
 
+/* dup|move LOC BOX UID...: copy each UID inside BOX with the copy slot
+ * (flags and keywords as listed); "move" also expunges the sources in the
+ * same transaction. Prints the new UIDs. */
+static int cmd_copy_in(bool move, int argc, char **argv)
+{
+	struct mf_storage *s = open_store(argv[0], 0);
+	struct mailferry_mailbox *box = open_box(s, argv[1], 0);
+	struct mailferry_msg_query q = {
+	    .struct_size = sizeof(q),
+	    .uid_first = 1,
+	    .uid_last = UINT32_MAX,
+	    .fields = MAILFERRY_FIELD_FLAGS,
+	};
+	struct mailferry_commit_result result = {.struct_size = sizeof(result)};
+	struct mailferry_msg_iter *iter;
+	struct mailferry_trans *trans;
+	const struct mailferry_msg *msg;
+	int ret;
+
+	if (!MF_HAS_OP(s, copy)) {
+		fprintf(stderr, "imapc-tool: the driver has no copy slot\n");
+		return 1;
+	}
+	if ((ret = s->ops->trans_begin(box, 0, &trans)) < 0)
+		die(s, "trans_begin", ret);
+	if ((ret = s->ops->msg_iter_begin(box, &q, &iter)) < 0)
+		die(s, "msg_iter_begin", ret);
+	while ((ret = s->ops->msg_iter_next(iter, &msg)) > 0) {
+		for (int i = 2; i < argc; i++) {
+			struct mailferry_uid_range r;
+			struct mailferry_uidset set = {&r, 1};
+			if ((uint32_t)strtoul(argv[i], NULL, 10) != msg->uid)
+				continue;
+			struct mailferry_save save = {
+			    .struct_size = sizeof(save),
+			    .flags = msg->flags & MAILFERRY_FLAGS_MASK,
+			    .keywords = msg->keywords,
+			    .size_hint = UINT64_MAX,
+			};
+			if ((ret = s->ops->copy(trans, box, msg->uid, &save)) <
+			    0)
+				die(s, "copy", ret);
+			r.first = r.last = msg->uid;
+			if (move && (ret = s->ops->expunge(trans, &set)) < 0)
+				die(s, "expunge", ret);
+		}
+	}
+	if (ret < 0)
+		die(s, "msg_iter_next", ret);
+	s->ops->msg_iter_end(&iter);
+	if ((ret = s->ops->trans_commit(&trans, &result)) < 0)
+		die(s, "trans_commit", ret);
+	for (size_t i = 0; i < result.saved_count; i++)
+		printf("%u\n", result.saved_uids[i]);
+	s->ops->mailbox_close(&box);
+	mf_storage_close(&s);
+	return 0;
+}
+
+/* idle LOC BOX SECS: list BOX, sit idle for SECS outside the driver
+ * (as when the other store is slow), then list it and read its first
+ * message again. Prints the message count both times. */
+static int cmd_idle(char **argv)
+{
+	struct mf_storage *s = open_store(argv[0], 0);
+	struct mailferry_mailbox *box =
+	    open_box(s, argv[1], MAILFERRY_MAILBOX_READONLY);
+	struct mailferry_msg_query q = {
+	    .struct_size = sizeof(q),
+	    .uid_first = 1,
+	    .uid_last = UINT32_MAX,
+	};
+	struct mailferry_mailbox_status st;
+	int ret;
+
+	for (int round = 0; round < 2; round++) {
+		struct mailferry_msg_iter *iter;
+		const struct mailferry_msg *msg;
+		uint32_t first = 0;
+		size_t n = 0;
+		if (round == 1) {
+			long ms = (long)(atof(argv[2]) * 1000);
+			struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+			while (nanosleep(&ts, &ts) < 0)
+				;
+			if ((ret = s->ops->mailbox_status(box, &st)) < 0)
+				die(s, "mailbox_status", ret);
+		}
+		if ((ret = s->ops->msg_iter_begin(box, &q, &iter)) < 0)
+			die(s, "msg_iter_begin", ret);
+		while ((ret = s->ops->msg_iter_next(iter, &msg)) > 0) {
+			if (first == 0)
+				first = msg->uid;
+			n++;
+		}
+		if (ret < 0)
+			die(s, "msg_iter_next", ret);
+		s->ops->msg_iter_end(&iter);
+		if (first != 0) {
+			struct mailferry_stream *stream;
+			char buf[4096];
+			size_t len;
+			if ((ret = s->ops->msg_open(box, first, 0, &stream)) <
+			    0)
+				die(s, "msg_open", ret);
+			while ((ret = s->ops->stream_read(
+			            stream, buf, sizeof(buf), &len)) == 0 &&
+			       len > 0)
+				;
+			if (ret < 0)
+				die(s, "stream_read", ret);
+			s->ops->stream_close(&stream);
+		}
+		printf("%zu\n", n);
+		fflush(stdout);
+	}
+	s->ops->mailbox_close(&box);
+	mf_storage_close(&s);
+	return 0;
+}
+
 static int cmd_tree(const char *cmd, int argc, char **argv)
 {
 	struct mf_storage *s = open_store(argv[0], 0);
 	int ret;
 
 	if (strcmp(cmd, "create") == 0) {
+		/* create LOC NAME [sent,trash,...]: special-use to record */
 		struct mailferry_mailbox_create c = {.struct_size = sizeof(c)};
+		if (argc > 2) {
+			static const struct {
+				const char *word;
+				uint32_t bit;
+			} su[] = {{"all", MAILFERRY_SPECIAL_ALL},
+			          {"archive", MAILFERRY_SPECIAL_ARCHIVE},
+			          {"drafts", MAILFERRY_SPECIAL_DRAFTS},
+			          {"flagged", MAILFERRY_SPECIAL_FLAGGED},
+			          {"junk", MAILFERRY_SPECIAL_JUNK},
+			          {"sent", MAILFERRY_SPECIAL_SENT},
+			          {"trash", MAILFERRY_SPECIAL_TRASH}};
+			for (size_t k = 0; k < MF_N_ELEMENTS(su); k++) {
+				if (strstr(argv[2], su[k].word) != NULL)
+					c.special_use |= su[k].bit;
+			}
+		}
 		ret = s->ops->mailbox_create(s->st, argv[1], &c);
 	} else if (strcmp(cmd, "delete") == 0) {
 		ret = s->ops->mailbox_delete(s->st, argv[1], 0);
@@ -510,6 +651,11 @@ int main(int argc, char **argv)
 		ret = cmd_info(args);
 	else if (strcmp(cmd, "stream") == 0 && n >= 3)
 		ret = cmd_stream(args);
+	else if ((strcmp(cmd, "dup") == 0 || strcmp(cmd, "move") == 0) &&
+	         n >= 3)
+		ret = cmd_copy_in(strcmp(cmd, "move") == 0, n, args);
+	else if (strcmp(cmd, "idle") == 0 && n >= 3)
+		ret = cmd_idle(args);
 	else {
 		fprintf(stderr,
 		        "imapc-tool: unknown command or missing "
