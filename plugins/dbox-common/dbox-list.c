@@ -142,8 +142,7 @@ int dbox_mailbox_list_next(struct mailferry_list_iter *it,
 	it->info.status.struct_size = sizeof(it->info.status);
 	if ((e->flags & MAILFERRY_MAILBOX_NOSELECT) == 0) {
 		struct mailferry_mailbox *box;
-		int ret = dbox_mailbox_open_internal(it->st, e->name, false,
-		                                     true, &box);
+		int ret = dbox_mailbox_open_unchecked(it->st, e->name, &box);
 
 		if (ret == 0) {
 			if ((it->flags & MAILFERRY_LIST_STATUS) != 0) {

@@ -173,9 +173,27 @@ static int create_missing_index(struct mailferry_mailbox *box)
 	return dbox_mailbox_create_index(st, box->dir, guid, uidvalidity, 1);
 }
 
+static int mailbox_open(struct mailferry_storage *st, const char *name,
+                        bool create_missing_inbox, bool readonly, bool check,
+                        struct mailferry_mailbox **box_r);
+
 int dbox_mailbox_open_internal(struct mailferry_storage *st, const char *name,
                                bool create_missing_inbox, bool readonly,
                                struct mailferry_mailbox **box_r)
+{
+	return mailbox_open(st, name, create_missing_inbox, readonly, true,
+	                    box_r);
+}
+
+int dbox_mailbox_open_unchecked(struct mailferry_storage *st, const char *name,
+                                struct mailferry_mailbox **box_r)
+{
+	return mailbox_open(st, name, false, true, false, box_r);
+}
+
+static int mailbox_open(struct mailferry_storage *st, const char *name,
+                        bool create_missing_inbox, bool readonly, bool check,
+                        struct mailferry_mailbox **box_r)
 {
 	struct mailferry_mailbox *box;
 	char *norm = dbox_name_normalise(st, name), *path;
@@ -228,7 +246,8 @@ int dbox_mailbox_open_internal(struct mailferry_storage *st, const char *name,
 		                 "mailbox %s is being deleted", norm);
 		goto fail;
 	}
-	if (st->fmt->check_box != NULL && (ret = st->fmt->check_box(box)) < 0)
+	if (check && st->fmt->check_box != NULL &&
+	    (ret = st->fmt->check_box(box)) < 0)
 		goto fail;
 	if (!box->readonly && mf_index_ext_find(box->idx, "modseq") == NULL) {
 		/* keep per-message modseqs from now on (Dovecot does this

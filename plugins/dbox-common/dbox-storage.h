@@ -285,6 +285,12 @@ void dbox_index_guid(const struct dbox_format *fmt, struct mf_index *idx,
 int dbox_mailbox_open_internal(struct mailferry_storage *st, const char *name,
                                bool create_missing_inbox, bool readonly,
                                struct mailferry_mailbox **box_r);
+/* Open a mailbox read-only for its header only (listing): without the
+ * format's check_box (e.g. an mdbox map UIDVALIDITY mismatch, which only
+ * matters for reading messages and which force-resync must be able to
+ * list mailboxes with). */
+int dbox_mailbox_open_unchecked(struct mailferry_storage *st, const char *name,
+                                struct mailferry_mailbox **box_r);
 /* Create the index of a new mailbox in dir. */
 int dbox_mailbox_create_index(struct mailferry_storage *st, const char *dir,
                               const uint8_t guid[16], uint32_t uidvalidity,

@@ -6,7 +6,8 @@ driver_LTLIBRARIES += plugins/mdbox/mdbox.la
 plugins_mdbox_mdbox_la_SOURCES = \
 	plugins/mdbox/mdbox.c \
 	plugins/mdbox/mdbox-map.c plugins/mdbox/mdbox-map.h \
-	plugins/mdbox/mdbox-purge.c plugins/mdbox/mdbox-purge.h
+	plugins/mdbox/mdbox-purge.c plugins/mdbox/mdbox-purge.h \
+	plugins/mdbox/mdbox-rebuild.c plugins/mdbox/mdbox-rebuild.h
 plugins_mdbox_mdbox_la_CPPFLAGS = $(AM_CPPFLAGS) \
 	-I$(top_srcdir)/core/index -I$(top_srcdir)/plugins/dbox-common
 plugins_mdbox_mdbox_la_LDFLAGS = $(MF_DRIVER_LINK)

@@ -77,6 +77,16 @@ int mdbox_map_init(struct mailferry_storage *st)
 		free(err);
 		return 0; /* nothing saved yet */
 	}
+	if (ret == MF_INDEX_ERR_CORRUPT && !st->readonly) {
+		/* force-resync must be able to open the storage to rebuild
+		 * the map; everything else fails on it (mdbox_map_unusable) */
+		map->damaged = err;
+		dbox_api->log(st->ctx, MAILFERRY_LOG_WARNING,
+		              "%s: map index is damaged (%s); run "
+		              "force-resync to rebuild it from the m.* files",
+		              map->dir, err);
+		return 0;
+	}
 	if (ret < 0)
 		return dbox_error_take(st,
 		                       ret == MF_INDEX_ERR_CORRUPT
@@ -99,10 +109,96 @@ void mdbox_map_deinit(struct mailferry_storage *st)
 	if (map->cache_fd >= 0)
 		close(map->cache_fd);
 	free(map->cache_path);
+	free(map->damaged);
 	free(map->dir);
 	free(map->alt_dir);
 	free(map);
 	st->fmt_data = NULL;
+}
+
+int mdbox_map_unusable(struct mailferry_storage *st)
+{
+	struct mdbox_map *map = MDBOX_MAP(st);
+
+	if (map->damaged != NULL)
+		return dbox_error(st, MAILFERRY_E_INVALIDDATA,
+		                  "%s: map index is damaged (%s); force-resync "
+		                  "rebuilds it",
+		                  map->dir, map->damaged);
+	return dbox_error(st, MAILFERRY_E_NOTFOUND, "%s: map index is missing",
+	                  map->dir);
+}
+
+static int map_open(struct mailferry_storage *st, char **error_r)
+{
+	struct mdbox_map *map = MDBOX_MAP(st);
+	struct mf_index_settings set;
+	enum mf_index_open_flags flags = MF_INDEX_OPEN_CREATE;
+
+	mf_zero(&set);
+	set.lock_timeout_secs = st->set.lock_timeout;
+	set.perm = &st->perm;
+	if (dbox_want_fsync(st))
+		flags |= MF_INDEX_OPEN_FSYNC;
+	return mf_index_open(map->dir, MDBOX_MAP_PREFIX, flags, &set, &map->idx,
+	                     error_r);
+}
+
+int mdbox_map_reopen_damaged(struct mailferry_storage *st)
+{
+	static const char *const suffixes[] = {"", ".log", ".log.2"};
+	struct mdbox_map *map = MDBOX_MAP(st);
+	char *path, *err = NULL;
+	int ret;
+
+	if (map->idx != NULL)
+		return 0;
+	/* a damaged main index file: the logs alone may still hold the
+	 * map (Dovecot reads them the same way) */
+	path = mf_strdup_printf("%s/" MDBOX_MAP_PREFIX, map->dir);
+	if (unlink(path) < 0 && errno != ENOENT) {
+		ret =
+		    dbox_error(st, dbox_errno_code(errno),
+		               "unlink(%s) failed: %s", path, strerror(errno));
+		free(path);
+		return ret;
+	}
+	free(path);
+	ret = map_open(st, &err);
+	if (ret == 0 && mf_index_get_header(map->idx)->uid_validity != 0) {
+		dbox_api->log(st->ctx, MAILFERRY_LOG_WARNING,
+		              "%s: map index rebuilt from its log", map->dir);
+	} else {
+		if (ret < 0)
+			dbox_api->log(st->ctx, MAILFERRY_LOG_WARNING,
+			              "%s: map log is damaged too (%s): "
+			              "starting a new map",
+			              map->dir, err);
+		free(err);
+		err = NULL;
+		if (map->idx != NULL)
+			mf_index_close(&map->idx);
+		for (size_t i = 0; i < MF_N_ELEMENTS(suffixes); i++) {
+			path = mf_strdup_printf("%s/" MDBOX_MAP_PREFIX "%s",
+			                        map->dir, suffixes[i]);
+			if (unlink(path) < 0 && errno != ENOENT) {
+				ret = dbox_error(st, dbox_errno_code(errno),
+				                 "unlink(%s) failed: %s", path,
+				                 strerror(errno));
+				free(path);
+				return ret;
+			}
+			free(path);
+		}
+		ret = map_open(st, &err);
+		if (ret < 0)
+			return dbox_error_take(st, MAILFERRY_E_TEMP, err);
+	}
+	free(map->damaged);
+	map->damaged = NULL;
+	if (mf_index_get_header(map->idx)->uid_validity == 0)
+		return map_create(st);
+	return 0;
 }
 
 uint32_t mdbox_map_uid_validity(struct mailferry_storage *st)
@@ -135,8 +231,7 @@ int mdbox_map_lookup(struct mailferry_storage *st, uint32_t map_uid,
 	uint32_t seq;
 
 	if (map->idx == NULL)
-		return dbox_error(st, MAILFERRY_E_NOTFOUND,
-		                  "%s: map index is missing", map->dir);
+		return mdbox_map_unusable(st);
 	seq = mf_index_lookup_uid(map->idx, map_uid);
 	if (seq == 0) {
 		int ret = mf_index_refresh(map->idx);
@@ -230,6 +325,8 @@ int mdbox_map_update_refs(struct mailferry_storage *st,
 
 	if (count == 0)
 		return 0;
+	if (map->idx == NULL)
+		return mdbox_map_unusable(st);
 	ret = map->held ? 0 : mf_index_lock(map->idx);
 	if (ret < 0)
 		return map_error(st, ret);

@@ -32,6 +32,15 @@ struct mdbox_map {
 	/* the map is locked for a whole mailbox commit (mdbox_commit_lock);
 	 * map updates inside it must not lock again */
 	bool held;
+	/* a writable storage whose map could not be read (idx NULL): why.
+	 * Everything needing the map fails until force-resync rebuilds it */
+	char *damaged;
+	/* force-resync is rebuilding the map: mailboxes whose map
+	 * uidvalidity differs may be opened */
+	bool rebuilding;
+	/* rebuilt by this handle, nothing committed since: a force-resync
+	 * asked once per mailbox rebuilds the storage once */
+	bool rebuilt;
 };
 
 #define MDBOX_MAP(st) ((struct mdbox_map *)(st)->fmt_data)
@@ -49,6 +58,13 @@ int mdbox_map_lookup(struct mailferry_storage *st, uint32_t map_uid,
  * file's message header size. */
 int mdbox_map_open_file(struct mailferry_storage *st, uint32_t file_id,
                         int *fd_r, char **path_r, uint32_t *msg_hdr_size_r);
+/* Error for an operation that needs the map when it is damaged (or, for
+ * a read-only storage, absent). */
+int mdbox_map_unusable(struct mailferry_storage *st);
+/* For the storage rebuild of a damaged map (map->damaged): open it again
+ * without its main index file (the logs may still describe it), else
+ * remove its files and start an empty map with a new UIDVALIDITY. */
+int mdbox_map_reopen_damaged(struct mailferry_storage *st);
 /* Add diff to the refcounts of map_uids, as one locked map commit. */
 int mdbox_map_update_refs(struct mailferry_storage *st,
                           const uint32_t *map_uids, size_t count, int diff);

@@ -17,6 +17,7 @@
 #include "dbox-resync.h"
 #include "mdbox-map.h"
 #include "mdbox-purge.h"
+#include "mdbox-rebuild.h"
 
 /* A file a transaction appends to: a temp file until commit. */
 struct mdbox_tfile {
@@ -54,7 +55,12 @@ static int mdbox_check_box(struct mailferry_mailbox *box)
 	const struct mf_index_ext *ext =
 	    mf_index_ext_find(box->idx, "mdbox-hdr");
 	uint32_t uv, map_uv = mdbox_map_uid_validity(box->st);
+	struct mdbox_map *map = MDBOX_MAP(box->st);
 
+	if (map->rebuilding)
+		return 0; /* force-resync puts the map right */
+	if (map->damaged != NULL && mf_index_count(box->idx) > 0)
+		return mdbox_map_unusable(box->st);
 	if (ext == NULL || ext->hdr_size < 4 || map_uv == 0)
 		return 0;
 	memcpy(&uv, ext->hdr, 4);
@@ -364,8 +370,11 @@ static int mdbox_commit_lock(struct mailferry_trans *t)
 	struct mdbox_map *map = MDBOX_MAP(st);
 	int ret;
 
-	if (map->idx == NULL || (t->saves.count == 0 && t->expunges.count == 0))
+	map->rebuilt = false;
+	if (t->saves.count == 0 && t->expunges.count == 0)
 		return 0;
+	if (map->idx == NULL)
+		return mdbox_map_unusable(st);
 	ret = mf_index_lock(map->idx);
 	if (ret < 0)
 		return dbox_index_error(st, map->idx, ret);
@@ -526,11 +535,6 @@ static int mdbox_copy(struct mailferry_trans *t, struct mailferry_mailbox *src,
 	return 0;
 }
 
-static int mdbox_resync_box(struct mailferry_mailbox *box)
-{
-	return mdbox_resync(box);
-}
-
 #define MDBOX_CAPS                                                             \
 	(MAILFERRY_CAP_MSG_GUIDS | MAILFERRY_CAP_SAVE_GUID |                   \
 	 MAILFERRY_CAP_SAVE_UID | MAILFERRY_CAP_MODSEQ |                       \
@@ -562,8 +566,8 @@ static const struct dbox_format mdbox_format = {
     .trans_free = mdbox_trans_free,
     .copy = mdbox_copy,
     .mailbox_deleting = mdbox_mailbox_deleting,
-    .resync = mdbox_resync_box,
-    .storage_resync = mdbox_storage_resync,
+    /* force-resync rebuilds the whole storage, as Dovecot's does */
+    .storage_resync = mdbox_storage_rebuild,
     .purge = mdbox_purge,
 };
 
