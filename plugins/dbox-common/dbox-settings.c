@@ -8,12 +8,11 @@
 #include <unistd.h>
 
 #include "mf-alloc.h"
+#include "mf-compress.h"
 #include "dbox-storage.h"
 
 #define DBOX_DEFAULT_ROTATE_SIZE (10 * 1024 * 1024)
 #define DBOX_DEFAULT_LOCK_TIMEOUT 120
-/* zstd's own default, which Dovecot's zstd handler uses too */
-#define DBOX_DEFAULT_ZSTD_LEVEL 3
 
 static int parse_uint(const char *s, uint64_t *v_r, const char **end_r)
 {
@@ -73,41 +72,26 @@ static const char *setting(struct mailferry_storage *st, const char *key)
 	return v != NULL && *v != '\0' ? v : NULL;
 }
 
+/* mail_compress[_level], else Dovecot 2.3's zlib plugin settings
+ * zlib_save[_level]: zstd, or gz where this build has zlib (the error
+ * says so where it has not). */
 static int read_compress(struct mailferry_storage *st)
 {
 	const char *key = "mail_compress", *level_key = "mail_compress_level";
-	const char *algo = setting(st, key), *level;
-	const char *end;
-	uint64_t v;
+	const char *algo = setting(st, key);
+	enum mf_compress_kind kind;
+	char *err = NULL;
 
 	if (algo == NULL) {
-		/* Dovecot 2.3's zlib plugin settings */
 		key = "zlib_save";
 		level_key = "zlib_save_level";
 		algo = setting(st, key);
 	}
-	st->set.compress_level = -1;
-	if (algo == NULL || strcmp(algo, "none") == 0 ||
-	    strcmp(algo, "no") == 0)
-		return 0;
-	if (strcmp(algo, "zstd") != 0) {
-		return dbox_error(st, MAILFERRY_E_INVALID,
-		                  "setting %s = %s: only zstd compression can "
-		                  "be written (reading also handles gzip)",
-		                  key, algo);
-	}
-	st->set.compress_level = DBOX_DEFAULT_ZSTD_LEVEL;
-	level = setting(st, level_key);
-	if (level != NULL) {
-		if (parse_uint(level, &v, &end) < 0 || *end != '\0' || v < 1 ||
-		    v > 22) {
-			return dbox_error(st, MAILFERRY_E_INVALID,
-			                  "setting %s = %s: not a zstd level "
-			                  "1..22",
-			                  level_key, level);
-		}
-		st->set.compress_level = (int)v;
-	}
+	if (mf_compress_parse_setting(key, algo, level_key,
+	                              setting(st, level_key), &kind,
+	                              &st->set.compress_level, &err) < 0)
+		return dbox_error_take(st, MAILFERRY_E_INVALID, err);
+	st->set.compress_kind = (int)kind;
 	return 0;
 }
 

@@ -39,7 +39,8 @@ enum dbox_fsync_mode {
 
 struct dbox_settings {
 	enum dbox_fsync_mode fsync;
-	int compress_level;    /* < 0: store plain; else zstd level */
+	int compress_kind; /* enum mf_compress_kind; NONE: plain */
+	int compress_level;
 	uint64_t rotate_size;  /* mdbox_rotate_size */
 	uint32_t lock_timeout; /* seconds */
 };

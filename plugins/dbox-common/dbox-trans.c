@@ -144,7 +144,7 @@ int dbox_save_begin(struct mailferry_trans *t,
 	ret = st->fmt->save_begin(t, s, &t->writer_fd, &offset, &path);
 	if (ret < 0)
 		goto fail;
-	if (dbox_writer_begin(t->writer_fd, path, offset,
+	if (dbox_writer_begin(t->writer_fd, path, offset, st->set.compress_kind,
 	                      st->set.compress_level, &t->writer, &err) < 0) {
 		st->fmt->save_cancel(t, s);
 		ret = dbox_error_take(st, MAILFERRY_E_TEMP, err);

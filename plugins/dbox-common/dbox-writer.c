@@ -108,8 +108,8 @@ static int writer_body(struct dbox_writer *w, const void *data, size_t size,
 }
 
 int dbox_writer_begin(int fd, const char *path, uint64_t offset,
-                      int compress_level, struct dbox_writer **w_r,
-                      char **error_r)
+                      int compress_kind, int compress_level,
+                      struct dbox_writer **w_r, char **error_r)
 {
 	struct dbox_writer *w = mf_calloc(1, sizeof(*w));
 	unsigned char hdr[DBOX_MSG_HEADER_SIZE];
@@ -119,11 +119,11 @@ int dbox_writer_begin(int fd, const char *path, uint64_t offset,
 	w->msg_offset = offset;
 	w->pos = offset;
 	w->buf = mf_malloc(DBOX_WRITER_BUF_SIZE);
-	if (compress_level >= 0) {
+	if (compress_kind != MF_COMPRESS_NONE) {
 		char *cerr = NULL;
 
-		w->comp =
-		    mf_compress_new(MF_COMPRESS_ZSTD, compress_level, &cerr);
+		w->comp = mf_compress_new((enum mf_compress_kind)compress_kind,
+		                          compress_level, &cerr);
 		if (w->comp == NULL) {
 			*error_r =
 			    mf_strdup_printf("dbox file %s: %s", path, cerr);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dbox-writer.h - write one dbox message (message header, body, metadata)
- * into a file at a given offset. The body is optionally zstd-compressed
- * (then the header holds the compressed size and the metadata a "Z"
- * plaintext size) and the virtual size counts every bare LF as CRLF.
+ * into a file at a given offset. The body is optionally zstd- or
+ * gzip-compressed (then the header holds the compressed size and the
+ * metadata a "Z" plaintext size) and the virtual size counts every bare LF as CRLF.
  *
  * Unlike Dovecot's own save, which turns CRLF into LF, the bytes are kept
  * exactly as given: a sync or conversion must not change a message, and
@@ -29,12 +29,14 @@ struct dbox_writer_result {
 	uint64_t virtual_size;  /* CRLF size */
 };
 
-/* Start a message at offset of fd. compress_level < 0 = store plain,
- * otherwise zstd at that level (0 = zstd default). path is for errors.
- * Returns 0 or -1 with *error_r allocated. */
+/* Start a message at offset of fd. compress_kind is an enum
+ * mf_compress_kind: MF_COMPRESS_NONE stores the body plain, ZSTD or GZIP
+ * compress it at compress_level (mf_compress_levels()) the way Dovecot's
+ * zlib plugin does. path is for errors. Returns 0 or -1 with *error_r
+ * allocated (e.g. gzip in a build without zlib). */
 int dbox_writer_begin(int fd, const char *path, uint64_t offset,
-                      int compress_level, struct dbox_writer **w_r,
-                      char **error_r);
+                      int compress_kind, int compress_level,
+                      struct dbox_writer **w_r, char **error_r);
 /* Append body bytes. Returns 0 or -1 with *error_r (write error). */
 int dbox_writer_write(struct dbox_writer *w, const void *data, size_t size,
                       char **error_r);

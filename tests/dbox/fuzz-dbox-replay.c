@@ -15,6 +15,7 @@
 #include "mf-buf.h"
 #include "mf-file.h"
 #include "dbox-writer.h"
+#include "mf-compress.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -69,7 +70,10 @@ static void own_file(struct mf_buf *out, int level)
 		v.received = 1;
 		v.guid = "g";
 		v.orig_mailbox = "INBOX";
-		if (dbox_writer_begin(fd, path, off, level, &w, &err) < 0 ||
+		if (dbox_writer_begin(fd, path, off,
+		                      level < 0 ? MF_COMPRESS_NONE
+		                                : MF_COMPRESS_ZSTD,
+		                      level, &w, &err) < 0 ||
 		    dbox_writer_write(w, text, sizeof(text) - 1, &err) < 0 ||
 		    dbox_writer_finish(w, &v, &res, &err) < 0)
 			abort();

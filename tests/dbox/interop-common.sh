@@ -11,10 +11,9 @@ FIELDS='mailbox uid guid flags size.virtual size.physical date.received pop3.uid
 # mdbox stores the save date; sdbox's is the file's ctime, which any chown
 # changes (Dovecot caches it, so the two can differ by design)
 fields_for() { # FMT
+	FIELDS="${FIELDS// date.saved/}"
 	if [ "$1" = mdbox ]; then
 		FIELDS="${FIELDS% text} date.saved text"
-	else
-		FIELDS="${FIELDS/ date.saved/}"
 	fi
 }
 fail=0

@@ -38,6 +38,18 @@ echo "save INBOX $DATA/msg1.eml" |
 LC_ALL=C grep -qaP '\x28\xb5\x2f\xfd' "$T/z/mailboxes/INBOX/dbox-Mails/u.1" ||
 	{ echo "FAIL: zlib_save=zstd wrote no zstd body"; fail=1; }
 
+# gzip as Dovecot's zlib_save = gz writes it, where this build has zlib;
+# elsewhere a clear refusal
+if grep -q '^#define HAVE_ZLIB 1' "$B/config.h"; then
+	echo "save INBOX $DATA/msg1.eml" |
+		"$P" -o zlib_save=gz -o zlib_save_level=9 "mdbox:$T/gz" || fail=1
+	LC_ALL=C grep -qaP '^\x1f\x8b\x08' "$T"/gz/storage/m.* ||
+		{ echo "FAIL: zlib_save=gz wrote no gzip body"; fail=1; }
+	refused zlib_save_level -o zlib_save=gz -o zlib_save_level=10 "sdbox:$T/gz2"
+else
+	refused zlib -o mail_compress=gz "sdbox:$T/gz"
+fi
+
 # rotation: one transaction of 4 messages with a 1k limit -> several files
 printf 'savedir INBOX %s\n' "$MSGS" |
 	"$P" -o mail_fsync=never -o mdbox_rotate_size=1k "mdbox:$T/r" || fail=1

@@ -243,7 +243,7 @@ START_TEST(test_dovecot_files)
 END_TEST
 
 /* Write a message with the writer (chunked so CRs fall on chunk edges). */
-static char *write_msg(const char *text, size_t chunk, int level,
+static char *write_msg(const char *text, size_t chunk, int kind, int level,
                        struct dbox_writer_result *res)
 {
 	char *path = mf_strdup_printf("%s/u.1", tmpdir);
@@ -257,8 +257,8 @@ static char *write_msg(const char *text, size_t chunk, int level,
 	ck_assert_int_ge(fd, 0);
 	dbox_file_format_header(&hdr, 1000);
 	ck_assert_int_eq(mf_write_full(fd, hdr.data, hdr.len), 0);
-	ck_assert_int_eq(dbox_writer_begin(fd, path, hdr.len, level, &w, &err),
-	                 0);
+	ck_assert_int_eq(
+	    dbox_writer_begin(fd, path, hdr.len, kind, level, &w, &err), 0);
 	for (size_t i = 0; i < len; i += chunk) {
 		ck_assert_int_eq(dbox_writer_write(
 		                     w, text + i, MF_MIN(chunk, len - i), &err),
@@ -275,13 +275,16 @@ static char *write_msg(const char *text, size_t chunk, int level,
 }
 
 static void check_roundtrip(const char *text, const char *expect_lf,
-                            uint64_t vsize, int level)
+                            uint64_t vsize, int kind, int level)
 {
 	for (size_t chunk = 1; chunk <= strlen(text) + 1; chunk++) {
 		struct dbox_writer_result res;
 		struct dbox_msg msg;
 		struct mf_buf body = MF_BUF_INIT;
-		char *err = NULL, *path = write_msg(text, chunk, level, &res);
+		char *err = NULL,
+		     *path = write_msg(text, chunk, kind, level, &res);
+		unsigned char magic[MF_COMPRESS_SNIFF_SIZE];
+		int fd;
 		uint64_t v;
 
 		ck_assert_int_eq(read_msg(path, 0, &msg, &body, &err), 0);
@@ -291,7 +294,18 @@ static void check_roundtrip(const char *text, const char *expect_lf,
 		ck_assert_int_eq(dbox_metadata_get_hex(&msg.meta, 'V', &v), 0);
 		ck_assert_uint_eq(v, res.virtual_size);
 		ck_assert_int_eq(dbox_metadata_get_hex(&msg.meta, 'Z', &v),
-		                 level < 0 ? 1 : 0);
+		                 kind == MF_COMPRESS_NONE ? 1 : 0);
+		/* the body is what Dovecot sniffs for */
+		fd = open(path, O_RDONLY);
+		ck_assert_int_ge(fd, 0);
+		if (res.stored_size >= sizeof(magic)) {
+			ck_assert_int_eq(mf_pread_full(fd, magic, sizeof(magic),
+			                               (off_t)msg.body_offset),
+			                 0);
+			ck_assert_int_eq(
+			    mf_compress_detect(magic, sizeof(magic)), kind);
+		}
+		close(fd);
 		ck_assert_uint_eq(msg.end_offset, res.end_offset);
 		dbox_metadata_free(&msg.meta);
 		mf_buf_free(&body);
@@ -303,19 +317,32 @@ START_TEST(test_write_plain)
 {
 	/* bytes kept exactly; bare LFs count twice in the virtual size */
 	check_roundtrip("A: b\r\n\r\nline\nlone\rcr\r",
-	                "A: b\r\n\r\nline\nlone\rcr\r", 22, -1);
-	check_roundtrip("a\nb\n", "a\nb\n", 6, -1);
-	check_roundtrip("", "", 0, -1);
+	                "A: b\r\n\r\nline\nlone\rcr\r", 22, MF_COMPRESS_NONE,
+	                0);
+	check_roundtrip("a\nb\n", "a\nb\n", 6, MF_COMPRESS_NONE, 0);
+	check_roundtrip("", "", 0, MF_COMPRESS_NONE, 0);
 }
 END_TEST
 
 START_TEST(test_write_zstd)
 {
 	check_roundtrip("A: b\r\n\r\nline\nlone\rcr\r",
-	                "A: b\r\n\r\nline\nlone\rcr\r", 22, 3);
-	check_roundtrip("", "", 0, 0);
+	                "A: b\r\n\r\nline\nlone\rcr\r", 22, MF_COMPRESS_ZSTD,
+	                3);
+	check_roundtrip("", "", 0, MF_COMPRESS_ZSTD, 0);
 }
 END_TEST
+
+#ifdef HAVE_ZLIB
+START_TEST(test_write_gzip)
+{
+	check_roundtrip("A: b\r\n\r\nline\nlone\rcr\r",
+	                "A: b\r\n\r\nline\nlone\rcr\r", 22, MF_COMPRESS_GZIP,
+	                6);
+	check_roundtrip("", "", 0, MF_COMPRESS_GZIP, 1);
+}
+END_TEST
+#endif
 
 /* 2 MB of varied text through zstd and back. */
 START_TEST(test_zstd_large)
@@ -331,7 +358,7 @@ START_TEST(test_zstd_large)
 		x = x * 1103515245u + 12345u;
 		mf_buf_printf(&text, "line %u %08x\n", (unsigned)text.len, x);
 	}
-	path = write_msg(text.data, 100000, 5, &res);
+	path = write_msg(text.data, 100000, MF_COMPRESS_ZSTD, 5, &res);
 	ck_assert_uint_lt(res.stored_size, res.physical_size);
 	ck_assert_int_eq(read_msg(path, 0, &msg, &body, &err), 0);
 	ck_assert_uint_eq(body.len, text.len);
@@ -345,11 +372,11 @@ END_TEST
 
 /* Every truncation point of a plain and a compressed file gives an error
  * naming the file and an offset, never a crash or a silent short read. */
-static void check_truncations(int level)
+static void check_truncations(int kind, int level)
 {
 	struct dbox_writer_result res;
-	char *path =
-	    write_msg("Subject: t\r\n\r\nbody text here\r\n", 5, level, &res);
+	char *path = write_msg("Subject: t\r\n\r\nbody text here\r\n", 5, kind,
+	                       level, &res);
 
 	for (off_t len = 0; len < (off_t)res.end_offset; len++) {
 		struct dbox_msg msg;
@@ -368,15 +395,18 @@ static void check_truncations(int level)
 		/* restore the full file */
 		free(path);
 		path = write_msg("Subject: t\r\n\r\nbody text here\r\n", 5,
-		                 level, &res);
+		                 kind, level, &res);
 	}
 	free(path);
 }
 
 START_TEST(test_truncated)
 {
-	check_truncations(-1);
-	check_truncations(3);
+	check_truncations(MF_COMPRESS_NONE, 0);
+	check_truncations(MF_COMPRESS_ZSTD, 3);
+#ifdef HAVE_ZLIB
+	check_truncations(MF_COMPRESS_GZIP, 6);
+#endif
 }
 END_TEST
 
@@ -390,9 +420,8 @@ START_TEST(test_detect)
 	    MF_COMPRESS_GZIP);
 	ck_assert_int_eq(mf_compress_detect((const unsigned char *)"BZh9", 4),
 	                 MF_COMPRESS_BZIP2);
-	ck_assert_int_eq(
-	    mf_compress_detect((const unsigned char *)"From:", 5),
-	    MF_COMPRESS_NONE);
+	ck_assert_int_eq(mf_compress_detect((const unsigned char *)"From:", 5),
+	                 MF_COMPRESS_NONE);
 }
 END_TEST
 
@@ -440,6 +469,9 @@ static Suite *dbox_suite(void)
 	tcase_add_test(tc, test_dovecot_files);
 	tcase_add_test(tc, test_write_plain);
 	tcase_add_test(tc, test_write_zstd);
+#ifdef HAVE_ZLIB
+	tcase_add_test(tc, test_write_gzip);
+#endif
 	tcase_add_test(tc, test_zstd_large);
 	tcase_add_test(tc, test_truncated);
 	tcase_add_test(tc, test_detect);
