@@ -104,6 +104,21 @@ void mf_perm_init_store(struct mf_perm *perm_r, const char *root,
 	}
 }
 
+bool mf_perm_owner_from_parent(struct mf_perm *perm, const char *root)
+{
+	struct stat st;
+
+	if (geteuid() != 0 || root == NULL || *root == '\0' ||
+	    lstat(root, &st) == 0 || errno != ENOENT)
+		return false;
+	if (stat_first_parent(root, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid == 0)
+		return false;
+	perm->uid = st.st_uid;
+	perm->gid = st.st_gid;
+	return true;
+}
+
 void mf_perm_for_dir(const struct mf_perm *store, const char *dir,
                      struct mf_perm *perm_r)
 {

@@ -54,6 +54,17 @@ void mf_perm_init_store(struct mf_perm *perm_r, const char *root,
                         void (*warn)(void *ctx, const char *msg),
                         void *warn_ctx);
 
+/* A store root that does not exist yet and that root (euid 0) is about
+ * to create: give it, the directories made on the way to it and
+ * everything in it the owner and group of the nearest existing parent
+ * directory, when that belongs to another user than root (a backup into
+ * /home/alice/mdbox is alice's, as if she had made it; under a root-owned
+ * parent everything stays root's). Dovecot, running as the mail user,
+ * would create the root as that user. Modes stay as mf_perm_init_store()
+ * chose them. Returns true when perm was changed; a no-op when not root,
+ * when root exists, or when no parent can be stat()ed. */
+bool mf_perm_owner_from_parent(struct mf_perm *perm, const char *root);
+
 /* The permissions for new files under the existing directory dir (e.g. a
  * mailbox's): modes and group from dir, owner and callback from store.
  * When dir cannot be stat()ed, a copy of store. */

@@ -161,8 +161,15 @@ static int storage_open(struct mailferry_ctx *ctx,
 	if (ret < 0)
 		goto fail;
 	/* before the root is made: a root we create ourselves tells
-	 * nothing about who the mail belongs to */
+	 * nothing about who the mail belongs to; its parent does (run as
+	 * root into a user's directory, the new store is the user's) */
 	mf_perm_init_store(&st->perm, st->root, perm_warn, st);
+	if (!st->readonly && (params->flags & MAILFERRY_STORAGE_CREATE) != 0 &&
+	    mf_perm_owner_from_parent(&st->perm, st->root))
+		dbox_api->log(ctx, MAILFERRY_LOG_DEBUG,
+		              "%s: new store, owned like its parent directory "
+		              "(uid %ld, gid %ld)",
+		              st->root, (long)st->perm.uid, (long)st->perm.gid);
 	if (stat(st->root, &sb) < 0) {
 		if (errno != ENOENT ||
 		    (params->flags & MAILFERRY_STORAGE_CREATE) == 0 ||
