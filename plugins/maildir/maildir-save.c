@@ -34,6 +34,13 @@ struct save_item {
 	uint32_t pop3_order;
 	bool finished;
 	bool compressed; /* the file is, whatever the settings say now */
+	/* copy() of a message of this very mailbox (0: not one). Nothing
+	 * is linked before commit: there, under the uidlist lock, it
+	 * becomes a move when the transaction also expunges the source
+	 * (move), else a link of the source's then current file. */
+	uint32_t local_src_uid;
+	bool move;
+	bool skipped; /* the source was gone at commit: nothing saved */
 	/* after the rename at commit */
 	char *final_fname; /* owned */
 	bool final_in_new;
@@ -65,6 +72,10 @@ struct mailferry_trans {
 	bool cur_last_cr;
 	bool cur_failed;
 	MF_ARRAY(struct flag_change) changes;
+	/* the flags and keywords of moved messages (REPLACE on the new
+	 * UID), applied before the caller's changes */
+	MF_ARRAY(struct flag_change) move_changes;
+	bool have_local_copies;
 	MF_ARRAY(struct mailferry_uid_range) expunges;
 	MF_ARRAY(struct modseq_change) modseqs;
 	uint32_t last_want_uid;
@@ -104,6 +115,14 @@ static void save_item_free(struct save_item *item, bool unlink_tmp)
 	strv_free(&item->keywords);
 }
 
+static void changes_free(struct flag_change *items, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		free(items[i].ranges);
+		strv_free(&items[i].keywords);
+	}
+}
+
 static void trans_free(struct mailferry_trans *t, bool unlink_tmp)
 {
 	if (t->cur_fd >= 0)
@@ -112,11 +131,10 @@ static void trans_free(struct mailferry_trans *t, bool unlink_tmp)
 	for (size_t i = 0; i < t->saves.count; i++)
 		save_item_free(&t->saves.items[i], unlink_tmp);
 	mf_array_free(&t->saves);
-	for (size_t i = 0; i < t->changes.count; i++) {
-		free(t->changes.items[i].ranges);
-		strv_free(&t->changes.items[i].keywords);
-	}
+	changes_free(t->changes.items, t->changes.count);
 	mf_array_free(&t->changes);
+	changes_free(t->move_changes.items, t->move_changes.count);
+	mf_array_free(&t->move_changes);
 	mf_array_free(&t->expunges);
 	mf_array_free(&t->modseqs);
 	free(t);
@@ -470,6 +488,23 @@ static bool uid_in_ranges(const struct mailferry_uid_range *r, size_t n,
 	return false;
 }
 
+/* Position of the first message with a UID >= uid in box->msgs. */
+static size_t msgs_lower_bound(const struct mailferry_mailbox *box,
+                               uint32_t uid)
+{
+	size_t lo = 0, hi = box->msgs.count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (box->msgs.items[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static int fsync_path(struct mailferry_storage *storage, const char *path,
                       bool is_dir)
 {
@@ -509,20 +544,125 @@ static int syncfs_dir(struct mailferry_storage *storage, const char *dir)
 	return 0;
 }
 
-/* Rename every saved file into new/ or cur/ and add it to the uidlist. */
-static int commit_saves(struct mailferry_trans *t, bool *kw_changed)
+/* The extensions of a uidlist record taken over by a move, with the POP3
+ * fields the save asks for instead of the old ones. Allocated or NULL. */
+static char *move_ext(const char *old, const struct save_item *item)
+{
+	struct mf_buf ext = MF_BUF_INIT;
+	const char *p = old;
+
+	while (p != NULL && *p != '\0') {
+		size_t len = strcspn(p, " ");
+
+		if (len > 0 && !((*p == 'P' && item->pop3_uidl != NULL) ||
+		                 (*p == 'O' && item->pop3_order != 0))) {
+			if (ext.len > 0)
+				mf_buf_append_c(&ext, ' ');
+			mf_buf_append(&ext, p, len);
+		}
+		p += len;
+		while (*p == ' ')
+			p++;
+	}
+	if (item->pop3_uidl != NULL)
+		mf_buf_printf(&ext, "%sP%s", ext.len > 0 ? " " : "",
+		              item->pop3_uidl);
+	if (item->pop3_order != 0)
+		mf_buf_printf(&ext, "%sO%u", ext.len > 0 ? " " : "",
+		              item->pop3_order);
+	if (ext.len == 0) {
+		mf_buf_free(&ext);
+		return NULL;
+	}
+	return mf_buf_detach(&ext);
+}
+
+/* Give the message item->local_src_uid the UID uid, in memory: its
+ * uidlist record is replaced by one for the same file (base name) under
+ * the new UID, the message keeps its file, and the wanted flags become a
+ * flag change of the new UID. Nothing is on disk until the uidlist is
+ * written: that one rename is the whole move, so a crash leaves the
+ * message at exactly one of its two UIDs. */
+static void apply_move(struct mailferry_trans *t, struct save_item *item,
+                       uint32_t uid, struct maildir_expunged_list *expunged)
+{
+	struct mailferry_mailbox *box = t->box;
+	struct maildir_uidlist *ul = &box->uidlist;
+	struct maildir_msg *msg = maildir_msg_find(box, item->local_src_uid);
+	struct maildir_uidlist_rec *rec =
+	    maildir_uidlist_find_uid(ul, item->local_src_uid);
+	struct maildir_expunged *e;
+	struct flag_change *c;
+	struct maildir_msg moved;
+	char *base, *ext, *guid;
+	size_t pos;
+
+	/* both checked under the same lock by prepare_local_copies() */
+	base = mf_strdup(rec->base);
+	ext = move_ext(rec->ext, item);
+	guid = mf_strdup(item->guid != NULL ? item->guid : msg->guid);
+	e = mf_array_append_zero(expunged);
+	e->uid = msg->uid;
+	e->guid = mf_strdup(msg->guid);
+	maildir_uidlist_remove_at(ul, (size_t)(rec - ul->recs.items));
+	/* a GUID that is the base name needs no G extension */
+	maildir_uidlist_add(ul, uid, base,
+	                    strcmp(guid, base) == 0 ? NULL : guid, ext);
+	/* the message keeps its entry, now at the end (uid is above every
+	 * UID of the mailbox) */
+	moved = *msg;
+	moved.uid = uid;
+	free(moved.guid);
+	moved.guid = guid;
+	pos = (size_t)(msg - box->msgs.items);
+	memmove(&box->msgs.items[pos], &box->msgs.items[pos + 1],
+	        (box->msgs.count - pos - 1) * sizeof(box->msgs.items[0]));
+	box->msgs.items[box->msgs.count - 1] = moved;
+	if (item->received > 0) {
+		struct mf_buf path = MF_BUF_INIT;
+		struct timespec ts[2];
+		struct stat st;
+
+		maildir_msg_path(box, &moved, &path);
+		if (stat(mf_buf_str(&path), &st) == 0 &&
+		    st.st_mtime != (time_t)item->received) {
+			ts[0].tv_sec = ts[1].tv_sec = (time_t)item->received;
+			ts[0].tv_nsec = ts[1].tv_nsec = 0;
+			(void)utimensat(AT_FDCWD, mf_buf_str(&path), ts, 0);
+		}
+		mf_buf_free(&path);
+	}
+	c = mf_array_append_zero(&t->move_changes);
+	c->ranges = mf_calloc(1, sizeof(*c->ranges));
+	c->ranges[0].first = c->ranges[0].last = uid;
+	c->count = 1;
+	c->modify = MAILFERRY_MODIFY_REPLACE;
+	c->flags = item->flags;
+	c->keywords = strv_dup((const char *const *)item->keywords);
+	item->final_uid = uid;
+	free(base);
+	free(ext);
+}
+
+/* Rename every saved file into new/ or cur/ and add it to the uidlist;
+ * moves (only when expunged is not NULL) are applied in memory. */
+static int commit_saves(struct mailferry_trans *t, bool *kw_changed,
+                        struct maildir_expunged_list *expunged)
 {
 	struct mailferry_mailbox *box = t->box;
 	struct mailferry_storage *storage = box->storage;
 	struct maildir_uidlist *ul = &box->uidlist;
 	struct mf_buf name = MF_BUF_INIT, dest = MF_BUF_INIT, ext = MF_BUF_INIT;
 	uint32_t *bits = mf_calloc(t->saves.count + 1, sizeof(uint32_t));
+	size_t nfiles = 0;
 	int ret = 0;
 
 	/* validate everything before the first rename */
 	for (size_t i = 0; i < t->saves.count && ret == 0; i++) {
 		struct save_item *item = &t->saves.items[i];
 
+		if (item->skipped)
+			continue;
 		if (!item->finished)
 			ret = maildir_error(storage, MAILFERRY_E_INVALID,
 			                    "commit with an unfinished save");
@@ -532,18 +672,29 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed)
 			                    "taken meanwhile (UIDNEXT %u)",
 			                    box->vname, item->want_uid,
 			                    ul->next_uid);
-		else
+		else if (item->move && expunged == NULL)
+			ret = maildir_error(storage, MAILFERRY_E_INVALID,
+			                    "internal error: a move outside "
+			                    "a full commit");
+		else if (!item->move)
 			ret = keyword_bits(box, item->keywords, &bits[i],
 			                   kw_changed);
+		if (!item->move)
+			nfiles++;
 	}
-	if (ret == 0 && storage->fsync_mode == MAILDIR_FSYNC_OPTIMIZED) {
+	if (ret == 0 && storage->fsync_mode == MAILDIR_FSYNC_OPTIMIZED &&
+	    nfiles > 0) {
 		/* data before names, once per commit and never per save:
 		 * a few files are fsync'd one by one, a batch with one
 		 * syncfs() of the filesystem holding tmp/ */
-		if (t->saves.count <= MAILDIR_FSYNC_BATCH_MIN) {
-			for (size_t i = 0; i < t->saves.count && ret == 0; i++)
-				ret = fsync_path(
-				    storage, t->saves.items[i].tmp_path, false);
+		if (nfiles <= MAILDIR_FSYNC_BATCH_MIN) {
+			for (size_t i = 0; i < t->saves.count && ret == 0;
+			     i++) {
+				const char *tp = t->saves.items[i].tmp_path;
+
+				if (tp != NULL && !t->saves.items[i].move)
+					ret = fsync_path(storage, tp, false);
+			}
 		} else {
 			ret = syncfs_dir(storage, box->path);
 		}
@@ -556,6 +707,16 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed)
 		uint32_t uid =
 		    item->want_uid != 0 ? item->want_uid : ul->next_uid;
 
+		if (item->skipped) {
+			/* the source vanished: nothing saved, no UID */
+			mf_array_push(&box->saved_uids, (uint32_t)0);
+			continue;
+		}
+		if (item->move) {
+			apply_move(t, item, uid, expunged);
+			mf_array_push(&box->saved_uids, uid);
+			continue;
+		}
 		mf_buf_truncate(&name, 0);
 		mf_buf_printf(&name, "%s,S=%llu,W=%llu", item->base,
 		              (unsigned long long)item->size,
@@ -602,6 +763,74 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed)
 	return ret;
 }
 
+/* Apply change ch (bits: its keywords' letters) to msg by renaming its
+ * file. Returns 0 or an error code; see commit_flags() for missed. */
+static int change_msg_flags(struct mailferry_mailbox *box,
+                            const struct flag_change *ch, uint32_t bits,
+                            struct maildir_msg *msg, bool last_pass,
+                            bool *missed, struct mf_buf *from,
+                            struct mf_buf *to)
+{
+	struct maildir_fname_info info = msg->info;
+	uint32_t named = 0;
+
+	if (msg->info.foreign_info) {
+		maildir_log_warning(box->storage,
+		                    "%s: flags not changed, the file name "
+		                    "has an info part we do not rewrite",
+		                    msg->fname);
+		return 0;
+	}
+	for (int k = 0; k < MAILDIR_MAX_KEYWORDS; k++) {
+		if (box->keywords.names[k] != NULL)
+			named |= 1u << k;
+	}
+	switch (ch->modify) {
+	case MAILFERRY_MODIFY_ADD:
+		info.flags |= ch->flags;
+		info.keywords |= bits;
+		break;
+	case MAILFERRY_MODIFY_REMOVE:
+		info.flags &= ~ch->flags;
+		info.keywords &= ~bits;
+		break;
+	case MAILFERRY_MODIFY_REPLACE:
+		info.flags = ch->flags;
+		/* letters without a name are not ours to drop: keep them */
+		info.keywords = bits | (info.keywords & ~named);
+		break;
+	}
+	if (info.flags == msg->info.flags &&
+	    info.keywords == msg->info.keywords)
+		return 0;
+	maildir_msg_path(box, msg, from);
+	mf_buf_truncate(to, 0);
+	mf_buf_printf(to, "%s/%s/", box->path, msg->in_new ? "new" : "cur");
+	maildir_fname_build(msg->fname, &info, to);
+	if (rename(mf_buf_str(from), mf_buf_str(to)) < 0) {
+		if (errno == ENOENT && !last_pass) {
+			*missed = true;
+			return 0;
+		}
+		if (errno == ENOENT) {
+			/* gone even after a rescan: expunged meanwhile */
+			maildir_log_warning(box->storage,
+			                    "%s: vanished while changing its "
+			                    "flags",
+			                    mf_buf_str(from));
+			return 0;
+		}
+		return maildir_error(box->storage, maildir_errno_code(errno),
+		                     "rename(%s, %s) failed: %s",
+		                     mf_buf_str(from), mf_buf_str(to),
+		                     strerror(errno));
+	}
+	free(msg->fname);
+	msg->fname = mf_strdup(strrchr(mf_buf_str(to), '/') + 1);
+	msg->info = info;
+	return 0;
+}
+
 /* Apply flag changes by renaming files. A file another process renamed
  * meanwhile (a client changing flags) is reported in *missed on the first
  * pass (the caller rescans and runs again); on the last pass it was
@@ -611,85 +840,32 @@ static int commit_flags(struct mailferry_trans *t, bool *kw_changed,
 {
 	struct mailferry_mailbox *box = t->box;
 	struct mf_buf from = MF_BUF_INIT, to = MF_BUF_INIT;
+	size_t nmoves = t->move_changes.count;
 	int ret = 0;
 
-	for (size_t c = 0; c < t->changes.count && ret == 0; c++) {
-		const struct flag_change *ch = &t->changes.items[c];
+	/* the flags of moved messages first: the caller's changes may be
+	 * meant for their new UIDs */
+	for (size_t c = 0; c < nmoves + t->changes.count && ret == 0; c++) {
+		const struct flag_change *ch =
+		    c < nmoves ? &t->move_changes.items[c]
+		               : &t->changes.items[c - nmoves];
 		uint32_t bits;
 
 		if ((ret = keyword_bits(box, ch->keywords, &bits, kw_changed)) <
 		    0)
 			break;
-		for (size_t i = 0; i < box->msgs.count && ret == 0; i++) {
-			struct maildir_msg *msg = &box->msgs.items[i];
-			struct maildir_fname_info info = msg->info;
-			uint32_t named = 0;
-
-			if (!uid_in_ranges(ch->ranges, ch->count, msg->uid))
-				continue;
-			if (msg->info.foreign_info) {
-				maildir_log_warning(
-				    box->storage,
-				    "%s: flags not changed, the "
-				    "file name has an info part "
-				    "we do not rewrite",
-				    msg->fname);
-				continue;
-			}
-			for (int k = 0; k < MAILDIR_MAX_KEYWORDS; k++) {
-				if (box->keywords.names[k] != NULL)
-					named |= 1u << k;
-			}
-			switch (ch->modify) {
-			case MAILFERRY_MODIFY_ADD:
-				info.flags |= ch->flags;
-				info.keywords |= bits;
-				break;
-			case MAILFERRY_MODIFY_REMOVE:
-				info.flags &= ~ch->flags;
-				info.keywords &= ~bits;
-				break;
-			case MAILFERRY_MODIFY_REPLACE:
-				info.flags = ch->flags;
-				/* letters without a name are not ours to
-				 * drop: keep them */
-				info.keywords = bits | (info.keywords & ~named);
-				break;
-			}
-			if (info.flags == msg->info.flags &&
-			    info.keywords == msg->info.keywords)
-				continue;
-			maildir_msg_path(box, msg, &from);
-			mf_buf_truncate(&to, 0);
-			mf_buf_printf(&to, "%s/%s/", box->path,
-			              msg->in_new ? "new" : "cur");
-			maildir_fname_build(msg->fname, &info, &to);
-			if (rename(mf_buf_str(&from), mf_buf_str(&to)) < 0) {
-				if (errno == ENOENT && !last_pass) {
-					*missed = true;
-					continue;
-				}
-				if (errno == ENOENT) {
-					/* gone even after a rescan:
-					 * expunged meanwhile */
-					maildir_log_warning(
-					    box->storage,
-					    "%s: vanished while changing "
-					    "its flags",
-					    mf_buf_str(&from));
-					continue;
-				}
-				ret = maildir_error(
-				    box->storage, maildir_errno_code(errno),
-				    "rename(%s, %s) failed: %s",
-				    mf_buf_str(&from), mf_buf_str(&to),
-				    strerror(errno));
-				break;
-			}
-			free(msg->fname);
-			msg->fname =
-			    mf_strdup(strrchr(mf_buf_str(&to), '/') + 1);
-			msg->info = info;
+		/* the messages of each range by binary search: a move's
+		 * change is one UID of a possibly large mailbox */
+		for (size_t r = 0; r < ch->count && ret == 0; r++) {
+			for (size_t i =
+			         msgs_lower_bound(box, ch->ranges[r].first);
+			     i < box->msgs.count &&
+			     box->msgs.items[i].uid <= ch->ranges[r].last &&
+			     ret == 0;
+			     i++)
+				ret = change_msg_flags(
+				    box, ch, bits, &box->msgs.items[i],
+				    last_pass, missed, &from, &to);
 		}
 	}
 	mf_buf_free(&from);
@@ -766,7 +942,8 @@ static void apply_modseqs(struct mailferry_trans *t)
 	}
 	for (size_t i = 0; i < t->saves.count && i < box->saved_uids.count;
 	     i++) {
-		if (t->saves.items[i].min_modseq == 0)
+		if (t->saves.items[i].min_modseq == 0 ||
+		    box->saved_uids.items[i] == 0)
 			continue;
 		mf_index_trans_modseq(it, box->saved_uids.items[i],
 		                      t->saves.items[i].min_modseq);
@@ -836,7 +1013,8 @@ static int commit_saves_only(struct mailferry_trans *t,
 	    box->keywords.broken)
 		return 1;
 	first_rec = ul->recs.count;
-	ret = commit_saves(t, &kw_changed);
+	ret = commit_saves(t, &kw_changed, NULL);
+	maildir_crash_point("commit-renamed");
 	/* whatever was renamed must be listed, even after a failure */
 	if (kw_changed) {
 		path = mf_strdup_printf("%s/" MAILDIR_KEYWORDS_NAME,
@@ -915,6 +1093,9 @@ static int write_state(struct mailferry_mailbox *box, bool kw_changed)
 	return ret;
 }
 
+static int prepare_local_copies(struct mailferry_trans *t,
+                                struct maildir_dotlock *lock);
+
 int maildir_trans_commit(struct mailferry_trans **tp,
                          struct mailferry_commit_result *result_r)
 {
@@ -932,7 +1113,8 @@ int maildir_trans_commit(struct mailferry_trans **tp,
 		maildir_save_cancel(t);
 	if ((ret = maildir_uidlist_lock(box, &lock)) < 0)
 		goto out;
-	if (t->changes.count == 0 && t->expunges.count == 0) {
+	if (t->changes.count == 0 && t->expunges.count == 0 &&
+	    !t->have_local_copies) {
 		ret = commit_saves_only(t, lock);
 		if (ret != 1)
 			goto out;
@@ -942,7 +1124,10 @@ int maildir_trans_commit(struct mailferry_trans **tp,
 	 * changes without our SYNC mark */
 	if ((ret = maildir_sync(box, lock)) < 0)
 		goto out;
-	ret = commit_saves(t, &kw_changed);
+	if (t->have_local_copies && (ret = prepare_local_copies(t, lock)) < 0)
+		goto out;
+	ret = commit_saves(t, &kw_changed, &expunged);
+	maildir_crash_point("commit-renamed");
 	for (int pass = 0; pass < 2 && ret == 0; pass++) {
 		bool missed = false;
 
@@ -959,6 +1144,7 @@ int maildir_trans_commit(struct mailferry_trans **tp,
 				break;
 		}
 		ret = commit_flags(t, &kw_changed, pass > 0, &missed);
+		maildir_crash_point("commit-flags");
 		if (ret == 0)
 			ret = commit_expunges(t, &expunged, pass > 0, &missed);
 		if (!missed)
@@ -971,6 +1157,7 @@ int maildir_trans_commit(struct mailferry_trans **tp,
 		if (r < 0 && ret == 0)
 			ret = r;
 	}
+	maildir_crash_point("commit-uidlist");
 	if (maildir_fsync_commit(storage)) {
 		char *p = mf_strdup_printf("%s/cur", box->path);
 		int r = fsync_path(storage, p, true);
@@ -993,6 +1180,7 @@ int maildir_trans_commit(struct mailferry_trans **tp,
 		if (r < 0 && ret == 0)
 			ret = r;
 	}
+	maildir_crash_point("commit-index");
 	apply_modseqs(t);
 out:
 	if (ret < 0) {
@@ -1024,17 +1212,47 @@ void maildir_trans_rollback(struct mailferry_trans **tp)
 	trans_free(t, true);
 }
 
-/* Hard-link path into tmp/ as a new save. */
+/* Whether the file at path (whose stat is st) may be hard-linked into a
+ * mailbox whose new files get perm. A link shares the inode, mode and
+ * owner included. As Dovecot (mail_storage_copy_can_use_hardlink()):
+ * only when new files in the source's directory get the mode ours get,
+ * in our group when we set one, and, when another user owns the file,
+ * only if that user lets others read it (else the store's owner could
+ * not; a store of root's can read anything). Otherwise the core streams
+ * the message. */
+static bool link_keeps_perm(const struct mf_perm *perm, const char *path,
+                            const struct stat *st)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash == NULL   ? mf_strdup(".")
+	            : slash == path ? mf_strdup("/")
+	                            : mf_strndup(path, (size_t)(slash - path));
+	uid_t owner = perm->uid != (uid_t)-1 ? perm->uid : geteuid();
+	struct stat dst;
+	bool ok =
+	    stat(dir, &dst) == 0 &&
+	    ((dst.st_mode & 0666) | 0600) == perm->file_mode &&
+	    (perm->gid == (gid_t)-1 || st->st_gid == perm->gid) &&
+	    (st->st_uid == owner || owner == 0 || (st->st_mode & 0044) != 0);
+
+	free(dir);
+	return ok;
+}
+
+/* Hard-link path (whose stat is st) into tmp/ as a new save. */
 static int link_save(struct mailferry_trans *t,
                      const struct mailferry_save *save, const char *path,
-                     int64_t src_mtime, uint64_t size, uint64_t vsize)
+                     const struct stat *st, uint64_t size, uint64_t vsize)
 {
 	struct mailferry_mailbox *box = t->box;
 	struct save_item *item;
 	int ret;
 
-	if (save->received_date != 0 && save->received_date != src_mtime)
+	if (save->received_date != 0 &&
+	    save->received_date != (int64_t)st->st_mtime)
 		return MAILFERRY_E_NOTSUPP; /* a link shares the mtime */
+	if (!link_keeps_perm(&box->perm, path, st))
+		return MAILFERRY_E_NOTSUPP; /* the core streams it */
 	if ((ret = check_save_params(t, save)) < 0)
 		return ret;
 	item = new_item(t, save);
@@ -1100,8 +1318,7 @@ static int save_plain_path(struct mailferry_trans *t,
 		return MAILFERRY_E_NOTSUPP;
 	if (vsize_of_path(path, (uint64_t)st.st_size, &vsize) < 0)
 		return MAILFERRY_E_NOTSUPP;
-	return link_save(t, save, path, (int64_t)st.st_mtime,
-	                 (uint64_t)st.st_size, vsize);
+	return link_save(t, save, path, &st, (uint64_t)st.st_size, vsize);
 }
 
 int maildir_save_from_path(struct mailferry_trans *t,
@@ -1114,22 +1331,252 @@ int maildir_save_from_path(struct mailferry_trans *t,
 	return save_plain_path(t, save, path);
 }
 
+/* Copy the bytes of the file at path (as they are, compressed or not)
+ * into the new tmp file tmp_path, with mtime as its date. Returns 0, 1
+ * when path is gone, or an error code. */
+static int copy_file_bytes(struct mailferry_mailbox *box, const char *path,
+                           const char *tmp_path, int64_t mtime)
+{
+	struct mailferry_storage *storage = box->storage;
+	char buf[65536];
+	int in, out, ret = 0;
+	ssize_t n;
+
+	in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0 && errno == ENOENT)
+		return 1; /* renamed or expunged meanwhile */
+	if (in < 0)
+		return maildir_error(storage, maildir_errno_code(errno),
+		                     "open(%s) failed: %s", path,
+		                     strerror(errno));
+	out = mf_perm_open(&box->perm, tmp_path,
+	                   O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC);
+	if (out < 0) {
+		ret = maildir_error(storage, maildir_errno_code(errno),
+		                    "open(%s) failed: %s", tmp_path,
+		                    strerror(errno));
+		close(in);
+		return ret;
+	}
+	while ((n = read(in, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = maildir_error(storage, maildir_errno_code(errno),
+			                    "read(%s) failed: %s", path,
+			                    strerror(errno));
+			break;
+		}
+		if (mf_write_full(out, buf, (size_t)n) < 0) {
+			ret = maildir_error(storage, maildir_errno_code(errno),
+			                    "write(%s) failed: %s", tmp_path,
+			                    strerror(errno));
+			break;
+		}
+	}
+	if (ret == 0) {
+		set_received(out, mtime);
+		if (storage->fsync_mode == MAILDIR_FSYNC_ALWAYS &&
+		    fsync(out) < 0)
+			ret = maildir_error(storage, maildir_errno_code(errno),
+			                    "fsync(%s) failed: %s", tmp_path,
+			                    strerror(errno));
+	}
+	if (close(out) < 0 && ret == 0)
+		ret = maildir_error(storage, maildir_errno_code(errno),
+		                    "close(%s) failed: %s", tmp_path,
+		                    strerror(errno));
+	close(in);
+	if (ret < 0)
+		(void)unlink(tmp_path);
+	return ret;
+}
+
+/* Put a copy of msg's file into tmp/ for item: a hard link when the
+ * file's date is the wanted one, else a copy of its bytes. Returns 0, 1
+ * when the file was renamed or removed meanwhile, or an error code. */
+static int local_copy_file(struct mailferry_trans *t, struct save_item *item,
+                           struct maildir_msg *msg)
+{
+	struct mailferry_mailbox *box = t->box;
+	struct mf_buf pbuf = MF_BUF_INIT;
+	const char *path;
+	uint64_t psize = msg->psize, vsize = msg->vsize;
+	char *error = NULL;
+	bool copy_bytes;
+	struct stat st;
+	int ret, comp;
+
+	maildir_msg_path(box, msg, &pbuf);
+	path = mf_buf_str(&pbuf);
+	if (stat(path, &st) < 0) {
+		ret = errno == ENOENT ? 1
+		                      : maildir_error(box->storage,
+		                                      maildir_errno_code(errno),
+		                                      "stat(%s) failed: %s",
+		                                      path, strerror(errno));
+		mf_buf_free(&pbuf);
+		return ret;
+	}
+	comp = maildir_msg_compressed(box, msg, path);
+	if (comp > 0 && (psize == UINT64_MAX || vsize == UINT64_MAX)) {
+		ret = maildir_file_sizes(box->storage, path, &psize, &vsize,
+		                         &error);
+		if (ret < 0) {
+			ret = maildir_error(box->storage, ret, "%s", error);
+			free(error);
+			mf_buf_free(&pbuf);
+			return ret;
+		}
+	} else if (comp <= 0) {
+		psize = (uint64_t)st.st_size;
+		if (vsize == UINT64_MAX &&
+		    vsize_of_path(path, psize, &vsize) < 0) {
+			ret = errno == ENOENT
+			          ? 1
+			          : maildir_error(box->storage,
+			                          maildir_errno_code(errno),
+			                          "read(%s) failed: %s", path,
+			                          strerror(errno));
+			mf_buf_free(&pbuf);
+			return ret;
+		}
+	}
+	/* a link shares the file's date: the bytes are copied when
+	 * another date is wanted or there are no links here */
+	copy_bytes =
+	    item->received != 0 && item->received != (int64_t)st.st_mtime;
+	ret = 0;
+	if (!copy_bytes && link(path, item->tmp_path) < 0) {
+		if (errno == ENOENT)
+			ret = 1;
+		else if (errno == EXDEV || errno == EPERM || errno == EMLINK ||
+		         errno == ENOTSUP)
+			copy_bytes = true;
+		else
+			ret = maildir_error(box->storage,
+			                    maildir_errno_code(errno),
+			                    "link(%s, %s) failed: %s", path,
+			                    item->tmp_path, strerror(errno));
+	}
+	if (ret == 0 && copy_bytes)
+		ret =
+		    copy_file_bytes(box, path, item->tmp_path,
+		                    item->received != 0 ? item->received
+		                                        : (int64_t)st.st_mtime);
+	if (ret == 0) {
+		item->size = psize;
+		item->vsize = vsize;
+		item->compressed = comp > 0;
+	}
+	mf_buf_free(&pbuf);
+	return ret;
+}
+
+/* At commit, under the uidlist lock and after a sync: decide what each
+ * copy of a message of this mailbox is. The first copy of a message the
+ * transaction also expunges is a move (it takes the message's file
+ * over, see apply_move()); every other copy gets a link of the file as
+ * it is named now. A source expunged by someone else meanwhile saves
+ * nothing. */
+static int prepare_local_copies(struct mailferry_trans *t,
+                                struct maildir_dotlock *lock)
+{
+	struct mailferry_mailbox *box = t->box;
+	MF_ARRAY(uint32_t) moved = MF_ARRAY_INIT;
+	int ret = 0;
+
+	for (size_t i = 0; i < t->saves.count && ret == 0; i++) {
+		struct save_item *item = &t->saves.items[i];
+		uint32_t uid = item->local_src_uid;
+		bool taken = false;
+
+		if (uid == 0)
+			continue;
+		for (size_t k = 0; k < moved.count; k++)
+			taken = taken || moved.items[k] == uid;
+		if (!taken && maildir_msg_find(box, uid) != NULL &&
+		    uid_in_ranges(t->expunges.items, t->expunges.count, uid)) {
+			item->move = true;
+			mf_array_push(&moved, uid);
+			continue;
+		}
+		item->tmp_path =
+		    mf_strdup_printf("%s/tmp/%s", box->path, item->base);
+		/* a client may rename the file under us (flags): once
+		 * more after a rescan */
+		for (int attempt = 0; attempt < 2; attempt++) {
+			struct maildir_msg *msg = maildir_msg_find(box, uid);
+
+			if (msg == NULL) {
+				ret = 1;
+				break;
+			}
+			ret = local_copy_file(t, item, msg);
+			if (ret != 1 || attempt > 0)
+				break;
+			if ((ret = maildir_sync(box, lock)) < 0)
+				break;
+			ret = 1;
+		}
+		if (ret == 1) {
+			maildir_log_warning(box->storage,
+			                    "mailbox %s: UID %u was expunged "
+			                    "before its copy was committed",
+			                    box->vname, uid);
+			item->skipped = true;
+			free(item->tmp_path);
+			item->tmp_path = NULL;
+			ret = 0;
+		}
+	}
+	mf_array_free(&moved);
+	return ret;
+}
+
+/* copy() from this very mailbox: recorded now, resolved at commit. */
+static int local_copy(struct mailferry_trans *t, struct mailferry_mailbox *src,
+                      uint32_t src_uid, const struct mailferry_save *save)
+{
+	struct save_item *item;
+	int ret;
+
+	if (maildir_msg_find(src, src_uid) == NULL)
+		return maildir_error(src->storage, MAILFERRY_E_EXPUNGED,
+		                     "mailbox %s: UID %u was expunged",
+		                     src->vname, src_uid);
+	if ((ret = check_save_params(t, save)) < 0)
+		return ret;
+	item = new_item(t, save);
+	free(item->tmp_path);
+	item->tmp_path = NULL;
+	item->local_src_uid = src_uid;
+	item->finished = true;
+	t->have_local_copies = true;
+	return 0;
+}
+
 int maildir_copy(struct mailferry_trans *t, struct mailferry_mailbox *src,
                  uint32_t src_uid, const struct mailferry_save *save)
 {
-	struct maildir_msg *msg = maildir_msg_find(src, src_uid);
+	struct maildir_msg *msg;
 	uint64_t psize, vsize;
 	char *path, *error = NULL;
 	struct stat st;
 	int ret;
 
+	if (t->cur != NULL)
+		return maildir_error(t->box->storage, MAILFERRY_E_INVALID,
+		                     "copy() during another save");
+	/* the same mailbox (through this or another handle): never
+	 * NOTSUPP, so that a copy + expunge in one transaction is a move */
+	if (src == t->box || strcmp(src->path, t->box->path) == 0)
+		return local_copy(t, src, src_uid, save);
+	msg = maildir_msg_find(src, src_uid);
 	if (msg == NULL)
 		return maildir_error(src->storage, MAILFERRY_E_EXPUNGED,
 		                     "mailbox %s: UID %u was expunged",
 		                     src->vname, src_uid);
-	if (t->cur != NULL)
-		return maildir_error(t->box->storage, MAILFERRY_E_INVALID,
-		                     "copy() during another save");
 	maildir_msg_path(src, msg, &src->path_buf);
 	path = mf_strdup(mf_buf_str(&src->path_buf));
 	/* a copy in the same store shares the file as it is, compressed
@@ -1158,7 +1605,7 @@ int maildir_copy(struct mailferry_trans *t, struct mailferry_mailbox *src,
 		free(path);
 		return ret;
 	}
-	ret = link_save(t, save, path, (int64_t)st.st_mtime, psize, vsize);
+	ret = link_save(t, save, path, &st, psize, vsize);
 	if (ret == 0)
 		t->saves.items[t->saves.count - 1].compressed = true;
 	free(path);

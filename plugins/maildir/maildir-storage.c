@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -64,6 +66,29 @@ void maildir_log_warning(struct mailferry_storage *storage, const char *fmt,
 	maildir_api->log(storage == NULL ? NULL : storage->ctx,
 	                 MAILFERRY_LOG_WARNING, "%s", mf_buf_str(&buf));
 	mf_buf_free(&buf);
+}
+
+void maildir_crash_point(const char *point)
+{
+	/* MAILFERRY_MAILDIR_CRASH="<point>[:<n>]": die at the n-th (default
+	 * first) time the commit passes <point>, the way a kill -9 would.
+	 * Only the crash tests set it; reading it costs one getenv(). */
+	static unsigned int hits;
+	const char *env = getenv("MAILFERRY_MAILDIR_CRASH");
+	size_t len;
+	unsigned long n = 1;
+
+	if (env == NULL || *env == '\0')
+		return;
+	len = strcspn(env, ":");
+	if (strlen(point) != len || strncmp(env, point, len) != 0)
+		return;
+	if (env[len] == ':')
+		n = strtoul(env + len + 1, NULL, 10);
+	if (++hits < n)
+		return;
+	(void)fflush(NULL);
+	(void)raise(SIGKILL);
 }
 
 static void warn_to_log(void *context, const char *text)

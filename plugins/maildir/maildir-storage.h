@@ -135,6 +135,10 @@ void maildir_mailbox_log_add(struct mailferry_storage *storage, uint8_t type,
 bool maildir_peek_guid(struct mailferry_storage *storage, const char *vname,
                        uint8_t guid_r[16]);
 
+/* Test hook: a commit calls this at the instants a crash test wants to
+ * kill it (see maildir-storage.c); a no-op unless the environment asks. */
+void maildir_crash_point(const char *point);
+
 /* --- maildir-list.c --- */
 int maildir_list_begin(struct mailferry_storage *storage, uint32_t flags,
                        struct mailferry_list_iter **iter_r);

@@ -12,8 +12,11 @@
  *        [date=UNIXTIME]        save one message (inside begin/commit)
  *   saveall DIR                 save every regular file under DIR, sorted
  *   link FILE ...               like save, through save_from_path
- *   copy MAILBOX UID            copy a message of MAILBOX (inside
- *                               begin/commit) through the copy slot
+ *   copy MAILBOX UID [uid=N] [guid=G] [flags=...] [kw=...] [date=T]
+ *                               copy a message of MAILBOX (inside
+ *                               begin/commit) through the copy slot;
+ *                               MAILBOX "." is the transaction's own
+ *                               handle
  *   flags UID add|remove|replace FLAGS [KW,KW...]   (FLAGS "-" = none)
  *   expunge UID
  *   commit                      prints "uids: N N N..."
@@ -105,6 +108,30 @@ static const char **split_list(char *list)
 	return out;
 }
 
+/* Save parameters from "uid=N guid=G flags=A,B kw=x,y date=T" options;
+ * *kw_r is the keyword array to free(). */
+static void parse_save_opts(struct mailferry_save *save, char **opts,
+                            size_t nopts, const char ***kw_r)
+{
+	mf_zero(save);
+	save->struct_size = sizeof(*save);
+	save->size_hint = UINT64_MAX;
+	*kw_r = NULL;
+	for (size_t i = 0; i < nopts; i++) {
+		if (mf_str_begins(opts[i], "uid="))
+			save->uid = (uint32_t)strtoul(opts[i] + 4, NULL, 10);
+		else if (mf_str_begins(opts[i], "guid="))
+			save->guid = opts[i] + 5;
+		else if (mf_str_begins(opts[i], "flags="))
+			save->flags = parse_flags(opts[i] + 6);
+		else if (mf_str_begins(opts[i], "kw="))
+			*kw_r = split_list(opts[i] + 3);
+		else if (mf_str_begins(opts[i], "date="))
+			save->received_date = strtoll(opts[i] + 5, NULL, 10);
+	}
+	save->keywords = *kw_r;
+}
+
 static void save_file(const char *path, char **opts, size_t nopts,
                       bool use_link)
 {
@@ -115,22 +142,7 @@ static void save_file(const char *path, char **opts, size_t nopts,
 	char *error = NULL;
 	int ret;
 
-	mf_zero(&save);
-	save.struct_size = sizeof(save);
-	save.size_hint = UINT64_MAX;
-	for (size_t i = 0; i < nopts; i++) {
-		if (mf_str_begins(opts[i], "uid="))
-			save.uid = (uint32_t)strtoul(opts[i] + 4, NULL, 10);
-		else if (mf_str_begins(opts[i], "guid="))
-			save.guid = opts[i] + 5;
-		else if (mf_str_begins(opts[i], "flags="))
-			save.flags = parse_flags(opts[i] + 6);
-		else if (mf_str_begins(opts[i], "kw="))
-			kw = split_list(opts[i] + 3);
-		else if (mf_str_begins(opts[i], "date="))
-			save.received_date = strtoll(opts[i] + 5, NULL, 10);
-	}
-	save.keywords = kw;
+	parse_save_opts(&save, opts, nopts, &kw);
 	if (use_link) {
 		ret = ops->save_from_path(trans, &save, path);
 		if (ret < 0)
@@ -292,15 +304,19 @@ static void run(char **tok, size_t n)
 	} else if (strcmp(tok[0], "copy") == 0 && n >= 3) {
 		struct mailferry_mailbox *src = NULL;
 		struct mailferry_save save;
+		const char **kw;
 
-		mf_zero(&save);
-		save.struct_size = sizeof(save);
-		save.size_hint = UINT64_MAX;
-		if ((ret = ops->mailbox_open(storage->st, tok[1], 0, &src)) < 0)
+		parse_save_opts(&save, tok + 3, n - 3, &kw);
+		if (strcmp(tok[1], ".") == 0)
+			src = box;
+		else if ((ret = ops->mailbox_open(storage->st, tok[1], 0,
+		                                  &src)) < 0)
 			fail("mailbox_open", ret);
 		ret = ops->copy(trans, src, (uint32_t)strtoul(tok[2], NULL, 10),
 		                &save);
-		ops->mailbox_close(&src);
+		if (src != box)
+			ops->mailbox_close(&src);
+		free(kw);
 		if (ret < 0)
 			fail("copy", ret);
 	} else if (strcmp(tok[0], "flags") == 0 && n >= 4) {
