@@ -41,6 +41,8 @@ struct save_item {
 	uint32_t local_src_uid;
 	bool move;
 	bool skipped; /* the source was gone at commit: nothing saved */
+	/* the GUID is to be the file's base name (pick_base_names()) */
+	bool guid_as_base;
 	/* after the rename at commit */
 	char *final_fname; /* owned */
 	bool final_in_new;
@@ -644,6 +646,103 @@ static void apply_move(struct mailferry_trans *t, struct save_item *item,
 	free(ext);
 }
 
+/* Longest GUID used as a base name: room for ":2," and every flag letter
+ * within NAME_MAX. */
+#define MAILDIR_GUID_BASE_MAX 200
+
+/* Whether item's GUID can be its file's base name by itself, as Dovecot's
+ * maildir save does (maildir_filename_check_conflicts()): a usable file
+ * name that already carries the message's real size and virtual size as
+ * ,S= and ,W= (Dovecot needs them there to be fast). A maildir-to-maildir
+ * copy gives exactly that: the source's base name. */
+static bool guid_fits_as_base(const struct save_item *item)
+{
+	const char *g = item->guid;
+	uint64_t size, vsize;
+
+	return g != NULL && strlen(g) <= MAILDIR_GUID_BASE_MAX &&
+	       maildir_fname_is_valid(g) && strchr(g, ':') == NULL &&
+	       maildir_fname_get_size(g, 'S', &size) == 0 &&
+	       size == item->size &&
+	       maildir_fname_get_size(g, 'W', &vsize) == 0 &&
+	       vsize == item->vsize;
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_item_guid(const void *a, const void *b)
+{
+	const struct save_item *ia = *(struct save_item *const *)a;
+	const struct save_item *ib = *(struct save_item *const *)b;
+	int ret = strcmp(ia->guid, ib->guid);
+
+	/* equal GUIDs: the first save keeps the name */
+	if (ret != 0)
+		return ret;
+	return ia < ib ? -1 : ia > ib;
+}
+
+/* Under the uidlist lock, with the uidlist just refreshed: mark the saves
+ * whose GUID becomes their base name. Not when the mailbox lists that
+ * name already, nor for the second save of one GUID in a transaction;
+ * these get a new name and keep their GUID in the uidlist's G extension.
+ * A message whose name is its GUID keeps the GUID even when a crash
+ * comes between the rename into cur/ and the uidlist write: the next
+ * scan reads it from the name. */
+static void pick_base_names(struct mailferry_trans *t)
+{
+	struct maildir_uidlist *ul = &t->box->uidlist;
+	struct save_item **cand;
+	const char **bases = NULL;
+	size_t n = 0;
+
+	cand = mf_calloc(t->saves.count + 1, sizeof(*cand));
+	for (size_t i = 0; i < t->saves.count; i++) {
+		struct save_item *item = &t->saves.items[i];
+
+		item->guid_as_base = false;
+		if (!item->move && !item->skipped && guid_fits_as_base(item))
+			cand[n++] = item;
+	}
+	if (n == 0) {
+		free(cand);
+		return;
+	}
+	bases = mf_calloc(ul->recs.count + 1, sizeof(*bases));
+	for (size_t i = 0; i < ul->recs.count; i++)
+		bases[i] = ul->recs.items[i].base;
+	mf_qsort(bases, ul->recs.count, sizeof(*bases), cmp_strp);
+	mf_qsort(cand, n, sizeof(*cand), cmp_item_guid);
+	for (size_t i = 0; i < n; i++) {
+		const char *key = cand[i]->guid;
+
+		if (i > 0 && strcmp(cand[i - 1]->guid, key) == 0)
+			continue;
+		if (mf_bsearch(&key, bases, ul->recs.count, sizeof(*bases),
+		               cmp_strp) != NULL)
+			continue;
+		cand[i]->guid_as_base = true;
+	}
+	free(bases);
+	free(cand);
+}
+
+/* rename() that never replaces an existing file (where the system can
+ * tell): a base name taken from a GUID is not ours alone. */
+static int rename_noreplace(const char *from, const char *to)
+{
+#ifdef RENAME_NOREPLACE
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+#endif
+	return rename(from, to);
+}
+
 /* Rename every saved file into new/ or cur/ and add it to the uidlist;
  * moves (only when expunged is not NULL) are applied in memory. */
 static int commit_saves(struct mailferry_trans *t, bool *kw_changed,
@@ -699,11 +798,14 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed,
 			ret = syncfs_dir(storage, box->path);
 		}
 	}
+	if (ret == 0)
+		pick_base_names(t);
 	mf_array_reserve(&box->saved_uids, t->saves.count);
 	for (size_t i = 0; i < t->saves.count && ret == 0; i++) {
 		struct save_item *item = &t->saves.items[i];
 		struct maildir_fname_info info;
 		bool to_new = item->flags == 0 && bits[i] == 0;
+		int r;
 		uint32_t uid =
 		    item->want_uid != 0 ? item->want_uid : ul->next_uid;
 
@@ -717,10 +819,14 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed,
 			mf_array_push(&box->saved_uids, uid);
 			continue;
 		}
+	again:
 		mf_buf_truncate(&name, 0);
-		mf_buf_printf(&name, "%s,S=%llu,W=%llu", item->base,
-		              (unsigned long long)item->size,
-		              (unsigned long long)item->vsize);
+		if (item->guid_as_base)
+			mf_buf_append_str(&name, item->guid);
+		else
+			mf_buf_printf(&name, "%s,S=%llu,W=%llu", item->base,
+			              (unsigned long long)item->size,
+			              (unsigned long long)item->vsize);
 		mf_buf_truncate(&dest, 0);
 		mf_buf_printf(&dest, "%s/%s/", box->path,
 		              to_new ? "new" : "cur");
@@ -732,12 +838,26 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed,
 			info.keywords = bits[i];
 			maildir_fname_build(mf_buf_str(&name), &info, &dest);
 		}
-		if (rename(item->tmp_path, mf_buf_str(&dest)) < 0) {
+		if (item->guid_as_base)
+			r = rename_noreplace(item->tmp_path, mf_buf_str(&dest));
+		else
+			r = rename(item->tmp_path, mf_buf_str(&dest));
+		if (r < 0 && errno == EEXIST && item->guid_as_base) {
+			/* a file of that name not (yet) in the uidlist,
+			 * e.g. just delivered: a name of our own */
+			item->guid_as_base = false;
+			goto again;
+		}
+		if (r < 0) {
 			ret = maildir_error(storage, maildir_errno_code(errno),
 			                    "rename(%s, %s) failed: %s",
 			                    item->tmp_path, mf_buf_str(&dest),
 			                    strerror(errno));
 			break;
+		}
+		if (item->guid_as_base) {
+			/* the name says it all: no G extension */
+			mf_free(&item->guid);
 		}
 		free(item->tmp_path);
 		item->tmp_path = NULL;
