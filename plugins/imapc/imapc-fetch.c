@@ -1,17 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * imapc-fetch.c - message bodies: chunked UID FETCH BODY.PEEK[]<off.len>,
- * pipelined over a window of messages.
+ * imapc-fetch.c - message bodies: UID FETCH BODY.PEEK[] pipelined over a
+ * window of messages.
  *
- * Bodies are asked for in chunks of IMAPC_BODY_CHUNK bytes, so no single
- * response is larger than a chunk and a 100 MB message streams through a
- * few chunks of memory. When the core opens messages in the order the
- * last message iteration returned them, the next ones are requested ahead
- * (up to the window's bytes and IMAPC_MAX_PREFETCH_MSGS messages), so a
- * run costs no round trip per message.
+ * When the core opens messages in the order the last message iteration
+ * returned them, the next ones are requested ahead, up to the window's
+ * bytes and IMAPC_MAX_PREFETCH_MSGS messages, so a run costs no round trip
+ * per message. Bodies whose size (RFC822.SIZE of the listing) is at most
+ * IMAPC_BODY_CHUNK are asked for whole, many in one command
+ * ("UID FETCH 5:40,42 (UID BODY.PEEK[])"): one command per batch instead of
+ * one per message is what keeps the server's work per message low (no
+ * partial-fetch offset computation, one command to parse). The window is
+ * refilled only when half of it has been read, so the batches stay large.
+ * Bigger or unknown bodies are asked for in chunks of IMAPC_BODY_CHUNK
+ * bytes (BODY.PEEK[]<off.len>), so no single response is larger than a
+ * chunk and a 100 MB message streams through a few chunks of memory.
  *
  * IMAP sends CRLF line endings; the stream gives LF, like the local stores
- * (a lone CR is kept).
+ * (a lone CR is kept). A body's bytes are taken over from the parsed
+ * response without copying and turned into LF while they are copied out
+ * to the reader.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,12 +33,28 @@ struct mailferry_stream {
 	struct imapc_body *body;
 };
 
+static void fetch_cmd_unref(struct imapc_client *client,
+                            struct imapc_fetch_cmd **_fc)
+{
+	struct imapc_fetch_cmd *fc = *_fc;
+
+	if (fc == NULL)
+		return;
+	*_fc = NULL;
+	if (--fc->refs > 0)
+		return;
+	/* a command still in flight is orphaned: its reply is consumed and
+	 * dropped when it comes */
+	imapc_cmd_free(client, &fc->cmd);
+	free(fc);
+}
+
 static void body_free(struct imapc_mailbox *box, struct imapc_body *body)
 {
 	struct imapc_client *client = box->storage->client;
 
 	for (size_t i = 0; i < body->chunks.count; i++)
-		imapc_cmd_free(client, &body->chunks.items[i].cmd);
+		fetch_cmd_unref(client, &body->chunks.items[i].fc);
 	mf_array_free(&body->chunks);
 	mf_buf_free(&body->data);
 	free(body->error_text);
@@ -59,8 +83,8 @@ void imapc_bodies_clear(struct imapc_mailbox *box)
 		if (body->in_use) {
 			/* an open stream: it fails on its next read */
 			for (size_t j = 0; j < body->chunks.count; j++)
-				imapc_cmd_free(box->storage->client,
-				               &body->chunks.items[j].cmd);
+				fetch_cmd_unref(box->storage->client,
+				                &body->chunks.items[j].fc);
 			body->chunks.count = 0;
 			body->requested_end = body->received;
 			continue;
@@ -85,7 +109,18 @@ static struct imapc_body *body_find(struct imapc_mailbox *box, uint32_t uid)
 	return NULL;
 }
 
-/* Ask for the next chunk of body. 0, or -1 with the client error set. */
+static void body_add_chunk(struct imapc_body *body, struct imapc_fetch_cmd *fc,
+                           uint64_t offset)
+{
+	struct imapc_chunk *chunk = mf_array_append_zero(&body->chunks);
+
+	chunk->fc = fc;
+	chunk->offset = offset;
+	fc->refs++;
+}
+
+/* Ask for the next part of one body: its header, all of it, or the next
+ * chunk. 0, or -1 with the client error set. */
 static int body_request(struct imapc_mailbox *box, struct imapc_body *body)
 {
 	struct imapc_client *client = box->storage->client;
@@ -94,6 +129,9 @@ static int body_request(struct imapc_mailbox *box, struct imapc_body *body)
 	if (body->header_only)
 		snprintf(line, sizeof(line),
 		         "UID FETCH %u (UID BODY.PEEK[HEADER])", body->uid);
+	else if (body->whole)
+		snprintf(line, sizeof(line), "UID FETCH %u (UID BODY.PEEK[])",
+		         body->uid);
 	else
 		snprintf(line, sizeof(line),
 		         "UID FETCH %u (UID BODY.PEEK[]<%llu.%u>)", body->uid,
@@ -102,12 +140,52 @@ static int body_request(struct imapc_mailbox *box, struct imapc_body *body)
 	struct imapc_cmd *cmd = imapc_cmd_send(client, line, NULL);
 	if (cmd == NULL)
 		return -1;
-	struct imapc_chunk *chunk = mf_array_append_zero(&body->chunks);
-	chunk->cmd = cmd;
-	chunk->offset = body->requested_end;
+	struct imapc_fetch_cmd *fc = mf_calloc(1, sizeof(*fc));
+	fc->cmd = cmd;
+	fc->refs = 1; /* ours until the bodies have theirs */
+	body_add_chunk(body, fc, body->requested_end);
 	body->requested_end +=
-	    body->header_only ? UINT32_MAX : IMAPC_BODY_CHUNK;
-	return cmd->disconnected ? -1 : 0;
+	    body->header_only || body->whole ? UINT32_MAX : IMAPC_BODY_CHUNK;
+	bool broken = cmd->disconnected;
+	fetch_cmd_unref(client, &fc);
+	return broken ? -1 : 0;
+}
+
+/* Ask for several whole bodies (ascending UIDs) in one command. */
+static int bodies_request(struct imapc_mailbox *box,
+                          struct imapc_body *const *bodies, size_t count)
+{
+	struct imapc_client *client = box->storage->client;
+	struct mf_buf line = MF_BUF_INIT;
+
+	if (count == 1)
+		return body_request(box, bodies[0]);
+	mf_buf_append_str(&line, "UID FETCH ");
+	for (size_t i = 0; i < count;) {
+		size_t j = i;
+		while (j + 1 < count &&
+		       bodies[j + 1]->uid == bodies[j]->uid + 1)
+			j++;
+		mf_buf_printf(&line, "%s%u", i > 0 ? "," : "", bodies[i]->uid);
+		if (j > i)
+			mf_buf_printf(&line, ":%u", bodies[j]->uid);
+		i = j + 1;
+	}
+	mf_buf_append_str(&line, " (UID BODY.PEEK[])");
+	struct imapc_cmd *cmd = imapc_cmd_send(client, line.data, NULL);
+	mf_buf_free(&line);
+	if (cmd == NULL)
+		return -1;
+	struct imapc_fetch_cmd *fc = mf_calloc(1, sizeof(*fc));
+	fc->cmd = cmd;
+	fc->refs = 1; /* ours until the bodies have theirs */
+	for (size_t i = 0; i < count; i++) {
+		body_add_chunk(bodies[i], fc, 0);
+		bodies[i]->requested_end = UINT32_MAX;
+	}
+	bool broken = cmd->disconnected;
+	fetch_cmd_unref(client, &fc);
+	return broken ? -1 : 0;
 }
 
 /* Parse the "<n>" origin of "BODY[]<n>"; 0 when absent. */
@@ -119,7 +197,8 @@ static uint64_t section_origin(const char *section)
 }
 
 void imapc_fetch_body_data(struct imapc_mailbox *box, uint32_t uid,
-                           const char *section, const struct imapc_arg *value)
+                           const char *section, struct imapc_response *resp,
+                           const struct imapc_arg *value)
 {
 	struct imapc_body *body = body_find(box, uid);
 
@@ -130,7 +209,6 @@ void imapc_fetch_body_data(struct imapc_mailbox *box, uint32_t uid,
 		return;
 	uint64_t origin = section_origin(section);
 	size_t len = value->type == IMAPC_ARG_NIL ? 0 : value->len;
-	const char *data = value->type == IMAPC_ARG_NIL ? "" : value->str;
 
 	body->got_data = true;
 	if (origin > body->received) {
@@ -145,14 +223,27 @@ void imapc_fetch_body_data(struct imapc_mailbox *box, uint32_t uid,
 	/* a resent chunk (after a reconnect) may overlap */
 	uint64_t skip = body->received - origin;
 	if (skip < len) {
-		mf_buf_append(&body->data, data + skip, len - (size_t)skip);
+		char *owned = NULL;
+		if (skip == 0 && body->read_pos == body->data.len)
+			owned = imapc_response_steal(resp, value);
+		if (owned != NULL) {
+			/* all read before: the literal becomes the buffer */
+			mf_buf_free(&body->data);
+			body->data.data = owned;
+			body->data.len = len;
+			body->data.cap = len + 1;
+			body->read_pos = 0;
+		} else {
+			mf_buf_append(&body->data, value->str + skip,
+			              len - (size_t)skip);
+		}
 		body->received += len - skip;
 	}
-	if (body->header_only || len < IMAPC_BODY_CHUNK)
+	if (body->header_only || body->whole || len < IMAPC_BODY_CHUNK)
 		body->eof = true;
 }
 
-/* Handle finished chunk commands of body. */
+/* Handle finished requests of body. */
 static void body_reap(struct imapc_mailbox *box, struct imapc_body *body)
 {
 	struct imapc_client *client = box->storage->client;
@@ -160,23 +251,26 @@ static void body_reap(struct imapc_mailbox *box, struct imapc_body *body)
 
 	for (size_t i = 0; i < body->chunks.count; i++) {
 		struct imapc_chunk *c = &body->chunks.items[i];
-		if (!c->cmd->done) {
+		const struct imapc_cmd *cmd = c->fc->cmd;
+		if (!cmd->done) {
 			body->chunks.items[w++] = *c;
 			continue;
 		}
-		if (c->cmd->disconnected) {
+		if (cmd->disconnected) {
 			/* asked again after the reconnect */
 			if (body->requested_end > c->offset)
 				body->requested_end = c->offset;
-		} else if (c->cmd->status != IMAPC_STATUS_OK &&
-		           body->error == 0) {
-			int code = imapc_cmd_error_code(c->cmd);
+		} else if (body->eof && body->received > 0) {
+			/* complete: a NO about other messages of the same
+			 * batch (e.g. expunged meanwhile) is not about it */
+		} else if (cmd->status != IMAPC_STATUS_OK && body->error == 0) {
+			int code = imapc_cmd_error_code(cmd);
 			body->error = code == MAILFERRY_E_NOTFOUND
 			                  ? MAILFERRY_E_EXPUNGED
 			                  : code;
 			body->error_text = mf_strdup_printf(
 			    "fetching message UID %u failed: %s", body->uid,
-			    c->cmd->text);
+			    cmd->text);
 		} else if (c->offset == 0 && !body->got_data &&
 		           body->error == 0) {
 			body->error = MAILFERRY_E_EXPUNGED;
@@ -187,25 +281,22 @@ static void body_reap(struct imapc_mailbox *box, struct imapc_body *body)
 			/* nothing past the end: the last chunk was full */
 			body->eof = true;
 		}
-		imapc_cmd_free(client, &c->cmd);
+		fetch_cmd_unref(client, &c->fc);
 	}
 	body->chunks.count = w;
 	if (body->requested_end < body->received)
 		body->requested_end = body->received;
 }
 
-static uint64_t window_bytes(struct imapc_mailbox *box)
+/* Bytes the window holds or expects for body. */
+static uint64_t body_window_bytes(const struct imapc_body *b)
 {
-	uint64_t total = 0;
+	uint64_t total = b->data.len - b->read_pos;
 
-	for (size_t i = 0; i < box->bodies.count; i++) {
-		struct imapc_body *b = box->bodies.items[i];
-		total += b->data.len - b->read_pos;
-		if (!b->eof)
-			total += b->size_hint != UINT64_MAX
-			             ? MF_MIN(b->size_hint, IMAPC_BODY_CHUNK)
-			             : IMAPC_BODY_CHUNK;
-	}
+	if (!b->eof)
+		total += b->size_hint != UINT64_MAX
+		             ? MF_MIN(b->size_hint, IMAPC_BODY_CHUNK)
+		             : IMAPC_BODY_CHUNK;
 	return total;
 }
 
@@ -217,6 +308,8 @@ static struct imapc_body *body_new(struct imapc_mailbox *box, uint32_t uid,
 	body->uid = uid;
 	body->header_only = header_only;
 	body->size_hint = size_hint;
+	/* a known small size: the whole body in one response */
+	body->whole = !header_only && size_hint <= IMAPC_BODY_CHUNK;
 	mf_array_push(&box->bodies, body);
 	return body;
 }
@@ -237,24 +330,55 @@ static size_t iter_index(struct imapc_mailbox *box, uint32_t uid)
 	           : SIZE_MAX;
 }
 
-/* Prefetch the messages after idx in the iteration order. */
+/* Prefetch the messages after idx in the iteration order: when less than
+ * half the window is ahead of the reader, fill it up again with batches
+ * of whole small bodies (and single chunked requests for big ones). */
 static void prefetch(struct imapc_mailbox *box, size_t idx)
 {
-	size_t n = 0;
+	uint64_t window = box->storage->window, bytes = 0;
+	size_t ahead = 0;
+	MF_ARRAY(struct imapc_body *) batch = MF_ARRAY_INIT;
+	uint64_t batch_bytes = 0;
 
-	for (size_t i = idx + 1;
-	     i < box->iter_uids.count && n < IMAPC_MAX_PREFETCH_MSGS; i++) {
-		if (window_bytes(box) >= box->storage->window)
-			break;
+	for (size_t i = 0; i < box->bodies.count; i++) {
+		const struct imapc_body *b = box->bodies.items[i];
+		bytes += body_window_bytes(b);
+		if (!b->in_use)
+			ahead++;
+	}
+	if (ahead >= IMAPC_MAX_PREFETCH_MSGS / 2 || bytes >= window / 2)
+		return;
+	if (box->prefetch_next < idx + 1)
+		box->prefetch_next = idx + 1;
+	while (box->prefetch_next < box->iter_uids.count &&
+	       ahead < IMAPC_MAX_PREFETCH_MSGS && bytes < window) {
+		size_t i = box->prefetch_next++;
 		uint32_t uid = box->iter_uids.items[i];
-		n++;
 		if (body_find(box, uid) != NULL)
 			continue;
 		struct imapc_body *b =
 		    body_new(box, uid, false, box->iter_sizes.items[i]);
-		if (body_request(box, b) < 0)
-			break;
+		ahead++;
+		bytes += body_window_bytes(b);
+		if (!b->whole) {
+			if (body_request(box, b) < 0)
+				break;
+			continue;
+		}
+		mf_array_push(&batch, b);
+		batch_bytes += b->size_hint;
+		if (batch.count >= IMAPC_FETCH_BATCH_MSGS ||
+		    batch_bytes >= window / 4) {
+			int ret = bodies_request(box, batch.items, batch.count);
+			batch.count = 0;
+			batch_bytes = 0;
+			if (ret < 0)
+				break;
+		}
 	}
+	if (batch.count > 0)
+		(void)bodies_request(box, batch.items, batch.count);
+	mf_array_free(&batch);
 }
 
 int imapc_msg_open(struct mailferry_mailbox *_box, uint32_t uid, uint32_t flags,
@@ -302,12 +426,12 @@ int imapc_msg_open(struct mailferry_mailbox *_box, uint32_t uid, uint32_t flags,
 			}
 		}
 	}
+	body->in_use = true;
 	if (idx != SIZE_MAX && !header_only) {
 		if (box->last_open_idx == idx)
 			prefetch(box, idx);
 		box->last_open_idx = idx + 1;
 	}
-	body->in_use = true;
 	struct mailferry_stream *stream = mf_calloc(1, sizeof(*stream));
 	stream->box = box;
 	stream->body = body;
@@ -315,26 +439,33 @@ int imapc_msg_open(struct mailferry_mailbox *_box, uint32_t uid, uint32_t flags,
 	return 0;
 }
 
-/* Copy from the buffer with CRLF -> LF. Returns bytes written to out. */
+/* Copy from the buffer with CRLF -> LF, a run between CRs at a time.
+ * Returns bytes written to out. */
 static size_t body_copy(struct imapc_body *body, char *out, size_t size)
 {
 	const char *src = body->data.data;
 	size_t end = body->data.len, pos = body->read_pos, n = 0;
 
 	while (pos < end && n < size) {
-		char c = src[pos];
-		if (c == '\r') {
-			if (pos + 1 < end) {
-				if (src[pos + 1] == '\n') {
-					pos++;
-					continue;
-				}
-			} else if (!body->eof) {
-				break; /* decide when the next byte arrives */
-			}
+		size_t avail = MF_MIN(end - pos, size - n);
+		const char *cr = memchr(src + pos, '\r', avail);
+		size_t run = cr == NULL ? avail : (size_t)(cr - (src + pos));
+		memcpy(out + n, src + pos, run);
+		n += run;
+		pos += run;
+		if (cr == NULL)
+			continue;
+		/* at a CR */
+		if (pos + 1 < end) {
+			if (src[pos + 1] != '\n')
+				out[n++] = '\r'; /* a lone CR stays */
+			pos++;
+		} else if (body->eof) {
+			out[n++] = '\r';
+			pos++;
+		} else {
+			break; /* decide when the next byte arrives */
 		}
-		out[n++] = c;
-		pos++;
 	}
 	body->read_pos = pos;
 	if (body->read_pos == body->data.len) {
@@ -376,19 +507,14 @@ int imapc_stream_read(struct mailferry_stream *stream, void *buf, size_t size,
 		}
 		if (body->eof && body->data.len == body->read_pos)
 			return 0;
-		/* keep up to two chunks of this body in flight */
 		/* one chunk of a body in flight at a time: a server may run
 		 * pipelined commands in parallel (Dovecot does for some), so
 		 * two chunks of one message could come back in either order;
 		 * other messages' bodies are what is pipelined */
-		while (!body->eof && !body->header_only &&
-		       body->chunks.count == 0 &&
-		       body->data.len - body->read_pos < IMAPC_BODY_CHUNK) {
-			if (body_request(box, body) < 0)
-				break;
-		}
-		if (body->header_only && body->chunks.count == 0 &&
-		    !body->eof && body_request(box, body) < 0) {
+		if (!body->eof && body->chunks.count == 0 &&
+		    (body->header_only || body->whole ||
+		     body->data.len - body->read_pos < IMAPC_BODY_CHUNK) &&
+		    body_request(box, body) < 0) {
 			/* falls through to the reconnect below */
 		}
 		if (imapc_client_is_connected(client) &&

@@ -265,6 +265,7 @@ void imapc_mailbox_untagged(struct imapc_client *client,
 		    (strncasecmp(k->str, "BODY[", 5) == 0 ||
 		     strncasecmp(k->str, "BINARY[", 7) == 0)) {
 			imapc_fetch_body_data(box, uid, k->str,
+			                      (struct imapc_response *)resp,
 			                      &list->list[i + 1]);
 			body = true;
 		}
@@ -277,6 +278,47 @@ void imapc_mailbox_untagged(struct imapc_client *client,
 
 static int status_run(struct imapc_mailbox *box,
                       struct mailferry_mailbox_status *st);
+
+static void snap_take(struct imapc_mailbox *box,
+                      const struct mailferry_mailbox_status *st)
+{
+	box->snap = *st;
+	box->snap_cmds = imapc_client_commands_sent(box->storage->client);
+	box->snap_valid = true;
+}
+
+/* Right after a SELECT its untagged data is the mailbox's status; only
+ * the GUID may be missing: derived like status_run() does when the server
+ * has no mailbox ids, else from the last LIST-STATUS. false when a STATUS
+ * is needed after all. */
+static bool status_from_select(struct imapc_mailbox *box,
+                               struct mailferry_mailbox_status *st)
+{
+	struct imapc_storage *storage = box->storage;
+	const struct imapc_selected *sel =
+	    imapc_client_selected(storage->client);
+	uint32_t caps = imapc_client_caps(storage->client);
+
+	if (sel->name == NULL || strcmp(sel->name, box->remote) != 0 ||
+	    sel->uidnext == 0 || sel->uidvalidity == 0)
+		return false;
+	memset(st, 0, sizeof(*st));
+	st->struct_size = sizeof(*st);
+	if ((caps & (IMAPC_CAP_X_GUID | IMAPC_CAP_OBJECTID)) == 0)
+		imapc_mailbox_guid(storage, box->name, sel->uidvalidity, NULL,
+		                   st->guid);
+	else if (!imapc_storage_guid_lookup(storage, box->remote,
+	                                    sel->uidvalidity, st->guid))
+		return false;
+	st->messages = sel->exists;
+	st->uidnext = sel->uidnext;
+	st->uidvalidity = sel->uidvalidity;
+	st->highest_modseq =
+	    (caps & IMAPC_CAP_CONDSTORE) != 0 ? sel->highestmodseq : 0;
+	st->first_recent_uid = st->uidnext;
+	snap_take(box, st);
+	return true;
+}
 
 int imapc_mailbox_open(struct mailferry_storage *_storage, const char *name,
                        uint32_t flags, struct mailferry_mailbox **box_r)
@@ -310,7 +352,7 @@ int imapc_mailbox_open(struct mailferry_storage *_storage, const char *name,
 		goto fail;
 	}
 	struct mailferry_mailbox_status st;
-	if ((ret = status_run(box, &st)) < 0)
+	if (!status_from_select(box, &st) && (ret = status_run(box, &st)) < 0)
 		goto fail;
 	memcpy(box->guid, st.guid, sizeof(box->guid));
 	*box_r = (struct mailferry_mailbox *)box;
@@ -447,6 +489,7 @@ static int status_run(struct imapc_mailbox *box,
 	if ((caps & IMAPC_CAP_CONDSTORE) == 0)
 		st->highest_modseq = 0;
 	st->first_recent_uid = st->uidnext;
+	snap_take(box, st);
 	return 0;
 }
 
@@ -454,8 +497,17 @@ int imapc_mailbox_status(struct mailferry_mailbox *_box,
                          struct mailferry_mailbox_status *status_r)
 {
 	struct imapc_mailbox *box = (struct imapc_mailbox *)_box;
+	struct imapc_client *client = box->storage->client;
 	int ret;
 
+	if (box->snap_valid && imapc_client_is_connected(client) &&
+	    box->snap_cmds == imapc_client_commands_sent(client) &&
+	    box->storage->selected == box) {
+		/* nothing was said to the server since the last status: a
+		 * refresh now could not tell more */
+		*status_r = box->snap;
+		return 0;
+	}
 	imapc_mailbox_cache_clear(box);
 	if ((ret = imapc_box_select(box)) < 0)
 		return ret;
@@ -604,6 +656,7 @@ done:
 			              iter->recs.items[i].msg.virtual_size);
 		}
 		box->last_open_idx = 0;
+		box->prefetch_next = 0;
 	}
 	*iter_r = iter;
 	return 0;
@@ -653,6 +706,36 @@ static int u32_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The UIDs below UIDNEXT the cached full listing does not have, as a
+ * UID set ("" when none). false when the set would be too long for a
+ * command line. */
+static bool gap_set(struct imapc_mailbox *box, struct mf_buf *out)
+{
+	const struct imapc_selected *sel =
+	    imapc_client_selected(box->storage->client);
+	uint32_t uidnext = box->snap_valid ? box->snap.uidnext : 0;
+	uint32_t next = 1; /* lowest UID not covered yet */
+
+	if (sel->uidnext > uidnext)
+		uidnext = sel->uidnext;
+	for (size_t i = 0; i <= box->cache.count; i++) {
+		uint32_t end = i < box->cache.count
+		                   ? box->cache.items[i].msg.uid
+		                   : (uidnext > next ? uidnext : next);
+		if (end > next) {
+			mf_buf_printf(out, "%s%u", out->len > 0 ? "," : "",
+			              next);
+			if (end - 1 > next)
+				mf_buf_printf(out, ":%u", end - 1);
+			if (out->len > 16000)
+				return false;
+		}
+		if (i < box->cache.count)
+			next = end + 1;
+	}
+	return true;
+}
+
 int imapc_expunge_iter_begin(struct mailferry_mailbox *_box, uint64_t since,
                              struct mailferry_expunge_iter **iter_r)
 {
@@ -660,7 +743,7 @@ int imapc_expunge_iter_begin(struct mailferry_mailbox *_box, uint64_t since,
 	struct imapc_storage *storage = box->storage;
 	struct imapc_client *client = storage->client;
 	struct mailferry_expunge_iter *iter;
-	char line[128];
+	struct mf_buf line = MF_BUF_INIT;
 	unsigned int attempt = 0;
 	int ret;
 
@@ -674,24 +757,39 @@ int imapc_expunge_iter_begin(struct mailferry_mailbox *_box, uint64_t since,
 		return ret;
 	iter = mf_calloc(1, sizeof(*iter));
 	iter->storage = storage;
-	snprintf(line, sizeof(line),
-	         "UID FETCH 1:* (UID) (CHANGEDSINCE %llu VANISHED)",
-	         (unsigned long long)(since == 0 ? 1 : since));
+	/* All expunges (since 0) can only be among the UIDs the listing
+	 * does not have: asking for just those gaps leaves out a FETCH
+	 * reply for every message, and no gaps means no question. */
+	bool gaps = since == 0 && box->cache_valid && gap_set(box, &line);
+	if (gaps && line.len == 0)
+		goto done;
+	if (!gaps) {
+		mf_buf_truncate(&line, 0);
+		mf_buf_append_str(&line, "1:*");
+	}
+	mf_buf_printf(&line, " (UID) (CHANGEDSINCE %llu VANISHED)",
+	              (unsigned long long)(since == 0 ? 1 : since));
 	for (;;) {
+		struct mf_buf cmd = MF_BUF_INIT;
+		mf_buf_printf(&cmd, "UID FETCH %s", line.data);
 		box->collect_vanished = &iter->uids;
-		ret = imapc_client_run(client, line, "UID FETCH VANISHED");
+		ret = imapc_client_run(client, cmd.data, "UID FETCH VANISHED");
 		box->collect_vanished = NULL;
+		mf_buf_free(&cmd);
 		if (ret == 0)
 			break;
 		iter->uids.count = 0;
 		if (!imapc_storage_retry(storage, &attempt) ||
 		    imapc_box_select(box) < 0) {
 			ret = imapc_storage_fail(storage);
+			mf_buf_free(&line);
 			mf_array_free(&iter->uids);
 			free(iter);
 			return ret;
 		}
 	}
+done:
+	mf_buf_free(&line);
 	if (iter->uids.count > 1)
 		mf_qsort(iter->uids.items, iter->uids.count, sizeof(uint32_t),
 		         u32_cmp);

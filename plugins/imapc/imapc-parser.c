@@ -37,24 +37,57 @@ struct parser {
 	size_t error_pos;
 };
 
+/* Items up to this size come from the response's arena blocks. */
+#define RESP_ARENA_ITEM_MAX 512
+#define RESP_ARENA_BLOCK 4096
+
+static void ptr_push(void ***arr, size_t *count, size_t *cap, void *p)
+{
+	if (*count == *cap) {
+		*cap = *cap == 0 ? 8 : *cap * 2;
+		*arr = mf_reallocarray(*arr, *cap, sizeof(**arr));
+	}
+	(*arr)[(*count)++] = p;
+}
+
+/* Memory that lives as long as resp, not zeroed. One malloc per response
+ * block instead of one per token: a listing has a dozen tokens per
+ * message. */
+static void *resp_alloc_raw(struct imapc_response *resp, size_t size)
+{
+	if (size > RESP_ARENA_ITEM_MAX) {
+		void *p = mf_malloc(size);
+		ptr_push(&resp->allocs_, &resp->allocs_count_,
+		         &resp->allocs_cap_, p);
+		return p;
+	}
+	size = (size + 15) & ~(size_t)15; /* keep items aligned */
+	if (size == 0)
+		size = 16;
+	if (resp->arena_left_ < size) {
+		resp->arena_ = mf_malloc(RESP_ARENA_BLOCK);
+		resp->arena_left_ = RESP_ARENA_BLOCK;
+		ptr_push(&resp->blocks_, &resp->blocks_count_,
+		         &resp->blocks_cap_, resp->arena_);
+	}
+	void *p = resp->arena_;
+	resp->arena_ += size;
+	resp->arena_left_ -= size;
+	return p;
+}
+
 static void *resp_alloc(struct imapc_response *resp, size_t size)
 {
-	void *p = mf_calloc(1, size == 0 ? 1 : size);
+	void *p = resp_alloc_raw(resp, size);
 
-	if (resp->allocs_count_ == resp->allocs_cap_) {
-		resp->allocs_cap_ =
-		    resp->allocs_cap_ == 0 ? 16 : resp->allocs_cap_ * 2;
-		resp->allocs_ = mf_reallocarray(
-		    resp->allocs_, resp->allocs_cap_, sizeof(*resp->allocs_));
-	}
-	resp->allocs_[resp->allocs_count_++] = p;
+	memset(p, 0, size);
 	return p;
 }
 
 static char *resp_strndup(struct imapc_response *resp, const char *s,
                           size_t len)
 {
-	char *p = resp_alloc(resp, len + 1);
+	char *p = resp_alloc_raw(resp, len + 1);
 
 	memcpy(p, s, len);
 	p[len] = '\0';
@@ -71,7 +104,28 @@ void imapc_response_free(struct imapc_response **_resp)
 	for (size_t i = 0; i < resp->allocs_count_; i++)
 		free(resp->allocs_[i]);
 	free(resp->allocs_);
+	for (size_t i = 0; i < resp->blocks_count_; i++)
+		free(resp->blocks_[i]);
+	free(resp->blocks_);
 	free(resp);
+}
+
+char *imapc_response_steal(struct imapc_response *resp,
+                           const struct imapc_arg *arg)
+{
+	if (arg->type != IMAPC_ARG_STRING && arg->type != IMAPC_ARG_LITERAL &&
+	    arg->type != IMAPC_ARG_ATOM)
+		return NULL;
+	/* a literal is among the last allocations of its response (small
+	 * ones live in an arena block and are not handed out) */
+	for (size_t i = resp->allocs_count_; i > 0; i--) {
+		if (resp->allocs_[i - 1] == (const void *)arg->str) {
+			char *p = resp->allocs_[i - 1];
+			resp->allocs_[i - 1] = NULL;
+			return p;
+		}
+	}
+	return NULL;
 }
 
 static int fail(struct parser *p, const char *reason)

@@ -76,9 +76,15 @@ struct imapc_response {
 	/* Raw bytes of the whole response (for the raw log). */
 	size_t raw_len;
 
-	/* internal: every allocation made for this response */
+	/* internal: the response's memory: small items are carved from
+	 * arena blocks, big ones (literals) allocated on their own so they
+	 * can be taken over (imapc_response_steal) */
 	void **allocs_;
 	size_t allocs_count_, allocs_cap_;
+	void **blocks_;
+	size_t blocks_count_, blocks_cap_;
+	char *arena_;
+	size_t arena_left_;
 };
 
 /* Default cap on one literal: bigger announcements are refused as
@@ -100,6 +106,12 @@ int imapc_parse_response_need(const char *data, size_t len, size_t max_literal,
                               size_t *consumed_r, size_t *need_r,
                               char **error_r);
 void imapc_response_free(struct imapc_response **resp);
+/* Take the bytes of a string or literal arg of resp: the caller owns them
+ * (free(); arg->len bytes and a NUL) and the response no longer frees
+ * them, so a message body changes hands without being copied. NULL for
+ * NIL or a list. The arg must not be used afterwards. */
+char *imapc_response_steal(struct imapc_response *resp,
+                           const struct imapc_arg *arg);
 
 /* Helpers for consumers. */
 /* True for an ATOM/STRING/LITERAL arg (astring or nstring content). */

@@ -18,10 +18,20 @@
 /* The core's table, set once by mailferry_driver_entry(). */
 extern const struct mailferry_core_api *imapc_api;
 
-/* Chunk of a body asked for per FETCH, and the default prefetch window. */
+/* Chunk of a body asked for per FETCH (bodies up to this size are asked
+ * for whole, many in one command), and the default prefetch window. */
 #define IMAPC_BODY_CHUNK (1024u * 1024u)
 #define IMAPC_DEFAULT_WINDOW (8u * 1024u * 1024u)
-#define IMAPC_MAX_PREFETCH_MSGS 64
+/* Most bodies prefetched ahead of the one the core reads, and most in one
+ * UID FETCH. */
+#define IMAPC_MAX_PREFETCH_MSGS 256
+#define IMAPC_FETCH_BATCH_MSGS 64
+
+struct imapc_guid_entry {
+	char *remote;
+	uint32_t uidvalidity;
+	uint8_t guid[16];
+};
 
 struct imapc_storage {
 	struct mailferry_ctx *ctx;
@@ -40,6 +50,9 @@ struct imapc_storage {
 	struct imapc_mailbox *selected; /* the mailbox handle selected now */
 	/* where a running STATUS puts its answer */
 	struct mailferry_mailbox_status *status_target;
+	/* mailbox GUIDs (X-GUID, MAILBOXID) the last LIST-STATUS told, so
+	 * opening a mailbox needs no STATUS of its own */
+	MF_ARRAY(struct imapc_guid_entry) guids;
 
 	/* Keepalive (imapc_max_idle_time): a thread sends NOOP when no
 	 * command went out for max_idle_msecs. lock is held by every ABI
@@ -72,9 +85,16 @@ struct imapc_uid_array {
 	size_t count, cap;
 };
 
-/* One FETCH of a body chunk in flight. */
-struct imapc_chunk {
+/* A UID FETCH of bodies in flight, shared by the bodies it asks for
+ * (one for a chunk, many for a batch of whole small bodies). */
+struct imapc_fetch_cmd {
 	struct imapc_cmd *cmd;
+	unsigned int refs;
+};
+
+/* One request for (part of) a body in flight. */
+struct imapc_chunk {
+	struct imapc_fetch_cmd *fc;
 	uint64_t offset;
 };
 
@@ -83,6 +103,7 @@ struct imapc_chunk {
 struct imapc_body {
 	uint32_t uid;
 	bool header_only;
+	bool whole;         /* asked for whole (BODY.PEEK[]), not in chunks */
 	struct mf_buf data; /* received, not yet read: data[read_pos..] */
 	size_t read_pos;
 	uint64_t received;      /* bytes received from the server so far */
@@ -108,6 +129,7 @@ struct imapc_mailbox {
 	MF_ARRAY(uint32_t) iter_uids;
 	MF_ARRAY(uint64_t) iter_sizes;
 	size_t last_open_idx; /* index of the last msg_open() uid + 1 */
+	size_t prefetch_next; /* iter_uids index not requested yet */
 	MF_ARRAY(struct imapc_body *) bodies;
 	/* collector for a running message listing */
 	struct imapc_rec_array *collect;
@@ -121,6 +143,12 @@ struct imapc_mailbox {
 	bool cache_valid;
 	/* UIDs of the last commit (struct mailferry_commit_result) */
 	struct imapc_uid_array commit_uids;
+	/* The last status and the client's command count when it was
+	 * taken: while nothing was sent since, it is as fresh as a new
+	 * NOOP + STATUS would be (saves two round trips after a SELECT). */
+	struct mailferry_mailbox_status snap;
+	unsigned int snap_cmds;
+	bool snap_valid;
 };
 
 /* ---- imapc-names.c ---- */
@@ -132,6 +160,10 @@ int imapc_name_to_remote(struct imapc_storage *storage, const char *name,
  * prefix (the caller skips it). */
 int imapc_name_from_remote(struct imapc_storage *storage, const char *remote,
                            bool utf8, char **name_r);
+/* The GUID a LIST-STATUS gave for remote at uidvalidity; false if none. */
+bool imapc_storage_guid_lookup(struct imapc_storage *storage,
+                               const char *remote, uint32_t uidvalidity,
+                               uint8_t guid_r[16]);
 /* 16-byte mailbox GUID: from Dovecot's X-GUID hex when given, else a
  * stable SHA-1 derivation of host, user, name and UIDVALIDITY. */
 void imapc_mailbox_guid(struct imapc_storage *storage, const char *name,
@@ -218,9 +250,11 @@ int imapc_msg_open(struct mailferry_mailbox *box, uint32_t uid, uint32_t flags,
 int imapc_stream_read(struct mailferry_stream *stream, void *buf, size_t size,
                       size_t *size_r);
 void imapc_stream_close(struct mailferry_stream **stream);
-/* A FETCH response carrying BODY[]<n> for a body in the window. */
+/* A FETCH response carrying BODY[]<n> for a body in the window; the
+ * bytes are taken out of resp when they can be. */
 void imapc_fetch_body_data(struct imapc_mailbox *box, uint32_t uid,
-                           const char *section, const struct imapc_arg *value);
+                           const char *section, struct imapc_response *resp,
+                           const struct imapc_arg *value);
 /* Drop every body of the window (close, reselect). */
 void imapc_bodies_clear(struct imapc_mailbox *box);
 

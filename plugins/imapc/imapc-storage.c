@@ -186,6 +186,9 @@ static void storage_free(struct imapc_storage *storage)
 	for (size_t i = 0; i < storage->deferred_logs.count; i++)
 		free(storage->deferred_logs.items[i]);
 	mf_array_free(&storage->deferred_logs);
+	for (size_t i = 0; i < storage->guids.count; i++)
+		free(storage->guids.items[i].remote);
+	mf_array_free(&storage->guids);
 	pthread_cond_destroy(&storage->cond);
 	pthread_mutex_destroy(&storage->lock);
 	free(storage->display);
@@ -459,8 +462,40 @@ static struct imapc_list_entry *list_find(struct mailferry_list_iter *iter,
 	return NULL;
 }
 
+bool imapc_storage_guid_lookup(struct imapc_storage *storage,
+                               const char *remote, uint32_t uidvalidity,
+                               uint8_t guid_r[16])
+{
+	for (size_t i = 0; i < storage->guids.count; i++) {
+		const struct imapc_guid_entry *g = &storage->guids.items[i];
+		if (g->uidvalidity == uidvalidity &&
+		    strcmp(g->remote, remote) == 0) {
+			memcpy(guid_r, g->guid, 16);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void guid_remember(struct imapc_storage *storage, const char *remote,
+                          const struct mailferry_mailbox_status *st)
+{
+	struct imapc_guid_entry *g = NULL;
+
+	for (size_t i = 0; i < storage->guids.count && g == NULL; i++) {
+		if (strcmp(storage->guids.items[i].remote, remote) == 0)
+			g = &storage->guids.items[i];
+	}
+	if (g == NULL) {
+		g = mf_array_append_zero(&storage->guids);
+		g->remote = mf_strdup(remote);
+	}
+	g->uidvalidity = st->uidvalidity;
+	memcpy(g->guid, st->guid, 16);
+}
+
 static void parse_status_items(struct imapc_storage *storage, const char *name,
-                               const struct imapc_arg *list,
+                               const char *remote, const struct imapc_arg *list,
                                struct mailferry_mailbox_status *st)
 {
 	const char *xguid = NULL;
@@ -494,6 +529,8 @@ static void parse_status_items(struct imapc_storage *storage, const char *name,
 	}
 	st->first_recent_uid = st->uidnext;
 	imapc_mailbox_guid(storage, name, st->uidvalidity, xguid, st->guid);
+	if (xguid != NULL && st->uidvalidity != 0)
+		guid_remember(storage, remote, st);
 }
 
 static void list_handler(struct imapc_client *client,
@@ -555,7 +592,8 @@ static void list_handler(struct imapc_client *client,
 		    remote == NULL ? NULL : list_find(iter, remote, true);
 		if (e == NULL)
 			return;
-		parse_status_items(storage, e->name, &args[2], &e->status);
+		parse_status_items(storage, e->name, e->remote, &args[2],
+		                   &e->status);
 		e->have_status = true;
 	}
 }
