@@ -26,7 +26,7 @@
 #include "mf-buf.h"
 #include "imapc-conn.h"
 
-#define IMAPC_READ_CHUNK (64 * 1024)
+#define IMAPC_READ_CHUNK (256 * 1024)
 
 struct imapc_conn {
 	char *host;
@@ -36,6 +36,7 @@ struct imapc_conn {
 	char *peer;
 	unsigned int read_timeout_secs;
 	uint64_t rate_limit;
+	size_t read_chunk; /* bytes asked for per read() */
 
 	int fd;
 	pid_t child; /* command mode */
@@ -346,6 +347,11 @@ int imapc_conn_open(const struct imapc_conn_settings *set,
 	conn->read_timeout_secs =
 	    set->read_timeout_secs == 0 ? 60 : set->read_timeout_secs;
 	conn->rate_limit = set->rate_limit;
+	/* big reads for throughput; small ones when throttled, so the
+	 * bytes come evenly rather than in bursts */
+	conn->read_chunk = IMAPC_READ_CHUNK;
+	if (set->rate_limit > 0 && set->rate_limit / 16 < IMAPC_READ_CHUNK)
+		conn->read_chunk = (size_t)MF_MAX(set->rate_limit / 16, 4096);
 	clock_gettime(CLOCK_MONOTONIC, &conn->rate_start);
 	if (set->command != NULL)
 		conn->peer = mf_strdup_printf("command '%s'", set->command);
@@ -401,11 +407,11 @@ static ssize_t read_some(struct imapc_conn *conn, char **error_r)
 {
 	ssize_t n;
 
-	mf_buf_reserve(&conn->in, IMAPC_READ_CHUNK);
+	mf_buf_reserve(&conn->in, conn->read_chunk);
 	if (conn->ssl != NULL) {
 		ERR_clear_error();
 		int ret = SSL_read(conn->ssl, conn->in.data + conn->in.len,
-		                   IMAPC_READ_CHUNK);
+		                   (int)conn->read_chunk);
 		if (ret > 0) {
 			n = ret;
 		} else {
@@ -434,7 +440,7 @@ static ssize_t read_some(struct imapc_conn *conn, char **error_r)
 		}
 	} else {
 		n = read(conn->fd, conn->in.data + conn->in.len,
-		         IMAPC_READ_CHUNK);
+		         conn->read_chunk);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return 0;
@@ -540,10 +546,16 @@ int imapc_conn_read_response(struct imapc_conn *conn,
 			conn->in_pos = 0;
 			conn->in.data[conn->in.len] = '\0';
 		}
-		if (wait_readable(conn, error_r) < 0)
+		/* read first, poll only when nothing is there yet: while a
+		 * server streams bodies the data is usually waiting */
+		ssize_t n = read_some(conn, error_r);
+		if (n < 0)
 			return -1;
-		if (read_some(conn, error_r) < 0)
-			return -1;
+		if (n == 0) {
+			if (wait_readable(conn, error_r) < 0)
+				return -1;
+			continue;
+		}
 		rate_limit_wait(conn);
 	}
 }

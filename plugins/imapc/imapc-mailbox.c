@@ -68,33 +68,62 @@ void imapc_parse_flags(const struct imapc_arg *list, uint32_t *flags_r,
 	*keywords_r = kw.items;
 }
 
-/* "23-Nov-2026 15:24:13 +0000" -> unix time; 0 when not parseable. */
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+ * days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* Up to max digits at *p (at least one) into *n. */
+static bool take_num(const char **p, int max, int *n)
+{
+	int v = 0, i = 0;
+
+	for (; i < max && **p >= '0' && **p <= '9'; i++, (*p)++)
+		v = v * 10 + (**p - '0');
+	*n = v;
+	return i > 0;
+}
+
+/* "23-Nov-2026 15:24:13 +0000" (day may be " 1") -> unix time; 0 when not
+ * parseable. By hand rather than sscanf() + timegm(): a listing has two
+ * dates per message. */
 static int64_t parse_internaldate(const char *str)
 {
 	static const char months[][4] = {"Jan", "Feb", "Mar", "Apr",
 	                                 "May", "Jun", "Jul", "Aug",
 	                                 "Sep", "Oct", "Nov", "Dec"};
-	int day, year, hh, mm, ss, zone;
-	char mon[4], sign;
-	struct tm tm;
+	const char *p = str;
+	int day, mon = -1, year, hh, mm, ss, zone;
 
-	if (str == NULL || sscanf(str, "%d-%3s-%d %d:%d:%d %c%4d", &day, mon,
-	                          &year, &hh, &mm, &ss, &sign, &zone) != 8)
+	if (p == NULL)
 		return 0;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_mon = -1;
+	while (*p == ' ')
+		p++;
+	if (!take_num(&p, 2, &day) || *p++ != '-')
+		return 0;
 	for (int i = 0; i < 12; i++) {
-		if (strcasecmp(mon, months[i]) == 0)
-			tm.tm_mon = i;
+		if (strncasecmp(p, months[i], 3) == 0)
+			mon = i;
 	}
-	if (tm.tm_mon < 0 || (sign != '+' && sign != '-'))
+	if (mon < 0 || p[3] != '-')
 		return 0;
-	tm.tm_mday = day;
-	tm.tm_year = year - 1900;
-	tm.tm_hour = hh;
-	tm.tm_min = mm;
-	tm.tm_sec = ss;
-	int64_t t = (int64_t)timegm(&tm);
+	p += 4;
+	if (!take_num(&p, 4, &year) || *p++ != ' ' || !take_num(&p, 2, &hh) ||
+	    *p++ != ':' || !take_num(&p, 2, &mm) || *p++ != ':' ||
+	    !take_num(&p, 2, &ss) || *p++ != ' ')
+		return 0;
+	char sign = *p++;
+	if ((sign != '+' && sign != '-') || !take_num(&p, 4, &zone))
+		return 0;
+	int64_t t = days_from_civil(year, mon + 1, day) * 86400 + hh * 3600 +
+	            mm * 60 + ss;
 	int64_t off = (zone / 100) * 3600 + (zone % 100) * 60;
 	return sign == '+' ? t - off : t + off;
 }
