@@ -173,3 +173,26 @@ int dbox_fsync_path(struct mailferry_storage *st, const char *path)
 		close(fd);
 	return ret;
 }
+
+int dbox_syncfs(struct mailferry_storage *st, const char *dir)
+{
+#ifdef __linux__
+	int fd, ret = 0;
+
+	if (!dbox_want_fsync(st))
+		return 0;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* since Linux 5.8 syncfs() reports writeback errors of the
+	 * filesystem, like fsync() does for a file */
+	if (fd < 0 || syncfs(fd) < 0)
+		ret = dbox_error(st, dbox_errno_code(errno),
+		                 "syncfs(%s) failed: %s", dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return ret;
+#else
+	(void)st;
+	(void)dir;
+	return 1;
+#endif
+}

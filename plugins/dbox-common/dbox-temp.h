@@ -20,5 +20,10 @@ void dbox_temp_clean(struct mailferry_storage *st, const char *dir);
  * never. Return 0 or a negative mailferry error. */
 int dbox_fsync_dir(struct mailferry_storage *st, const char *dir);
 int dbox_fsync_path(struct mailferry_storage *st, const char *path);
+/* Make everything written to the filesystem holding dir durable with one
+ * syncfs() (cheaper than an fsync per file from a few files on), unless
+ * mail_fsync is never. Returns 0, 1 when this system has no syncfs()
+ * (the caller fsyncs file by file), or a negative mailferry error. */
+int dbox_syncfs(struct mailferry_storage *st, const char *dir);
 
 #endif

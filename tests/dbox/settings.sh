@@ -60,7 +60,7 @@ files=$(ls "$T/r/storage" | grep -c '^m\.')
 if command -v strace > /dev/null; then
 	count() { # MODE FMT
 		printf 'savedir INBOX %s\n' "$MSGS" > "$T/script"
-		strace -f -qq -e trace=fsync,fdatasync -o "$T/trace" \
+		strace -f -qq -e trace=fsync,fdatasync,syncfs -o "$T/trace" \
 			"$P" -o mail_fsync=$1 "$2:$T/fs-$1-$2" < "$T/script" > /dev/null
 		grep -c 'sync(' "$T/trace"
 	}
@@ -73,9 +73,16 @@ if command -v strace > /dev/null; then
 		[ "$always" -ge "$opt" ] || { echo "FAIL: $fmt: always ($always) < optimized ($opt)"; fail=1; }
 		echo "$fmt: fsync calls for 4 messages in one commit: never=$never optimized=$opt always=$always"
 	done
-	# mdbox optimized: the messages share one file, synced once
-	[ "$(count optimized mdbox)" -lt "$(count always mdbox)" ] ||
-		{ echo "FAIL: mdbox: optimized is not cheaper than always"; fail=1; }
+	# mdbox optimized: the messages share one file, synced once; sdbox
+	# optimized: one syncfs() for the commit's files instead of one
+	# fdatasync() each
+	for fmt in mdbox sdbox; do
+		[ "$(count optimized $fmt)" -lt "$(count always $fmt)" ] ||
+			{ echo "FAIL: $fmt: optimized is not cheaper than always"; fail=1; }
+	done
+	count optimized sdbox > /dev/null
+	n=$(grep -c 'syncfs(' "$T/trace")
+	[ "$n" = 1 ] || { echo "FAIL: sdbox: optimized made $n syncfs calls for one commit"; fail=1; }
 else
 	echo "FAIL: strace not installed (needed to count fsync calls)"; fail=1
 fi
