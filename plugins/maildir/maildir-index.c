@@ -9,6 +9,8 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <strings.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "mf-alloc.h"
@@ -250,11 +252,140 @@ static void sync_keywords(struct mailferry_mailbox *box, struct pending *p,
 		if (!mf_index_rec_has_keyword(idx, seq, k))
 			continue;
 		letter = maildir_keywords_lookup(&box->keywords, kws[k]);
-		if (letter >= 0 && (msg->info.keywords & (1u << letter)) != 0 &&
+		if (letter < 0) {
+			/* no letter: the index is its only home, as in
+			 * Dovecot (maildir_sync_mail_keywords() leaves
+			 * these alone); changed through box->kw_ops */
+			continue;
+		}
+		if ((msg->info.keywords & (1u << letter)) != 0 &&
 		    strcmp(box->keywords.names[letter], kws[k]) == 0)
 			continue;
 		pending_kw(p, kws[k], false, pos, msg->uid);
 	}
+}
+
+void maildir_kw_op_add(struct mailferry_mailbox *box, uint32_t uid,
+                       const char *name, bool add)
+{
+	struct maildir_kw_op *op;
+
+	if (box->index == NULL)
+		return; /* nowhere to keep them (the save said LIMIT) */
+	op = mf_array_append_zero(&box->kw_ops);
+	op->uid = uid;
+	op->name = name == NULL ? NULL : mf_strdup(name);
+	op->add = add;
+}
+
+void maildir_kw_ops_clear(struct mailferry_mailbox *box)
+{
+	for (size_t i = 0; i < box->kw_ops.count; i++)
+		free(box->kw_ops.items[i].name);
+	box->kw_ops.count = 0;
+}
+
+static int cmp_kw_op(const void *a, const void *b)
+{
+	const struct maildir_kw_op *oa =
+	    *(const struct maildir_kw_op *const *)a;
+	const struct maildir_kw_op *ob =
+	    *(const struct maildir_kw_op *const *)b;
+
+	if (oa->uid != ob->uid)
+		return oa->uid < ob->uid ? -1 : 1;
+	/* the queue's order within a UID */
+	return oa < ob ? -1 : oa > ob;
+}
+
+static ssize_t name_pos(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcasecmp(names[i], name) == 0)
+			return (ssize_t)i;
+	}
+	return -1;
+}
+
+/* Turn box->kw_ops into keyword updates in p: per UID, its index-only
+ * keywords as the index has them, changed by the queued operations in
+ * order, compared with the index. Only for messages of box->msgs that
+ * the index has or that this transaction appends (appended[pos]). The
+ * names stay valid until the ops are cleared after the commit. */
+static void kw_ops_to_pending(struct mailferry_mailbox *box, struct pending *p,
+                              const bool *appended)
+{
+	struct mf_index *idx = box->index;
+	const struct maildir_kw_op **ops;
+	uint32_t kw_count = 0;
+	const char *const *kws = mf_index_keywords(idx, &kw_count);
+	const char **have, **want;
+	size_t n = box->kw_ops.count;
+
+	if (n == 0)
+		return;
+	ops = mf_calloc(n, sizeof(*ops));
+	for (size_t i = 0; i < n; i++)
+		ops[i] = &box->kw_ops.items[i];
+	mf_qsort(ops, n, sizeof(*ops), cmp_kw_op);
+	have = mf_calloc(kw_count + 1, sizeof(*have));
+	want = mf_calloc(kw_count + n + 1, sizeof(*want));
+	for (size_t i = 0; i < n;) {
+		uint32_t uid = ops[i]->uid, seq;
+		size_t j = i, nhave = 0, nwant = 0;
+		const struct maildir_msg *msg = maildir_msg_find(box, uid);
+		size_t pos;
+
+		while (j < n && ops[j]->uid == uid)
+			j++;
+		if (msg == NULL) {
+			i = j; /* expunged meanwhile */
+			continue;
+		}
+		pos = (size_t)(msg - box->msgs.items);
+		seq = mf_index_lookup_uid(idx, uid);
+		if (seq == 0 && (appended == NULL || !appended[pos])) {
+			i = j; /* not in the index: nowhere to keep them */
+			continue;
+		}
+		for (uint32_t k = 0; seq != 0 && k < kw_count; k++) {
+			if (mf_index_rec_has_keyword(idx, seq, k) &&
+			    maildir_keywords_lookup(&box->keywords, kws[k]) < 0)
+				have[nhave++] = kws[k];
+		}
+		memcpy(want, have, nhave * sizeof(*want));
+		nwant = nhave;
+		for (; i < j; i++) {
+			const struct maildir_kw_op *op = ops[i];
+			ssize_t at;
+
+			if (op->name == NULL) {
+				nwant = 0;
+				continue;
+			}
+			/* a keyword that got a letter meanwhile is the
+			 * file name's business */
+			if (maildir_keywords_lookup(&box->keywords, op->name) >=
+			    0)
+				continue;
+			at = name_pos(want, nwant, op->name);
+			if (op->add && at < 0)
+				want[nwant++] = op->name;
+			else if (!op->add && at >= 0)
+				want[at] = want[--nwant];
+		}
+		for (size_t k = 0; k < nwant; k++) {
+			if (name_pos(have, nhave, want[k]) < 0)
+				pending_kw(p, want[k], true, pos, uid);
+		}
+		for (size_t k = 0; k < nhave; k++) {
+			if (name_pos(want, nwant, have[k]) < 0)
+				pending_kw(p, have[k], false, pos, uid);
+		}
+	}
+	free(have);
+	free(want);
+	free(ops);
 }
 
 int maildir_index_sync(struct mailferry_mailbox *box,
@@ -319,6 +450,7 @@ int maildir_index_sync(struct mailferry_mailbox *box,
 	}
 	n = mf_index_count(idx);
 	uint32_t idx_next = hdr->next_uid;
+	bool *appended = mf_calloc(box->msgs.count + 1, sizeof(bool));
 
 	for (size_t i = 0; i < box->msgs.count; i++) {
 		const struct maildir_msg *msg = &box->msgs.items[i];
@@ -358,6 +490,7 @@ int maildir_index_sync(struct mailferry_mailbox *box,
 				continue;
 			}
 			idx_next = msg->uid + 1;
+			appended[i] = true;
 			changes++;
 			sync_keywords(box, &pend, 0, i, true);
 		} else {
@@ -380,7 +513,9 @@ int maildir_index_sync(struct mailferry_mailbox *box,
 		mf_index_trans_set_next_uid(t, box->uidlist.next_uid);
 		changes++;
 	}
+	kw_ops_to_pending(box, &pend, appended);
 	changes += pending_flush(&pend, t);
+	free(appended);
 	if (changes == 0) {
 		mf_index_trans_rollback(&t);
 		ret = 0;
@@ -390,6 +525,7 @@ int maildir_index_sync(struct mailferry_mailbox *box,
 		                    box->vname, mf_index_last_error(idx));
 		ret = 0;
 	}
+	maildir_kw_ops_clear(box);
 	mf_index_unlock(idx);
 	maildir_index_fill_modseqs(box);
 	return ret;
@@ -412,6 +548,8 @@ void maildir_index_add_saved(struct mailferry_mailbox *box, size_t first,
 		return;
 	}
 	next = mf_index_get_header(idx)->next_uid;
+	bool *appended = mf_calloc(box->msgs.count + 1, sizeof(bool));
+
 	mf_zero(&pend);
 	t = mf_index_trans_begin(idx,
 	                         MF_INDEX_TRANS_EXTERNAL |
@@ -437,6 +575,7 @@ void maildir_index_add_saved(struct mailferry_mailbox *box, size_t first,
 			continue;
 		}
 		next = msg->uid + 1;
+		appended[i] = true;
 		sync_keywords(box, &pend, 0, i, true);
 		any = true;
 	}
@@ -444,6 +583,8 @@ void maildir_index_add_saved(struct mailferry_mailbox *box, size_t first,
 		mf_index_trans_set_next_uid(t, box->uidlist.next_uid);
 		any = true;
 	}
+	kw_ops_to_pending(box, &pend, appended);
+	free(appended);
 	if (pending_flush(&pend, t) > 0)
 		any = true;
 	if (!any)
@@ -452,6 +593,7 @@ void maildir_index_add_saved(struct mailferry_mailbox *box, size_t first,
 		maildir_log_warning(box->storage,
 		                    "mailbox %s: index update failed: %s",
 		                    box->vname, mf_index_last_error(idx));
+	maildir_kw_ops_clear(box);
 	mf_index_unlock(idx);
 	maildir_index_fill_modseqs(box);
 }

@@ -727,6 +727,8 @@ void maildir_mailbox_close(struct mailferry_mailbox **boxp)
 	free(box->sync_lock_path);
 	mf_buf_free(&box->path_buf);
 	mf_array_free(&box->saved_uids);
+	maildir_kw_ops_clear(box);
+	mf_array_free(&box->kw_ops);
 	free(box->vname);
 	free(box->path);
 	free(box->control_dir);

@@ -457,25 +457,45 @@ int maildir_expunge(struct mailferry_trans *t,
 
 /* ---- commit ---- */
 
-/* Keyword letters for names, assigning new ones. Returns 0 or LIMIT. */
+/* Keyword letters for names, assigning free letters to new names when
+ * assign. Names left without a letter (all 26 taken, or !assign) go to
+ * *extra_r (allocated, NULL-terminated, borrowed from names): as in
+ * Dovecot, only the index keeps them. Returns 0, or LIMIT when there are
+ * such names but no index to keep them. */
 static int keyword_bits(struct mailferry_mailbox *box, char **names,
-                        uint32_t *bits_r, bool *kw_changed)
+                        bool assign, uint32_t *bits_r, bool *kw_changed,
+                        const char ***extra_r)
 {
-	*bits_r = 0;
-	for (size_t i = 0; names != NULL && names[i] != NULL; i++) {
-		bool added;
-		int idx =
-		    maildir_keywords_assign(&box->keywords, names[i], &added);
+	size_t n = 0, nextra = 0;
 
-		if (idx < 0)
-			return maildir_error(box->storage, MAILFERRY_E_LIMIT,
-			                     "mailbox %s: keyword '%s' does "
-			                     "not fit, a maildir holds at most "
-			                     "26 keywords",
-			                     box->vname, names[i]);
+	while (names != NULL && names[n] != NULL)
+		n++;
+	*bits_r = 0;
+	*extra_r = mf_calloc(n + 1, sizeof(**extra_r));
+	for (size_t i = 0; i < n; i++) {
+		bool added = false;
+		int idx =
+		    assign ? maildir_keywords_assign(&box->keywords, names[i],
+		                                     &added)
+		           : maildir_keywords_lookup(&box->keywords, names[i]);
+
+		if (idx < 0) {
+			(*extra_r)[nextra++] = names[i];
+			continue;
+		}
 		if (added)
 			*kw_changed = true;
 		*bits_r |= 1u << idx;
+	}
+	if (nextra > 0 && box->index == NULL && assign) {
+		int ret = maildir_error(box->storage, MAILFERRY_E_LIMIT,
+		                        "mailbox %s: keyword '%s' does not "
+		                        "fit, a maildir without an index "
+		                        "holds at most 26 keywords",
+		                        box->vname, (*extra_r)[0]);
+
+		mf_free(extra_r);
+		return ret;
 	}
 	return 0;
 }
@@ -753,6 +773,8 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed,
 	struct maildir_uidlist *ul = &box->uidlist;
 	struct mf_buf name = MF_BUF_INIT, dest = MF_BUF_INIT, ext = MF_BUF_INIT;
 	uint32_t *bits = mf_calloc(t->saves.count + 1, sizeof(uint32_t));
+	/* per save: its keywords without a letter (index only) */
+	const char ***extra = mf_calloc(t->saves.count + 1, sizeof(*extra));
 	size_t nfiles = 0;
 	int ret = 0;
 
@@ -776,8 +798,8 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed,
 			                    "internal error: a move outside "
 			                    "a full commit");
 		else if (!item->move)
-			ret = keyword_bits(box, item->keywords, &bits[i],
-			                   kw_changed);
+			ret = keyword_bits(box, item->keywords, true, &bits[i],
+			                   kw_changed, &extra[i]);
 		if (!item->move)
 			nfiles++;
 	}
@@ -866,6 +888,8 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed,
 		item->final_in_new = to_new;
 		item->final_uid = uid;
 		item->final_keywords = bits[i];
+		for (size_t k = 0; extra[i] != NULL && extra[i][k] != NULL; k++)
+			maildir_kw_op_add(box, uid, extra[i][k], true);
 		mf_buf_truncate(&ext, 0);
 		if (item->pop3_uidl != NULL)
 			mf_buf_printf(&ext, "P%s", item->pop3_uidl);
@@ -877,23 +901,33 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed,
 		mf_array_push(&box->saved_uids, uid);
 	}
 	free(bits);
+	for (size_t i = 0; i < t->saves.count; i++)
+		free(extra[i]);
+	free(extra);
 	mf_buf_free(&name);
 	mf_buf_free(&dest);
 	mf_buf_free(&ext);
 	return ret;
 }
 
-/* Apply change ch (bits: its keywords' letters) to msg by renaming its
- * file. Returns 0 or an error code; see commit_flags() for missed. */
+/* Apply change ch (bits: its keywords' letters, extra: those without
+ * one) to msg by renaming its file; the keywords without a letter are
+ * queued for the index. Returns 0 or an error code; see commit_flags()
+ * for missed. */
 static int change_msg_flags(struct mailferry_mailbox *box,
                             const struct flag_change *ch, uint32_t bits,
-                            struct maildir_msg *msg, bool last_pass,
-                            bool *missed, struct mf_buf *from,
+                            const char *const *extra, struct maildir_msg *msg,
+                            bool last_pass, bool *missed, struct mf_buf *from,
                             struct mf_buf *to)
 {
 	struct maildir_fname_info info = msg->info;
 	uint32_t named = 0;
 
+	if (ch->modify == MAILFERRY_MODIFY_REPLACE)
+		maildir_kw_op_add(box, msg->uid, NULL, false);
+	for (size_t k = 0; extra[k] != NULL; k++)
+		maildir_kw_op_add(box, msg->uid, extra[k],
+		                  ch->modify != MAILFERRY_MODIFY_REMOVE);
 	if (msg->info.foreign_info) {
 		maildir_log_warning(box->storage,
 		                    "%s: flags not changed, the file name "
@@ -969,10 +1003,13 @@ static int commit_flags(struct mailferry_trans *t, bool *kw_changed,
 		const struct flag_change *ch =
 		    c < nmoves ? &t->move_changes.items[c]
 		               : &t->changes.items[c - nmoves];
+		const char **extra = NULL;
 		uint32_t bits;
 
-		if ((ret = keyword_bits(box, ch->keywords, &bits, kw_changed)) <
-		    0)
+		/* removing a keyword never gives it a letter */
+		if ((ret = keyword_bits(box, ch->keywords,
+		                        ch->modify != MAILFERRY_MODIFY_REMOVE,
+		                        &bits, kw_changed, &extra)) < 0)
 			break;
 		/* the messages of each range by binary search: a move's
 		 * change is one UID of a possibly large mailbox */
@@ -984,9 +1021,10 @@ static int commit_flags(struct mailferry_trans *t, bool *kw_changed,
 			     ret == 0;
 			     i++)
 				ret = change_msg_flags(
-				    box, ch, bits, &box->msgs.items[i],
+				    box, ch, bits, extra, &box->msgs.items[i],
 				    last_pass, missed, &from, &to);
 		}
+		free(extra);
 	}
 	mf_buf_free(&from);
 	mf_buf_free(&to);
@@ -1305,8 +1343,10 @@ int maildir_trans_commit(struct mailferry_trans **tp,
 out:
 	if (ret < 0) {
 		/* the in-memory uidlist may hold records that never made
-		 * it to the file: read the file again next time */
+		 * it to the file: read the file again next time; keyword
+		 * changes queued for UIDs that may not exist are dropped */
 		box->uidlist_id.valid = false;
+		maildir_kw_ops_clear(box);
 	}
 	maildir_dotlock_release(&lock);
 	if (ret == 0 && result_r != NULL) {

@@ -80,6 +80,15 @@ struct maildir_msg {
 	} comp;
 };
 
+/* A change of a keyword that has no file name letter (all 26 letters of
+ * dovecot-keywords are taken): as in Dovecot, only dovecot.index keeps
+ * it. Collected by a commit, written with its next index update. */
+struct maildir_kw_op {
+	uint32_t uid;
+	char *name; /* owned; NULL: drop every such keyword of uid */
+	bool add;
+};
+
 struct mailferry_mailbox {
 	struct mailferry_storage *storage;
 	char *vname;
@@ -109,6 +118,8 @@ struct mailferry_mailbox {
 	struct mf_buf path_buf;
 	/* committed save UIDs, reported by trans_commit */
 	MF_ARRAY(uint32_t) saved_uids;
+	/* index-only keyword changes not yet in the index, in order */
+	MF_ARRAY(struct maildir_kw_op) kw_ops;
 };
 
 /* --- maildir-storage.c --- */
@@ -213,7 +224,9 @@ struct maildir_msg *maildir_msg_find(struct mailferry_mailbox *box,
 void maildir_msg_path(struct mailferry_mailbox *box,
                       const struct maildir_msg *msg, struct mf_buf *buf);
 /* Keyword names of msg (NULL-terminated, allocated array of borrowed
- * strings from box->keywords; free() the array). */
+ * strings from box->keywords and the index; free() the array): its
+ * file name letters plus the keywords only the index has for it (those
+ * without a letter), as Dovecot merges them. */
 const char **maildir_msg_keywords(struct mailferry_mailbox *box,
                                   const struct maildir_msg *msg);
 /* The 128-bit GUID Dovecot logs in expunge records for a message GUID
@@ -248,6 +261,11 @@ void maildir_index_add_saved(struct mailferry_mailbox *box, size_t first,
                              bool sync_flag);
 /* Fill msg->modseq from the index. */
 void maildir_index_fill_modseqs(struct mailferry_mailbox *box);
+/* Queue a change of a keyword without a letter (name NULL with !add:
+ * all of them) for uid; maildir_index_sync() / _add_saved() write it. */
+void maildir_kw_op_add(struct mailferry_mailbox *box, uint32_t uid,
+                       const char *name, bool add);
+void maildir_kw_ops_clear(struct mailferry_mailbox *box);
 
 /* --- maildir-mail.c --- */
 int maildir_msg_iter_begin(struct mailferry_mailbox *box,

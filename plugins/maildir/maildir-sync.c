@@ -23,6 +23,7 @@
 
 #include "mf-alloc.h"
 #include "mf-hex.h"
+#include "mf-index.h"
 #include "mf-uidvalidity.h"
 #include "maildir-storage.h"
 
@@ -734,14 +735,27 @@ void maildir_msg_path(struct mailferry_mailbox *box,
 const char **maildir_msg_keywords(struct mailferry_mailbox *box,
                                   const struct maildir_msg *msg)
 {
-	const char **names =
-	    mf_calloc(MAILDIR_MAX_KEYWORDS + 1, sizeof(char *));
+	uint32_t kw_count = 0, seq = 0;
+	const char *const *kws = NULL;
+	const char **names;
 	size_t n = 0;
 
+	if (box->index != NULL) {
+		kws = mf_index_keywords(box->index, &kw_count);
+		seq = mf_index_lookup_uid(box->index, msg->uid);
+	}
+	names = mf_calloc(MAILDIR_MAX_KEYWORDS + kw_count + 1, sizeof(char *));
 	for (int i = 0; i < MAILDIR_MAX_KEYWORDS; i++) {
 		if ((msg->info.keywords & (1u << i)) != 0 &&
 		    box->keywords.names[i] != NULL)
 			names[n++] = box->keywords.names[i];
+	}
+	/* the keywords Dovecot could not give a letter live only in the
+	 * index (maildir-keywords.c: no letter left) */
+	for (uint32_t k = 0; seq != 0 && k < kw_count; k++) {
+		if (mf_index_rec_has_keyword(box->index, seq, k) &&
+		    maildir_keywords_lookup(&box->keywords, kws[k]) < 0)
+			names[n++] = kws[k];
 	}
 	return names;
 }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# KNOWN BUG (XFAIL, qa-findings.md #1): a Maildir folder written by Dovecot
-# with more than 26 keywords keeps only the first 26 in file names
+# (Was XFAIL, doc/known-issues.md §1, fixed.) A Maildir folder written by
+# Dovecot with more than 26 keywords keeps only the first 26 in file names
 # (a-z, dovecot-keywords); the others live only in dovecot.index.
 # `doveadm backup` keeps all of them; mailferry must too, into every
 # format. Expected: Dovecot reports the same 40 keywords after the backup.
