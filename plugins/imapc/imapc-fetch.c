@@ -16,6 +16,10 @@
  * bytes (BODY.PEEK[]<off.len>), so no single response is larger than a
  * chunk and a 100 MB message streams through a few chunks of memory.
  *
+ * Header-only opens in iteration order (the engine hashing headers when a
+ * side has no message GUIDs) are prefetched the same way, many
+ * BODY.PEEK[HEADER] per command.
+ *
  * IMAP sends CRLF line endings; the stream gives LF, like the local stores
  * (a lone CR is kept). A body's bytes are taken over from the parsed
  * response without copying and turned into LF while they are copied out
@@ -151,7 +155,8 @@ static int body_request(struct imapc_mailbox *box, struct imapc_body *body)
 	return broken ? -1 : 0;
 }
 
-/* Ask for several whole bodies (ascending UIDs) in one command. */
+/* Ask for several whole bodies or headers (ascending UIDs, all of one
+ * kind) in one command. */
 static int bodies_request(struct imapc_mailbox *box,
                           struct imapc_body *const *bodies, size_t count)
 {
@@ -171,7 +176,9 @@ static int bodies_request(struct imapc_mailbox *box,
 			mf_buf_printf(&line, ":%u", bodies[j]->uid);
 		i = j + 1;
 	}
-	mf_buf_append_str(&line, " (UID BODY.PEEK[])");
+	mf_buf_append_str(&line, bodies[0]->header_only
+	                             ? " (UID BODY.PEEK[HEADER])"
+	                             : " (UID BODY.PEEK[])");
 	struct imapc_cmd *cmd = imapc_cmd_send(client, line.data, NULL);
 	mf_buf_free(&line);
 	if (cmd == NULL)
@@ -292,11 +299,12 @@ static void body_reap(struct imapc_mailbox *box, struct imapc_body *body)
 static uint64_t body_window_bytes(const struct imapc_body *b)
 {
 	uint64_t total = b->data.len - b->read_pos;
+	/* a header is a small part of its message */
+	uint64_t max = b->header_only ? 16384 : IMAPC_BODY_CHUNK;
 
 	if (!b->eof)
-		total += b->size_hint != UINT64_MAX
-		             ? MF_MIN(b->size_hint, IMAPC_BODY_CHUNK)
-		             : IMAPC_BODY_CHUNK;
+		total += b->size_hint != UINT64_MAX ? MF_MIN(b->size_hint, max)
+		                                    : max;
 	return total;
 }
 
@@ -332,9 +340,11 @@ static size_t iter_index(struct imapc_mailbox *box, uint32_t uid)
 
 /* Prefetch the messages after idx in the iteration order: when less than
  * half the window is ahead of the reader, fill it up again with batches
- * of whole small bodies (and single chunked requests for big ones). */
+ * of whole small bodies (and single chunked requests for big ones), or of
+ * headers. */
 static void prefetch(struct imapc_mailbox *box, size_t idx)
 {
+	bool headers = box->prefetch_headers;
 	uint64_t window = box->storage->window, bytes = 0;
 	size_t ahead = 0;
 	MF_ARRAY(struct imapc_body *) batch = MF_ARRAY_INIT;
@@ -357,10 +367,10 @@ static void prefetch(struct imapc_mailbox *box, size_t idx)
 		if (body_find(box, uid) != NULL)
 			continue;
 		struct imapc_body *b =
-		    body_new(box, uid, false, box->iter_sizes.items[i]);
+		    body_new(box, uid, headers, box->iter_sizes.items[i]);
 		ahead++;
 		bytes += body_window_bytes(b);
-		if (!b->whole) {
+		if (!headers && !b->whole) {
 			if (body_request(box, b) < 0)
 				break;
 			continue;
@@ -427,7 +437,23 @@ int imapc_msg_open(struct mailferry_mailbox *_box, uint32_t uid, uint32_t flags,
 		}
 	}
 	body->in_use = true;
-	if (idx != SIZE_MAX && !header_only) {
+	if (idx != SIZE_MAX) {
+		if (box->prefetch_headers != header_only) {
+			/* from hashing headers to reading messages (or
+			 * back): prefetch the other kind from here on */
+			for (size_t i = 0; i < box->bodies.count;) {
+				struct imapc_body *b = box->bodies.items[i];
+				if (!b->in_use &&
+				    b->header_only != header_only) {
+					body_remove(box, b);
+					continue;
+				}
+				i++;
+			}
+			box->prefetch_headers = header_only;
+			box->prefetch_next = idx + 1;
+			box->last_open_idx = idx;
+		}
 		if (box->last_open_idx == idx)
 			prefetch(box, idx);
 		box->last_open_idx = idx + 1;

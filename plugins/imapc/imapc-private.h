@@ -130,6 +130,9 @@ struct imapc_mailbox {
 	MF_ARRAY(uint64_t) iter_sizes;
 	size_t last_open_idx; /* index of the last msg_open() uid + 1 */
 	size_t prefetch_next; /* iter_uids index not requested yet */
+	/* what is being prefetched: headers (the engine hashing them when
+	 * a side has no GUIDs) or whole messages */
+	bool prefetch_headers;
 	MF_ARRAY(struct imapc_body *) bodies;
 	/* collector for a running message listing */
 	struct imapc_rec_array *collect;

@@ -20,6 +20,8 @@
 #   5. imapc_max_idle_time: a connection idle longer than that gets NOOPs,
 #      so a NAT-like proxy cutting idle flows does not drop it; without
 #      the keepalive the same pause costs a reconnect.
+#   6. without message GUIDs (no-x-guid) the headers the engine hashes are
+#      fetched in batches, each once.
 . "$(dirname "$0")/common.sh"
 
 FAKE="python3 $MF_TOP_SRCDIR/tests/imapc/fakeimapd.py"
@@ -193,5 +195,21 @@ proxy_stop
 check "without it (imapc_max_idle_time=0) the cut is noticed and reconnected" \
 	grep -q reconnecting "$WORK/noka.err"
 check "and the mailbox is still read" [ "$(tr '\n' ' ' < "$WORK/noka.out")" = "1 1 " ]
+
+# ---------------------------------------------------------------- 6.
+# without message GUIDs the engine hashes every header: prefetched in
+# batches too, not one round trip per message
+for i in $(seq 2 30); do
+	printf 'Subject: h %s\nMessage-ID: <h%s@t>\n\nbody %s\n' $i $i $i |
+		imapd_doveadm save -u test -m INBOX
+done
+"$MF" -o mail_fsync=never -o imapc_features=no-x-guid -o imapc_rawlog="$WORK/hdr.raw" \
+	backup "imap://test@127.0.0.1:$IMAPD_PORT/" "maildir:$WORK/hdr-md" > /dev/null 2>&1 ||
+	fail "backup without GUIDs"
+n=$(cmds "$WORK/hdr.raw" | grep -c 'BODY.PEEK\[HEADER\]')
+h=$(grep -a -c ' S: \* [0-9]* FETCH (UID [0-9]* BODY\[HEADER\]' "$WORK/hdr.raw")
+check "headers hashed: $h headers in $n commands" [ "$h" = 30 -a "$n" -lt 10 ]
+n=$("$MF" -f tab fetch "maildir:$WORK/hdr-md" "uid" mailbox INBOX | tail -n +2 | wc -l)
+check "and all 30 messages copied ($n)" [ "$n" = 30 ]
 
 finish
