@@ -53,6 +53,33 @@ static void src_infos_clear(struct mf_src_info *infos, size_t n)
 	memset(infos, 0, n * sizeof(*infos));
 }
 
+/* Fill infos[i] from message m when ops[i] reads it. */
+static void take_src_info(const struct mf_save_op *ops, size_t n, int side,
+                          const struct mailferry_msg *m,
+                          struct mf_src_info *infos)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct mf_src_info *info = &infos[i];
+		if (ops[i].from_side != side || ops[i].from_uid != m->uid ||
+		    info->found)
+			continue;
+		info->found = true;
+		if (m->guid != NULL && m->guid[0] != '\0')
+			info->guid = mf_strdup(m->guid);
+		info->received = m->received_date;
+		info->saved = m->save_date;
+		if (m->pop3_uidl != NULL)
+			info->pop3_uidl = mf_strdup(m->pop3_uidl);
+		info->pop3_order = m->pop3_order;
+		info->size = m->physical_size;
+	}
+}
+
+/* UIDs further apart than this are read by separate queries: a copy
+ * source far below the rest (a message being expunged) must not make
+ * the query walk every message in between. */
+#define SRC_INFO_GAP 1024
+
 static int prefetch_src_infos(struct mf_box_sync *bs,
                               const struct mf_save_op *ops, size_t n,
                               struct mf_src_info *infos)
@@ -63,9 +90,6 @@ static int prefetch_src_infos(struct mf_box_sync *bs,
 	for (int side = 0; side < 2 && ret >= 0; side++) {
 		struct mf_box_side *src = &bs->b[side];
 		struct mf_storage *st = src->s->st;
-		struct mailferry_msg_query q;
-		struct mailferry_msg_iter *iter;
-		const struct mailferry_msg *m;
 
 		uids.count = 0;
 		for (size_t i = 0; i < n; i++) {
@@ -76,41 +100,39 @@ static int prefetch_src_infos(struct mf_box_sync *bs,
 			continue;
 		mf_qsort(uids.items, uids.count, sizeof(uint32_t),
 		         mf_box_cmp_u32);
-		mf_box_query_init(
-		    &q, MAILFERRY_FIELD_GUID | MAILFERRY_FIELD_RECEIVED |
-		            MAILFERRY_FIELD_SAVED | MAILFERRY_FIELD_POP3 |
-		            MAILFERRY_FIELD_PHYSICAL_SIZE);
-		q.flags = 0;
-		q.uid_first = uids.items[0];
-		q.uid_last = uids.items[uids.count - 1];
-		ret = st->ops->msg_iter_begin(src->box, &q, &iter);
-		if (ret < 0)
-			break;
-		while ((ret = st->ops->msg_iter_next(iter, &m)) > 0) {
-			if (mf_bsearch(&m->uid, uids.items, uids.count,
-			               sizeof(uint32_t),
-			               mf_box_cmp_u32) == NULL)
-				continue;
-			for (size_t i = 0; i < n; i++) {
-				struct mf_src_info *info = &infos[i];
-				if (ops[i].from_side != side ||
-				    ops[i].from_uid != m->uid || info->found)
-					continue;
-				info->found = true;
-				if (m->guid != NULL && m->guid[0] != '\0')
-					info->guid = mf_strdup(m->guid);
-				info->received = m->received_date;
-				info->saved = m->save_date;
-				if (m->pop3_uidl != NULL)
-					info->pop3_uidl =
-					    mf_strdup(m->pop3_uidl);
-				info->pop3_order = m->pop3_order;
-				info->size = m->physical_size;
+		for (size_t first = 0, last; first < uids.count && ret >= 0;
+		     first = last + 1) {
+			struct mailferry_msg_query q;
+			struct mailferry_msg_iter *iter;
+			const struct mailferry_msg *m;
+
+			last = first;
+			while (last + 1 < uids.count &&
+			       uids.items[last + 1] - uids.items[last] <=
+			           SRC_INFO_GAP)
+				last++;
+			mf_box_query_init(
+			    &q,
+			    MAILFERRY_FIELD_GUID | MAILFERRY_FIELD_RECEIVED |
+			        MAILFERRY_FIELD_SAVED | MAILFERRY_FIELD_POP3 |
+			        MAILFERRY_FIELD_PHYSICAL_SIZE);
+			q.flags = 0;
+			q.uid_first = uids.items[first];
+			q.uid_last = uids.items[last];
+			ret = st->ops->msg_iter_begin(src->box, &q, &iter);
+			if (ret < 0)
+				break;
+			while ((ret = st->ops->msg_iter_next(iter, &m)) > 0) {
+				if (mf_bsearch(&m->uid, uids.items + first,
+				               last + 1 - first,
+				               sizeof(uint32_t),
+				               mf_box_cmp_u32) != NULL)
+					take_src_info(ops, n, side, m, infos);
 			}
+			int ret2 = st->ops->msg_iter_end(&iter);
+			if (ret == 0)
+				ret = ret2;
 		}
-		int ret2 = st->ops->msg_iter_end(&iter);
-		if (ret == 0)
-			ret = ret2;
 	}
 	mf_array_free(&uids);
 	return ret;
@@ -233,6 +255,11 @@ static int commit_saves(struct mf_box_sync *bs, int di,
 	 * ones we wanted (unless we wanted none) */
 	size_t k = 0;
 	bool conflict = false;
+	for (size_t i = first; i < first + count; i++) {
+		/* a move's old UID went with it (side_clean counts it) */
+		if (D->saves.items[i].move && D->saves.items[i].uid != 0)
+			D->applied_expunges++;
+	}
 	for (size_t i = first; i < first + count && k < cr.saved_count; i++) {
 		struct mf_save_op *op = &D->saves.items[i];
 
@@ -284,24 +311,20 @@ static int apply_saves_window(struct mf_box_sync *bs, int di,
 			}
 		}
 
+		const struct mf_box_side *M = &bs->b[op->msg_side];
+		const char *guid =
+		    mf_box_guid_str(M, &M->msgs.items[op->msg_idx], hex);
 		if (op->move)
-			mf_sync_note(bs->ctx, D->s,
-			             "move %s UID %u to UID %u (%s)",
-			             D->node->real, op->from_uid, op->uid,
-			             mf_box_guid_str(
-			                 D, &D->msgs.items[op->from_idx], hex));
+			mf_sync_note(
+			    bs->ctx, D->s, "move %s UID %u to UID %u (%s)",
+			    D->node->real, op->from_uid, op->uid, guid);
 		else
 			mf_sync_note(
 			    bs->ctx, D->s, "save to %s UID %u (%s UID %u, %s)",
 			    D->node->real, op->uid,
-			    bs->b[op->from_side].s->label, op->from_uid,
-			    mf_box_guid_str(
-			        &bs->b[op->from_side],
-			        &bs->b[op->from_side].msgs.items[op->from_idx],
-			        hex));
+			    bs->b[op->from_side].s->label, op->from_uid, guid);
 		if (bs->ctx->p->dry_run) {
 			if (op->move) {
-				mf_array_push(&D->moved_out, op->from_uid);
 				bs->ctx->res->msgs_moved++;
 			} else {
 				bs->ctx->res->msgs_saved++;
@@ -359,7 +382,6 @@ static int apply_saves_window(struct mf_box_sync *bs, int di,
 				st->ops->trans_rollback(&trans);
 				return ret;
 			}
-			mf_array_push(&D->moved_out, op->from_uid);
 			bs->ctx->res->msgs_moved++;
 		} else {
 			bs->ctx->res->msgs_saved++;
@@ -466,34 +488,27 @@ static char *flags_desc(uint32_t flags, char **keywords)
 	return mf_buf_detach(&buf);
 }
 
-int mf_box_apply_changes(struct mf_box_sync *bs, int di)
+int mf_box_apply_changes(struct mf_box_sync *bs, int di, bool expunges)
 {
 	struct mf_box_side *D = &bs->b[di];
 	struct mf_storage *st = D->s->st;
 	struct mailferry_trans *trans = NULL;
+	size_t nexp = expunges ? D->expunges.count : 0;
 	unsigned int n = 0;
 	int ret = 0;
 
-	if (D->flag_ops.count == 0 && D->expunges.count == 0)
+	if (D->flag_ops.count == 0 && nexp == 0)
 		return 0;
 	mf_qsort(D->flag_ops.items, D->flag_ops.count,
 	         sizeof(struct mf_flag_op), cmp_flag_op);
-	mf_qsort(D->expunges.items, D->expunges.count, sizeof(uint32_t),
-	         mf_box_cmp_u32);
-	mf_qsort(D->moved_out.items, D->moved_out.count, sizeof(uint32_t),
-	         mf_box_cmp_u32);
-	for (size_t i = 0; i < D->flag_ops.count + D->expunges.count; i++) {
+	mf_qsort(D->expunges.items, nexp, sizeof(uint32_t), mf_box_cmp_u32);
+	for (size_t i = 0; i < D->flag_ops.count + nexp; i++) {
 		struct mailferry_uid_range range;
 		struct mailferry_uidset set;
 		bool is_exp = i >= D->flag_ops.count;
 
 		if (is_exp) {
 			uint32_t uid = D->expunges.items[i - D->flag_ops.count];
-			/* moved out by its save's transaction already */
-			if (mf_bsearch(&uid, D->moved_out.items,
-			               D->moved_out.count, sizeof(uint32_t),
-			               mf_box_cmp_u32) != NULL)
-				continue;
 			mf_sync_note(bs->ctx, D->s, "expunge %s UID %u",
 			             D->node->real, uid);
 			bs->ctx->res->msgs_expunged++;
@@ -519,6 +534,7 @@ int mf_box_apply_changes(struct mf_box_sync *bs, int di)
 			uidset_one(&range, &set,
 			           D->expunges.items[i - D->flag_ops.count]);
 			ret = st->ops->expunge(trans, &set);
+			D->applied_expunges++;
 		} else {
 			const struct mf_flag_op *op = &D->flag_ops.items[i];
 			uidset_one(&range, &set, op->uid);

@@ -2,13 +2,21 @@
 /*
  * mf-sync-box.h - the per-mailbox message sync, shared by its modules:
  *   mf-sync-msgs.c   one mailbox from open to state (the driver of it all)
- *   mf-sync-read.c   reading both sides' message lists (full / changes)
+ *   mf-sync-stream.c the windowed walk: both sides read in ascending UID
+ *                    order a window at a time, decided and applied as it
+ *                    goes (the common part, one-sided new mail, backup)
+ *   mf-sync-read.c   reading message lists (a query, full / changes)
  *   mf-sync-merge.c  deciding: last common UID, flags, expunges, new mails
+ *   mf-sync-uids.c   UIDs for new mail both sides have above the last
+ *                    common UID (dsync's conflict numbering)
  *   mf-sync-apply.c  doing: saves in batches, flag changes, expunges
  *   mf-sync-kw.c     interned keyword sets and the per-keyword merge
  *
  * Memory: one compact struct mf_box_msg per message and side (UID, flags,
- * keyword-set index, modseq, 16-byte id), never a body.
+ * keyword-set index, modseq, 16-byte id), never a body, and only for a
+ * window of messages (mf_sync_params.window per side), except where new
+ * mail on both sides above the last common UID has to be numbered together
+ * and in by-identity syncs (see doc/architecture.md, "Memory").
  */
 #ifndef MF_SYNC_BOX_H
 #define MF_SYNC_BOX_H
@@ -16,6 +24,8 @@
 #include "mf-sync-private.h"
 
 #define CHUNK_SIZE (64 * 1024)
+/* messages per side and window when mf_sync_params.window is 0 */
+#define MF_SYNC_WINDOW_DEFAULT 10000
 
 struct mf_box_msg {
 	uint32_t uid;
@@ -42,22 +52,41 @@ struct mf_box_exp {
 	uint8_t guid[16];
 };
 
+/* An expunge planned but not made yet: until it is made, the message can
+ * still be copied inside its mailbox instead of transferred (dsync's
+ * "local instance"). */
+struct mf_box_pend {
+	uint32_t uid;
+	uint8_t id[16];
+};
+
 struct mf_box_side {
 	struct mf_sync_side *s;
 	struct mf_tnode *node;
 	struct mailferry_mailbox *box; /* NULL when planned (dry run) */
 	struct mailferry_mailbox_status st;
+	/* the messages read: the current window of the cursor below, or a
+	 * whole list (in-memory parts), sorted by UID */
 	MF_ARRAY(struct mf_box_msg) msgs;
 	MF_ARRAY(struct mf_box_exp) exps;
 	MF_ARRAY(uint32_t) by_id; /* msgs indexes sorted by id */
+	bool by_id_valid;
 	bool have_exps;
 	struct mf_buf pool;
+	/* cursor over [cur_next, cur_last] in UID order: msgs[cur_pos..]
+	 * are read but not consumed yet */
+	uint32_t cur_next, cur_last;
+	size_t cur_pos;
+	bool cur_done;
+	uint32_t cur_span; /* UIDs per query, adapted to the density */
+	/* a dry run "recreated" this mailbox: it reads as empty */
+	bool emptied;
 	/* changes to make */
 	MF_ARRAY(struct mf_save_op) saves;
 	MF_ARRAY(struct mf_flag_op) flag_ops;
-	MF_ARRAY(uint32_t) expunges;  /* includes moves' old UIDs */
-	MF_ARRAY(uint32_t) moved_out; /* old UIDs expunged with their move */
-	uint32_t saved_count;
+	MF_ARRAY(uint32_t) expunges; /* planned, not made yet (no moves) */
+	MF_ARRAY(struct mf_box_pend) pend; /* the same with their ids */
+	MF_ARRAY(uint32_t) pend_hash;      /* pend index + 1 by id, 0 free */
 	/* Saves here take the UID the store gives (it cannot keep wanted
 	 * UIDs, or cannot go below its UIDNEXT any more); their op->uid is
 	 * then only the order to save them in. */
@@ -72,7 +101,11 @@ struct mf_save_op {
 	uint32_t got_uid;  /* the UID the store reported, 0 = unknown */
 	uint8_t from_side; /* where the body is */
 	uint32_t from_uid;
-	uint32_t from_idx; /* index into that side's msgs */
+	/* the message record this save makes a copy of (GUID, size for
+	 * notes and progress): msgs[msg_idx] of side msg_side, valid until
+	 * the plan is carried out */
+	uint8_t msg_side;
+	uint32_t msg_idx;
 	/* a move inside this mailbox: the copy and the expunge of from_uid
 	 * go into one transaction, so that a crash leaves the message at
 	 * one of its UIDs, never at both (driver.h, copy) */
@@ -105,9 +138,18 @@ struct mf_box_sync {
 	/* UIDs are not kept on some side that receives messages: messages
 	 * are matched by identity, existing ones are never moved */
 	bool ids;
-	/* a save batch was not committed: moves are incomplete, so no
-	 * expunges (they could remove a move's only copy) */
+	/* a save batch was not committed: the mailbox is left as it is
+	 * (the next run, a full one, finishes it) */
 	bool saves_aborted;
+	/* messages per side read at a time */
+	size_t window;
+	/* planned expunges carried out once this many are waiting */
+	size_t pend_max;
+	/* the plans were carried out window by window and are gone */
+	bool streamed;
+	/* saves and moves planned, and what the progress total counts of
+	 * this mailbox */
+	uint64_t planned, progress_msgs;
 };
 
 /* mf-sync-kw.c */
@@ -126,22 +168,80 @@ const struct mf_box_exp *mf_box_exp_find(const struct mf_box_side *b,
                                          uint32_t uid);
 uint32_t mf_box_query_fields(const struct mf_box_sync *bs);
 void mf_box_query_init(struct mailferry_msg_query *q, uint32_t fields);
+/* Append the messages of q to b->msgs, at most limit (0: all) of them;
+ * *full_r (may be NULL) tells whether it stopped at the limit. */
+int mf_box_read_msgs(struct mf_box_sync *bs, struct mf_box_side *b,
+                     const struct mailferry_msg_query *q, size_t limit,
+                     bool *full_r);
+/* Sort b->msgs by UID and drop later duplicates. */
+void mf_box_msgs_normalize(struct mf_box_side *b);
+int mf_box_read_expunges(struct mf_box_sync *bs, struct mf_box_side *b,
+                         uint64_t since);
 int mf_box_read_full(struct mf_box_sync *bs, struct mf_box_side *b);
 int mf_box_cmp_u32(const void *x, const void *y);
-int mf_box_read_incremental(struct mf_box_sync *bs);
+/* Stateful read of the changes at or below the last common UID, and
+ * with above every message above it too. */
+int mf_box_read_incremental(struct mf_box_sync *bs, bool above);
 
 /* mf-sync-merge.c */
+bool mf_box_id_equal(const struct mf_box_msg *a, const struct mf_box_msg *b);
+void mf_box_add_flag_op(struct mf_box_side *b, uint32_t uid, uint32_t flags,
+                        uint32_t kw, uint64_t min_modseq);
+void mf_box_set_common_flags(struct mf_box_sync *bs, const struct mf_box_msg *l,
+                             const struct mf_box_msg *r);
+/* Plan the expunge of uid (message id) on b. */
+void mf_box_pend_add(struct mf_box_side *b, uint32_t uid, const uint8_t id[16]);
+void mf_box_pend_clear(struct mf_box_side *b);
+bool mf_box_save_filtered(struct mf_box_sync *bs, const struct mf_box_msg *m);
+/* A message of side b with this id that still exists when b's planned
+ * saves are made: one of b->msgs or a planned expunge. */
+bool mf_box_copy_source(struct mf_box_side *b, const uint8_t id[16],
+                        uint32_t *uid_r);
+/* Plan message src (of side src_side) at UID final on side `side`,
+ * which has it as have_here already or not (NULL). */
+void mf_box_plan_instance(struct mf_box_sync *bs, int side, uint32_t final,
+                          const struct mf_box_msg *have_here, int src_side,
+                          const struct mf_box_msg *src, uint32_t flags,
+                          uint32_t kw, uint64_t modseq);
+/* Backup: plan a source message the destination lacks. Returns false
+ * when the destination has to be rebuilt (bs->recreate set). */
+bool mf_box_backup_save(struct mf_box_sync *bs, const struct mf_box_msg *s);
 void mf_box_find_last_common(struct mf_box_sync *bs);
 void mf_box_merge_common(struct mf_box_sync *bs);
 void mf_box_merge_new(struct mf_box_sync *bs);
-void mf_box_merge_backup(struct mf_box_sync *bs);
 void mf_box_merge_backup_ids(struct mf_box_sync *bs);
+/* Backup by identity into an empty destination: save source message s
+ * (unless a filter skips it) with whatever UID the destination gives. */
+void mf_box_backup_ids_save(struct mf_box_sync *bs, const struct mf_box_msg *s);
 uint32_t mf_box_verified_lcu(struct mf_box_sync *bs);
 
 /* mf-sync-apply.c */
 const char *mf_box_side_err(struct mf_box_side *b);
 int mf_box_apply_saves(struct mf_box_sync *bs, int di);
-int mf_box_apply_changes(struct mf_box_sync *bs, int di);
+/* Flag changes, and with expunges the planned expunges too. */
+int mf_box_apply_changes(struct mf_box_sync *bs, int di, bool expunges);
+
+/* mf-sync-stream.c */
+/* Carry out both sides' planned saves and flag changes, and the planned
+ * expunges when all is set or too many are waiting; then forget them. */
+int mf_box_flush(struct mf_box_sync *bs, bool all);
+/* Carry out every plan (saves, flags, expunges) and keep the plans. */
+int mf_box_apply_all(struct mf_box_sync *bs);
+/* The windowed sync of one mailbox (everything but by-identity syncs):
+ * decides and applies. Returns 1 when a saved state turned out not to
+ * match before anything was changed (redo it without), 0 (see
+ * bs->recreate) or a negative error. */
+int mf_box_sync_stream(struct mf_box_sync *bs,
+                       const struct mf_sync_box_state *state);
+/* Whether the saved state can be used; if so bs->stateful is set and the
+ * changes are read (with above, also everything above the last common
+ * UID). */
+/* Backup by identity into an empty destination: the source's messages
+ * saved window by window (bs->streamed: no plans are kept). */
+int mf_box_backup_ids_stream(struct mf_box_sync *bs);
+int mf_box_read_state(struct mf_box_sync *bs,
+                      const struct mf_sync_box_state *state, bool above);
+void mf_box_side_reset(struct mf_box_side *b);
 
 /* mf-sync-msgs.c */
 int mf_box_refresh_status(struct mf_box_side *b);

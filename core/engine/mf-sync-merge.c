@@ -19,12 +19,13 @@
 
 /* ------------------------------------------------------------- merging */
 
-static bool id_equal(const struct mf_box_msg *a, const struct mf_box_msg *b)
+bool mf_box_id_equal(const struct mf_box_msg *a, const struct mf_box_msg *b)
 {
 	return memcmp(a->id, b->id, 16) == 0;
 }
+#define id_equal mf_box_id_equal
 
-static void add_flag_op(struct mf_box_side *b, uint32_t uid, uint32_t flags,
+void mf_box_add_flag_op(struct mf_box_side *b, uint32_t uid, uint32_t flags,
                         uint32_t kw, uint64_t min_modseq)
 {
 	struct mf_flag_op *op = mf_array_append_zero(&b->flag_ops);
@@ -34,18 +35,102 @@ static void add_flag_op(struct mf_box_side *b, uint32_t uid, uint32_t flags,
 	op->min_modseq = min_modseq;
 }
 
-static void add_save(struct mf_box_side *b, uint32_t uid, int from_side,
-                     const struct mf_box_msg *from, uint32_t from_idx,
-                     uint32_t flags, uint32_t kw, uint64_t min_modseq)
+#define add_flag_op mf_box_add_flag_op
+
+/* A save of message msg (msgs[msg_idx] of msg_side) whose body is read
+ * from from_side at from_uid. */
+static struct mf_save_op *add_save(struct mf_box_sync *bs,
+                                   struct mf_box_side *b, uint32_t uid,
+                                   int from_side, uint32_t from_uid,
+                                   int msg_side, const struct mf_box_msg *msg,
+                                   uint32_t flags, uint32_t kw,
+                                   uint64_t min_modseq)
 {
 	struct mf_save_op *op = mf_array_append_zero(&b->saves);
 	op->uid = uid;
 	op->from_side = (uint8_t)from_side;
-	op->from_uid = from->uid;
-	op->from_idx = from_idx;
+	op->from_uid = from_uid;
+	op->msg_side = (uint8_t)msg_side;
+	op->msg_idx = (uint32_t)(msg - bs->b[msg_side].msgs.items);
 	op->flags = flags;
 	op->kw = kw;
 	op->min_modseq = min_modseq;
+	return op;
+}
+
+/* ---------------------------------------------------- planned expunges */
+
+static uint32_t id_hash(const uint8_t id[16])
+{
+	uint32_t h = 2166136261u;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ id[i]) * 16777619u;
+	return h;
+}
+
+/* Index pend[idx] by id unless an equal id is indexed already (one copy
+ * source per id is enough, and equal ids never chain). */
+static void pend_index(struct mf_box_side *b, uint32_t idx)
+{
+	size_t mask = b->pend_hash.count - 1;
+	size_t pos = id_hash(b->pend.items[idx].id) & mask;
+
+	while (b->pend_hash.items[pos] != 0) {
+		uint32_t o = b->pend_hash.items[pos] - 1;
+		if (memcmp(b->pend.items[o].id, b->pend.items[idx].id, 16) == 0)
+			return;
+		pos = (pos + 1) & mask;
+	}
+	b->pend_hash.items[pos] = idx + 1;
+}
+
+void mf_box_pend_add(struct mf_box_side *b, uint32_t uid, const uint8_t id[16])
+{
+	struct mf_box_pend *p;
+
+	mf_array_push(&b->expunges, uid);
+	p = mf_array_append_zero(&b->pend);
+	p->uid = uid;
+	memcpy(p->id, id, 16);
+	if (b->pend.count * 2 > b->pend_hash.count) {
+		size_t size = MF_MAX(b->pend_hash.count * 2, 64);
+		mf_array_free(&b->pend_hash);
+		mf_array_reserve(&b->pend_hash, size);
+		memset(b->pend_hash.items, 0, size * sizeof(uint32_t));
+		b->pend_hash.count = size;
+		for (size_t i = 0; i < b->pend.count; i++)
+			pend_index(b, (uint32_t)i);
+	} else {
+		pend_index(b, (uint32_t)b->pend.count - 1);
+	}
+}
+
+void mf_box_pend_clear(struct mf_box_side *b)
+{
+	b->expunges.count = 0;
+	b->pend.count = 0;
+	if (b->pend_hash.count > 0)
+		memset(b->pend_hash.items, 0,
+		       b->pend_hash.count * sizeof(uint32_t));
+}
+
+static const struct mf_box_pend *pend_find(const struct mf_box_side *b,
+                                           const uint8_t id[16])
+{
+	size_t mask, pos;
+
+	if (b->pend_hash.count == 0)
+		return NULL;
+	mask = b->pend_hash.count - 1;
+	pos = id_hash(id) & mask;
+	while (b->pend_hash.items[pos] != 0) {
+		const struct mf_box_pend *p =
+		    &b->pend.items[b->pend_hash.items[pos] - 1];
+		if (memcmp(p->id, id, 16) == 0)
+			return p;
+		pos = (pos + 1) & mask;
+	}
+	return NULL;
 }
 
 /* Whose value a flag takes when no recorded change decides it: the
@@ -93,7 +178,7 @@ static void merge_common(struct mf_box_sync *bs, const struct mf_box_msg *l,
 	*kw_r = mf_kw_merge(&bs->kw, l, r, prefer_local);
 }
 
-static void set_common_flags(struct mf_box_sync *bs, const struct mf_box_msg *l,
+void mf_box_set_common_flags(struct mf_box_sync *bs, const struct mf_box_msg *l,
                              const struct mf_box_msg *r)
 {
 	uint32_t flags, kw;
@@ -175,7 +260,7 @@ void mf_box_merge_common(struct mf_box_sync *bs)
 				bs->anomaly = true;
 				return;
 			}
-			set_common_flags(bs, l, r);
+			mf_box_set_common_flags(bs, l, r);
 			i++;
 			j++;
 			continue;
@@ -200,14 +285,7 @@ void mf_box_merge_common(struct mf_box_sync *bs)
 			bs->anomaly = true;
 			return;
 		}
-		if (bs->ctx->p->mode == MF_ENGINE_BACKUP &&
-		    have == &bs->b[bs->ctx->source]) {
-			/* the destination lost a message it cannot get back
-			 * at this UID */
-			bs->recreate = true;
-			return;
-		}
-		mf_array_push(&have->expunges, m->uid);
+		mf_box_pend_add(have, m->uid, m->id);
 	}
 }
 
@@ -234,7 +312,7 @@ static bool has_flag(struct mf_box_sync *bs, const struct mf_box_msg *m,
 
 /* -t/-e/-I/-O: a message the other side lacks that is not copied (it
  * stays where it is; nothing is ever deleted because of a filter). */
-static bool save_filtered(struct mf_box_sync *bs, const struct mf_box_msg *m)
+bool mf_box_save_filtered(struct mf_box_sync *bs, const struct mf_box_msg *m)
 {
 	const struct mf_sync_params *p = bs->ctx->p;
 
@@ -269,8 +347,9 @@ static int cmp_by_id(const void *x, const void *y)
  * list is complete. */
 static void ensure_by_id(struct mf_box_side *b)
 {
-	if (b->by_id.count == b->msgs.count)
+	if (b->by_id_valid && b->by_id.count == b->msgs.count)
 		return;
+	b->by_id_valid = true;
 	b->by_id.count = 0;
 	mf_array_reserve(&b->by_id, b->msgs.count);
 	for (size_t i = 0; i < b->msgs.count; i++)
@@ -279,7 +358,7 @@ static void ensure_by_id(struct mf_box_side *b)
 	mf_qsort(b->by_id.items, b->by_id.count, sizeof(uint32_t), cmp_by_id);
 }
 
-static int local_instance(struct mf_box_side *b, const uint8_t id[16])
+static int msgs_instance(struct mf_box_side *b, const uint8_t id[16])
 {
 	size_t lo = 0, hi;
 
@@ -298,12 +377,31 @@ static int local_instance(struct mf_box_side *b, const uint8_t id[16])
 	return -1;
 }
 
-static void plan_instance(struct mf_box_sync *bs, int side, uint32_t final,
+bool mf_box_copy_source(struct mf_box_side *b, const uint8_t id[16],
+                        uint32_t *uid_r)
+{
+	const struct mf_box_pend *p;
+	int li = msgs_instance(b, id);
+
+	if (li >= 0) {
+		*uid_r = b->msgs.items[li].uid;
+		return true;
+	}
+	p = pend_find(b, id);
+	if (p != NULL) {
+		*uid_r = p->uid;
+		return true;
+	}
+	return false;
+}
+
+void mf_box_plan_instance(struct mf_box_sync *bs, int side, uint32_t final,
                           const struct mf_box_msg *have_here, int src_side,
                           const struct mf_box_msg *src, uint32_t flags,
                           uint32_t kw, uint64_t modseq)
 {
 	struct mf_box_side *b = &bs->b[side];
+	uint32_t local_uid;
 
 	if (have_here != NULL) {
 		if (have_here->uid == final || bs->ids) {
@@ -314,23 +412,19 @@ static void plan_instance(struct mf_box_sync *bs, int side, uint32_t final,
 				            modseq);
 			return;
 		}
-		/* move to the new UID: copy inside the mailbox and expunge,
-		 * committed together by mf-sync-apply.c */
-		add_save(b, final, side, have_here,
-		         (uint32_t)(have_here - b->msgs.items), flags, kw,
-		         modseq);
-		b->saves.items[b->saves.count - 1].move = true;
-		mf_array_push(&b->expunges, have_here->uid);
+		/* move to the new UID: copy inside the mailbox and expunge
+		 * the old UID, committed together by mf-sync-apply.c */
+		add_save(bs, b, final, side, have_here->uid, side, have_here,
+		         flags, kw, modseq)
+		    ->move = true;
 		return;
 	}
-	int li = local_instance(b, src->id);
-	if (li >= 0 && bs->ctx->use_guids) {
-		add_save(b, final, side, &b->msgs.items[li], (uint32_t)li,
-		         flags, kw, modseq);
+	if (bs->ctx->use_guids && mf_box_copy_source(b, src->id, &local_uid)) {
+		add_save(bs, b, final, side, local_uid, src_side, src, flags,
+		         kw, modseq);
 		return;
 	}
-	add_save(b, final, src_side, src,
-	         (uint32_t)(src - bs->b[src_side].msgs.items), flags, kw,
+	add_save(bs, b, final, src_side, src->uid, src_side, src, flags, kw,
 	         modseq);
 }
 
@@ -350,8 +444,9 @@ void mf_box_merge_new(struct mf_box_sync *bs)
 			 * copied; it stays where it is */
 			bool other_has =
 			    mf_box_msg_find(&bs->b[1 - s], m->uid) != NULL;
-			if (!other_has && save_filtered(bs, m) &&
-			    local_instance(&bs->b[1 - s], m->id) < 0)
+			uint32_t cp;
+			if (!other_has && mf_box_save_filtered(bs, m) &&
+			    !mf_box_copy_source(&bs->b[1 - s], m->id, &cp))
 				continue;
 			struct mf_newmail *n = mf_array_append_zero(&nm);
 			memcpy(n->id, m->id, 16);
@@ -385,74 +480,43 @@ void mf_box_merge_new(struct mf_box_sync *bs)
 		} else if (p->mode == MF_ENGINE_BACKUP &&
 		           a->side != bs->ctx->source) {
 			/* destination-only: not in the source */
-			mf_array_push(&bs->b[a->side].expunges, ma->uid);
+			mf_box_pend_add(&bs->b[a->side], ma->uid, ma->id);
 			continue;
 		}
 		for (int s = 0; s < 2; s++) {
 			const struct mf_box_msg *here =
 			    a->side == s ? ma : (mo != NULL ? mo : NULL);
-			plan_instance(bs, s, a->final_uid, here, a->side, ma,
-			              flags, kw, modseq);
+			mf_box_plan_instance(bs, s, a->final_uid, here, a->side,
+			                     ma, flags, kw, modseq);
 		}
 	}
 	mf_array_free(&nm);
 }
 
-/* Backup: the destination must equal the source. A destination message
- * the source lacks is expunged; a source message the destination lacks is
- * saved at its UID when that is still possible, otherwise (UID below the
- * destination's UIDNEXT, or taken by another message) the destination
- * mailbox is rebuilt. */
-void mf_box_merge_backup(struct mf_box_sync *bs)
+/* Backup: the destination must equal the source. A source message the
+ * destination lacks is saved at its UID when that is still possible;
+ * otherwise (UID below the destination's UIDNEXT, or expunged on the
+ * destination only since the saved state) the destination mailbox is
+ * rebuilt. (The UID-ordered walk itself is in mf-sync-stream.c.) */
+bool mf_box_backup_save(struct mf_box_sync *bs, const struct mf_box_msg *s)
 {
 	int si = bs->ctx->source, di = 1 - si;
-	struct mf_box_side *S = &bs->b[si], *D = &bs->b[di];
-	size_t i = 0, j = 0;
+	struct mf_box_side *D = &bs->b[di];
+	uint32_t local_uid;
 
-	bs->next_uid = MF_MAX(S->st.uidnext, D->st.uidnext);
-	while (i < S->msgs.count || j < D->msgs.count) {
-		struct mf_box_msg *s =
-		    i < S->msgs.count ? &S->msgs.items[i] : NULL;
-		struct mf_box_msg *d =
-		    j < D->msgs.count ? &D->msgs.items[j] : NULL;
-
-		if (s != NULL && d != NULL && s->uid == d->uid) {
-			if (!id_equal(s, d)) {
-				bs->recreate = true;
-				return;
-			}
-			if (s->flags != d->flags || s->kw != d->kw)
-				add_flag_op(D, d->uid, s->flags, s->kw,
-				            s->modseq);
-			i++;
-			j++;
-		} else if (d != NULL && (s == NULL || d->uid < s->uid)) {
-			mf_array_push(&D->expunges, d->uid);
-			j++;
-		} else {
-			i++;
-			if (save_filtered(bs, s))
-				continue;
-			if (bs->stateful && s->uid <= bs->lcu) {
-				/* expunged on the destination only */
-				bs->recreate = true;
-				return;
-			}
-			if (s->uid < D->st.uidnext) {
-				bs->recreate = true;
-				return;
-			}
-			int li = local_instance(D, s->id);
-			if (li >= 0 && bs->ctx->use_guids)
-				add_save(D, s->uid, di, &D->msgs.items[li],
-				         (uint32_t)li, s->flags, s->kw,
-				         s->modseq);
-			else
-				add_save(D, s->uid, si, s,
-				         (uint32_t)(s - S->msgs.items),
-				         s->flags, s->kw, s->modseq);
-		}
+	if (mf_box_save_filtered(bs, s))
+		return true;
+	if ((bs->stateful && s->uid <= bs->lcu) || s->uid < D->st.uidnext) {
+		bs->recreate = true;
+		return false;
 	}
+	if (bs->ctx->use_guids && mf_box_copy_source(D, s->id, &local_uid))
+		add_save(bs, D, s->uid, di, local_uid, si, s, s->flags, s->kw,
+		         s->modseq);
+	else
+		add_save(bs, D, s->uid, si, s->uid, si, s, s->flags, s->kw,
+		         s->modseq);
+	return true;
 }
 
 /* Backup when the destination cannot keep UIDs (or could not restart
@@ -487,17 +551,25 @@ void mf_box_merge_backup_ids(struct mf_box_sync *bs)
 			i++;
 			j++;
 		} else if (c > 0) {
-			mf_array_push(&D->expunges, d->uid);
+			mf_box_pend_add(D, d->uid, d->id);
 			j++;
 		} else {
 			i++;
-			if (save_filtered(bs, s))
+			if (mf_box_save_filtered(bs, s))
 				continue;
-			add_save(D, s->uid, si, s,
-			         (uint32_t)(s - S->msgs.items), s->flags, s->kw,
-			         s->modseq);
+			add_save(bs, D, s->uid, si, s->uid, si, s, s->flags,
+			         s->kw, s->modseq);
 		}
 	}
+}
+
+void mf_box_backup_ids_save(struct mf_box_sync *bs, const struct mf_box_msg *s)
+{
+	int si = bs->ctx->source;
+
+	if (!mf_box_save_filtered(bs, s))
+		add_save(bs, &bs->b[1 - si], s->uid, si, s->uid, si, s,
+		         s->flags, s->kw, s->modseq);
 }
 
 struct uid_id {
@@ -545,7 +617,7 @@ static void after_apply(const struct mf_box_sync *bs,
 		}
 		x = mf_array_append_zero(out);
 		x->uid = op->got_uid;
-		memcpy(x->id, bs->b[op->from_side].msgs.items[op->from_idx].id,
+		memcpy(x->id, bs->b[op->msg_side].msgs.items[op->msg_idx].id,
 		       16);
 	}
 	mf_qsort(out->items, out->count, sizeof(struct uid_id), cmp_uid_id);
@@ -564,6 +636,8 @@ uint32_t mf_box_verified_lcu(struct mf_box_sync *bs)
 
 	if (bs->saves_aborted)
 		return bs->lcu;
+	if (bs->streamed)
+		return 0; /* the plans are gone: vouch for nothing */
 	for (int k = 0; k < 2; k++)
 		after_apply(bs, &bs->b[k], &l[k], &cap);
 	while (i < l[0].count || j < l[1].count) {

@@ -24,18 +24,6 @@
 
 /* ------------------------------------------------------------ mailbox */
 
-static void bside_reset(struct mf_box_side *b)
-{
-	b->msgs.count = 0;
-	b->exps.count = 0;
-	b->by_id.count = 0;
-	b->saves.count = 0;
-	b->flag_ops.count = 0;
-	b->expunges.count = 0;
-	b->moved_out.count = 0;
-	mf_buf_truncate(&b->pool, 0);
-}
-
 static void bside_free(struct mf_box_side *b)
 {
 	if (b->box != NULL)
@@ -46,7 +34,8 @@ static void bside_free(struct mf_box_side *b)
 	mf_array_free(&b->saves);
 	mf_array_free(&b->flag_ops);
 	mf_array_free(&b->expunges);
-	mf_array_free(&b->moved_out);
+	mf_array_free(&b->pend);
+	mf_array_free(&b->pend_hash);
 	mf_buf_free(&b->pool);
 }
 
@@ -194,79 +183,36 @@ static int raise_counters(struct mf_box_sync *bs)
 	return 0;
 }
 
-static int sync_once(struct mf_box_sync *bs, struct mf_sync_box_state *state)
+/* By identity (a side cannot keep UIDs): both whole lists in memory,
+ * matched as multisets, planned, then carried out. The plans stay for
+ * mf_box_verified_lcu(). */
+static int sync_in_memory(struct mf_box_sync *bs,
+                          const struct mf_sync_box_state *state)
 {
 	struct mf_sync_ctx *ctx = bs->ctx;
-	int ret;
+	int ret = mf_box_read_state(bs, state, true);
 
-	bs->stateful = false;
-	bs->anomaly = false;
-	bs->recreate = false;
-	for (int i = 0; i < 2; i++)
-		bside_reset(&bs->b[i]);
-	bs->start_modseq =
-	    MF_MIN(bs->b[0].st.highest_modseq, bs->b[1].st.highest_modseq);
-
-	/* by identity, each store's modseqs count on their own: the state
-	 * keeps the second side's in its private-modseq field */
-	bs->since[0] = state != NULL ? state->last_common_modseq : 0;
-	bs->since[1] = state == NULL ? 0
-	               : bs->ids     ? state->last_common_pvt_modseq
-	                             : state->last_common_modseq;
-	if (state != NULL && state->uidvalidity == bs->b[0].st.uidvalidity &&
-	    state->uidvalidity == bs->b[1].st.uidvalidity &&
-	    (state->last_common_uid > 0 || state->last_common_modseq > 0) &&
-	    (!bs->ids || (bs->since[0] > 0 && bs->since[1] > 0))) {
-		bool sane = true;
-		for (int i = 0; i < 2; i++) {
-			if (bs->b[i].st.uidnext <= state->last_common_uid ||
-			    bs->b[i].st.highest_modseq < bs->since[i])
-				sane = false;
-		}
-		if (!sane) {
-			mf_warning("mailbox %s doesn't match the saved sync "
-			           "state; comparing it in full",
-			           bs->b[0].node->real);
-		} else {
-			bs->stateful = true;
-			bs->lcu = state->last_common_uid;
-			ret = mf_box_read_incremental(bs);
-			if (ret == MAILFERRY_E_NOHISTORY || bs->anomaly) {
-				mf_warning(
-				    "mailbox %s: incremental sync not "
-				    "possible (%s); comparing it in full",
-				    bs->b[0].node->real,
-				    ret < 0 ? "history no longer kept"
-				            : "state does not match");
-				bs->stateful = false;
-				bs->anomaly = false;
-				for (int i = 0; i < 2; i++)
-					bside_reset(&bs->b[i]);
-				ret = 0;
-			} else if (ret < 0) {
-				return mf_sync_fail(ctx, ret,
-				                    "mailbox %s: reading: %s",
-				                    bs->b[0].node->real,
-				                    "incremental read failed");
-			}
-		}
-	}
+	if (ret < 0)
+		return ret;
 	if (!bs->stateful) {
-		for (int i = 0; i < 2; i++) {
+		/* the destination first: a conversion into an empty one
+		 * needs no list of the source in memory */
+		for (int k = 0; k < 2; k++) {
+			int i = ctx->source == 0 ? 1 - k : k;
 			ret = mf_box_read_full(bs, &bs->b[i]);
 			if (ret < 0)
 				return mf_sync_fail(
 				    ctx, ret, "%s: mailbox %s: reading: %s",
 				    bs->b[i].s->label, bs->b[i].node->real,
 				    mf_box_side_err(&bs->b[i]));
+			if (ctx->p->mode == MF_ENGINE_BACKUP && k == 0 &&
+			    bs->b[i].msgs.count == 0)
+				return mf_box_backup_ids_stream(bs);
 		}
 	}
 	if (ctx->p->mode == MF_ENGINE_BACKUP) {
-		if (bs->ids)
-			mf_box_merge_backup_ids(bs);
-		else
-			mf_box_merge_backup(bs);
-		return 0;
+		mf_box_merge_backup_ids(bs);
+		return mf_box_apply_all(bs);
 	}
 	if (!bs->stateful)
 		mf_box_find_last_common(bs);
@@ -278,11 +224,29 @@ static int sync_once(struct mf_box_sync *bs, struct mf_sync_box_state *state)
 		                bs->b[0].node->real);
 		ctx->require_full_resync = true;
 		for (int i = 0; i < 2; i++)
-			bside_reset(&bs->b[i]);
+			mf_box_side_reset(&bs->b[i]);
 		return 0;
 	}
 	mf_box_merge_new(bs);
-	return 0;
+	return mf_box_apply_all(bs);
+}
+
+/* Decide and apply one mailbox's messages: 0, 1 when the saved state did
+ * not match (nothing changed; redo without it), or an error. */
+static int sync_box(struct mf_box_sync *bs,
+                    const struct mf_sync_box_state *state)
+{
+	bs->recreate = false;
+	bs->streamed = false;
+	bs->lcu = 0;
+	bs->next_uid = 0;
+	for (int i = 0; i < 2; i++)
+		mf_box_side_reset(&bs->b[i]);
+	bs->start_modseq =
+	    MF_MIN(bs->b[0].st.highest_modseq, bs->b[1].st.highest_modseq);
+	if (bs->ids)
+		return sync_in_memory(bs, state);
+	return mf_box_sync_stream(bs, state);
 }
 
 /* True when nothing but this sync changed side b since it began: no
@@ -348,6 +312,8 @@ static int reset_dest_inbox(struct mf_box_sync *bs)
 	if (ret < 0)
 		return ret;
 	if (bs->ctx->p->dry_run) {
+		/* from here on it reads as the empty mailbox it would be */
+		D->emptied = true;
 		D->st.uidnext = 1;
 		D->st.messages = 0;
 		D->st.uidvalidity = S->st.uidvalidity;
@@ -379,8 +345,14 @@ static int recreate_dest(struct mf_box_sync *bs)
 	           D->s->label, D->node->real);
 	mf_sync_note(bs->ctx, D->s, "delete and recreate mailbox %s",
 	             D->node->real);
-	if (bs->ctx->p->dry_run)
+	if (bs->ctx->p->dry_run) {
+		/* from here on it reads as the empty mailbox it would be */
+		D->emptied = true;
+		D->st.uidnext = 1;
+		D->st.messages = 0;
+		D->st.uidvalidity = S->st.uidvalidity;
 		return 0;
+	}
 	if (D->box != NULL)
 		st->ops->mailbox_close(&D->box);
 	ret = st->ops->mailbox_delete(st->st, D->node->real, 0);
@@ -418,6 +390,10 @@ int mf_sync_mailbox(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
 	bs.b[1].s = &ctx->side[1];
 	bs.b[0].node = n0;
 	bs.b[1].node = n1;
+	bs.window =
+	    ctx->p->window != 0 ? ctx->p->window : MF_SYNC_WINDOW_DEFAULT;
+	/* planned expunges wait (as copy sources) up to a few windows */
+	bs.pend_max = 4 * bs.window;
 	mf_kw_init(&bs.kw);
 
 	for (int i = 0; i < 2; i++) {
@@ -452,11 +428,11 @@ int mf_sync_mailbox(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
 			           n0->real);
 			state = NULL;
 		}
-		if (ctx->p->mode == MF_ENGINE_BACKUP) {
+		ret = 0;
+		if (ctx->p->mode == MF_ENGINE_BACKUP)
 			bs.recreate = true;
-			goto backup_recreate;
-		}
-		ret = resolve_uidvalidity(&bs);
+		else
+			ret = resolve_uidvalidity(&bs);
 		if (ret < 0)
 			goto out;
 	}
@@ -465,23 +441,37 @@ int mf_sync_mailbox(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
 		ret = 0;
 		goto state_out;
 	}
-	ret = sync_once(&bs, state);
-	if (ret > 0) {
-		mf_warning("mailbox %s: saved state does not match the "
-		           "mailbox; comparing it in full",
-		           n0->real);
-		ret = sync_once(&bs, NULL);
+	/* the messages to copy are known only as the windows go by: the
+	 * progress starts from the difference of the counts */
+	uint32_t m0 = bs.b[0].st.messages, m1 = bs.b[1].st.messages;
+	uint64_t estimate = m0 > m1 ? m0 - m1 : m1 - m0;
+	mf_progress_box(ctx->progress, ctx->res->boxes_synced + 1, n0->real,
+	                estimate, 0);
+	bs.progress_msgs = estimate;
+	ctx->res->boxes_synced++;
+	struct mf_sync_result before = *ctx->res;
+	if (!bs.recreate) {
+		ret = sync_box(&bs, state);
+		if (ret > 0) {
+			mf_warning("mailbox %s: saved state does not match the "
+			           "mailbox; comparing it in full",
+			           n0->real);
+			ret = sync_box(&bs, NULL);
+		}
+		if (ret < 0)
+			goto out;
 	}
-	if (ret < 0)
-		goto out;
-backup_recreate:
 	if (bs.recreate) {
+		/* what was done to the destination goes with it */
+		ctx->res->msgs_saved = before.msgs_saved;
+		ctx->res->msgs_moved = before.msgs_moved;
+		ctx->res->msgs_expunged = before.msgs_expunged;
+		ctx->res->msgs_flag_changed = before.msgs_flag_changed;
+		ctx->res->bytes = before.bytes;
 		ret = recreate_dest(&bs);
 		if (ret < 0)
 			goto out;
-		for (int i = 0; i < 2; i++)
-			bside_reset(&bs.b[i]);
-		ret = sync_once(&bs, NULL);
+		ret = sync_box(&bs, NULL);
 		if (ret < 0)
 			goto out;
 		if (bs.recreate) {
@@ -492,43 +482,8 @@ backup_recreate:
 			goto out;
 		}
 	}
-	if (ctx->progress != NULL) {
-		uint64_t total = 0, bytes = 0;
-		for (int i = 0; i < 2; i++) {
-			if (!bs.b[i].s->writable)
-				continue;
-			for (size_t k = 0; k < bs.b[i].saves.count; k++) {
-				const struct mf_save_op *op =
-				    &bs.b[i].saves.items[k];
-				total++;
-				bytes += bs.b[op->from_side]
-				             .msgs.items[op->from_idx]
-				             .size;
-			}
-		}
-		mf_progress_box(ctx->progress, ctx->res->boxes_synced + 1,
-		                n0->real, total, bytes);
-	}
-	ctx->res->boxes_synced++;
-	/* all saves first: a save may read the other side's copy of a
-	 * message that side is about to move away (expunge) */
-	for (int i = 0; i < 2; i++) {
-		if (!bs.b[i].s->writable)
-			continue;
-		ret = mf_box_apply_saves(&bs, i);
-		if (ret < 0)
-			goto out;
-	}
-	for (int i = 0; i < 2 && !bs.saves_aborted; i++) {
-		if (!bs.b[i].s->writable)
-			continue;
-		ret = mf_box_apply_changes(&bs, i);
-		if (ret < 0)
-			goto out;
-		if (!ctx->p->dry_run)
-			bs.b[i].applied_expunges =
-			    (uint32_t)bs.b[i].expunges.count;
-	}
+	mf_progress_add(ctx->progress,
+	                (int64_t)bs.planned - (int64_t)bs.progress_msgs, 0);
 	ret = raise_counters(&bs);
 	if (ret < 0)
 		goto out;

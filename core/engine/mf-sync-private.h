@@ -137,6 +137,9 @@ int mf_sync_mailbox(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
 struct mf_progress *mf_progress_new(bool enabled, unsigned int boxes_total);
 void mf_progress_box(struct mf_progress *pr, unsigned int idx, const char *name,
                      uint64_t msgs_total, uint64_t bytes_total);
+/* Add to the totals (msgs may be negative: the box's estimate was too
+ * high). */
+void mf_progress_add(struct mf_progress *pr, int64_t msgs, uint64_t bytes);
 void mf_progress_msg(struct mf_progress *pr, uint64_t bytes);
 void mf_progress_msg_done(struct mf_progress *pr);
 void mf_progress_free(struct mf_progress **pr);

@@ -54,11 +54,14 @@ static void print(struct mf_progress *pr, bool force)
 	uint64_t bleft = pr->bytes_total > pr->bytes_done
 	                     ? pr->bytes_total - pr->bytes_done
 	                     : 0;
-	/* ETA from bytes when sizes are known, else from messages */
-	unsigned int eta = pr->bytes_total > 0 && rate > 0
-	                       ? (unsigned int)((double)bleft / rate)
-	                   : mrate > 0 ? (unsigned int)((double)left / mrate)
-	                               : 0;
+	/* the longer of the estimates by bytes and by messages: the byte
+	 * total grows window by window, the message total starts from an
+	 * estimate */
+	unsigned int eta_b =
+	    rate > 0 ? (unsigned int)((double)bleft / rate) : 0;
+	unsigned int eta_m =
+	    mrate > 0 ? (unsigned int)((double)left / mrate) : 0;
+	unsigned int eta = MF_MAX(eta_b, eta_m);
 
 	if (!force &&
 	    t - pr->last_print < (pr->tty ? TTY_INTERVAL : LOG_INTERVAL))
@@ -87,6 +90,17 @@ void mf_progress_box(struct mf_progress *pr, unsigned int idx, const char *name,
 	pr->box_name = mf_strdup(name);
 	pr->msgs_total += msgs_total;
 	print(pr, pr->tty);
+}
+
+void mf_progress_add(struct mf_progress *pr, int64_t msgs, uint64_t bytes)
+{
+	if (pr == NULL)
+		return;
+	if (msgs < 0 && (uint64_t)-msgs > pr->msgs_total)
+		pr->msgs_total = 0;
+	else
+		pr->msgs_total = (uint64_t)((int64_t)pr->msgs_total + msgs);
+	pr->bytes_total += bytes;
 }
 
 void mf_progress_msg(struct mf_progress *pr, uint64_t bytes)

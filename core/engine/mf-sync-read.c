@@ -70,17 +70,19 @@ static int header_hash(struct mf_box_sync *bs, struct mf_box_side *b,
 	return ret < 0 ? ret : 0;
 }
 
-/* Append the messages of query q to b->msgs (kept sorted by UID and
- * unique; a later record for a UID already read is dropped). */
-static int read_msgs(struct mf_box_sync *bs, struct mf_box_side *b,
-                     const struct mailferry_msg_query *q)
+int mf_box_read_msgs(struct mf_box_sync *bs, struct mf_box_side *b,
+                     const struct mailferry_msg_query *q, size_t limit,
+                     bool *full_r)
 {
 	struct mf_storage *st = b->s->st;
 	struct mailferry_msg_iter *iter;
 	const struct mailferry_msg *m;
 	size_t first_new = b->msgs.count;
+	size_t n = 0;
 	int ret;
 
+	if (full_r != NULL)
+		*full_r = false;
 	ret = st->ops->msg_iter_begin(b->box, q, &iter);
 	if (ret < 0)
 		return ret;
@@ -120,6 +122,14 @@ static int read_msgs(struct mf_box_sync *bs, struct mf_box_side *b,
 			}
 			id_from_guid(m->guid, x->id);
 		}
+		if (++n == limit) {
+			/* the rest is read by a later query; ending an
+			 * iteration early is allowed */
+			if (full_r != NULL)
+				*full_r = true;
+			ret = 0;
+			break;
+		}
 	}
 	{
 		int ret2 = st->ops->msg_iter_end(&iter);
@@ -154,7 +164,7 @@ static int cmp_smsg_uid(const void *x, const void *y)
 
 /* Sort by UID and drop later duplicates (the first read has the logged
  * changes). */
-static void msgs_normalize(struct mf_box_side *b)
+void mf_box_msgs_normalize(struct mf_box_side *b)
 {
 	size_t w = 0;
 
@@ -223,7 +233,7 @@ static int cmp_sexp(const void *x, const void *y)
 	return a->seq < b->seq ? -1 : (a->seq > b->seq ? 1 : 0);
 }
 
-static int read_expunges(struct mf_box_sync *bs, struct mf_box_side *b,
+int mf_box_read_expunges(struct mf_box_sync *bs, struct mf_box_side *b,
                          uint64_t since)
 {
 	struct mf_storage *st = b->s->st;
@@ -233,7 +243,7 @@ static int read_expunges(struct mf_box_sync *bs, struct mf_box_side *b,
 
 	b->exps.count = 0;
 	b->have_exps = false;
-	if (b->box == NULL || !MF_HAS_OP(st, expunge_iter_begin))
+	if (b->box == NULL || b->emptied || !MF_HAS_OP(st, expunge_iter_begin))
 		return 0;
 	ret = st->ops->expunge_iter_begin(b->box, since, &iter);
 	if (ret == MAILFERRY_E_NOTSUPP ||
@@ -295,14 +305,14 @@ int mf_box_read_full(struct mf_box_sync *bs, struct mf_box_side *b)
 	int ret;
 
 	b->msgs.count = 0;
-	if (b->box == NULL)
+	if (b->box == NULL || b->emptied)
 		return 0;
 	mf_box_query_init(&q, mf_box_query_fields(bs));
-	ret = read_msgs(bs, b, &q);
+	ret = mf_box_read_msgs(bs, b, &q, 0, NULL);
 	if (ret < 0)
 		return ret;
-	msgs_normalize(b);
-	return read_expunges(bs, b, 0);
+	mf_box_msgs_normalize(b);
+	return mf_box_read_expunges(bs, b, 0);
 }
 
 int mf_box_cmp_u32(const void *x, const void *y)
@@ -312,10 +322,11 @@ int mf_box_cmp_u32(const void *x, const void *y)
 }
 
 /* Stateful read: messages changed since the state's modseq (bs->since,
- * per side), every message above the last common UID, expunges since the
- * modseq, and then each side also reads its own record of every UID the
- * other side touched. */
-int mf_box_read_incremental(struct mf_box_sync *bs)
+ * per side), with above every message above the last common UID (else
+ * the windowed walk reads those), expunges since the modseq, and then
+ * each side also reads its own record of every UID at or below the last
+ * common UID the other side touched. */
+int mf_box_read_incremental(struct mf_box_sync *bs, bool above)
 {
 	MF_ARRAY(uint32_t) touched = MF_ARRAY_INIT;
 	struct mailferry_msg_query q;
@@ -330,14 +341,14 @@ int mf_box_read_incremental(struct mf_box_sync *bs)
 		q.uid_last = bs->lcu;
 		q.changed_since = since;
 		if (bs->lcu > 0 && since > 0)
-			ret = read_msgs(bs, b, &q);
-		if (ret >= 0) {
+			ret = mf_box_read_msgs(bs, b, &q, 0, NULL);
+		if (ret >= 0 && above) {
 			mf_box_query_init(&q, mf_box_query_fields(bs));
 			q.uid_first = bs->lcu + 1;
-			ret = read_msgs(bs, b, &q);
+			ret = mf_box_read_msgs(bs, b, &q, 0, NULL);
 		}
 		if (ret >= 0)
-			ret = read_expunges(bs, b, since);
+			ret = mf_box_read_expunges(bs, b, since);
 		if (ret >= 0 && !b->have_exps) {
 			/* without an expunge history, common expunges
 			 * cannot be seen incrementally */
@@ -369,7 +380,7 @@ int mf_box_read_incremental(struct mf_box_sync *bs)
 			q.flags = 0;
 			q.uid_first = touched.items[0];
 			q.uid_last = touched.items[touched.count - 1];
-			ret = read_msgs(bs, b, &q);
+			ret = mf_box_read_msgs(bs, b, &q, 0, NULL);
 			if (ret < 0)
 				break;
 			/* keep only the touched UIDs of the range */
@@ -384,7 +395,7 @@ int mf_box_read_incremental(struct mf_box_sync *bs)
 		}
 	}
 	for (int i = 0; i < 2; i++)
-		msgs_normalize(&bs->b[i]);
+		mf_box_msgs_normalize(&bs->b[i]);
 	mf_array_free(&touched);
 	return ret;
 }

@@ -68,6 +68,9 @@ struct mf_sync_params {
 	bool verbose;
 	/* dsync_commit_msgs_interval (0 = default 100). */
 	unsigned int commit_interval;
+	/* Messages per side read and decided at a time (0 = default
+	 * 10000): memory follows this, not the mailbox size. */
+	unsigned int window;
 	/* dsync_hashed_headers: NULL-terminated, NULL = Date Message-ID. */
 	const char *const *hashed_headers;
 	/* dsync_features=empty-header-workaround */

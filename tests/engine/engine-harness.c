@@ -558,10 +558,15 @@ void h_params(struct mf_sync_params *p)
 {
 	static FILE *devnull;
 
+	const char *w = getenv("MF_TEST_WINDOW");
+
 	mf_zero(p);
 	if (devnull == NULL)
 		devnull = fopen("/dev/null", "w");
 	p->out = devnull;
+	/* a few messages per window: every scenario crosses window
+	 * boundaries ($MF_TEST_WINDOW=0 runs them with the default) */
+	p->window = w != NULL ? (unsigned int)strtoul(w, NULL, 10) : 3;
 }
 
 int h_sync(const struct mf_sync_params *p, struct mf_storage *a,

@@ -3,9 +3,12 @@
  * gendrv - a synthetic store for the engine's scale test: location
  * "gendrv:N" is one mailbox INBOX with N generated messages (UID i, GUID
  * the 32-hex form of i, \Seen on every third, a small body), computed on
- * the fly so a million messages cost no disk and no memory in the driver.
- * Changes (saves, flags, expunges) are kept in memory only: enough for the
- * engine to sync two such stores and for the test to check the result.
+ * the fly so a million messages cost no disk and next to no memory in the
+ * driver: a message whose GUID is the hex form of its UID (every generated
+ * one, and every one a sync copies from another gendrv store) is one bit,
+ * changed flags are kept sparsely, other saved messages as records.
+ * Changes are kept in memory only: enough for the engine to sync two such
+ * stores and for the test to check the result.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,14 +24,22 @@ struct extra {
 	uint32_t uid;
 	char guid[33];
 	uint32_t flags;
+	bool expunged;
+};
+
+struct flag_over {
+	uint32_t uid;
+	uint32_t flags;
+	uint64_t modseq;
 };
 
 struct mailferry_storage {
 	struct mailferry_ctx *ctx;
-	uint32_t n;
-	uint8_t *expunged;   /* bitmap over 1..n */
-	uint32_t *flag_over; /* flags + 1 for generated messages, 0 = none */
-	MF_ARRAY(struct extra) extra;
+	uint8_t *present; /* bitmap: a message with GUID = hex(UID) */
+	uint32_t present_bits;
+	MF_ARRAY(struct flag_over) over; /* sorted by UID */
+	MF_ARRAY(struct extra) extra;    /* sorted by UID */
+	uint32_t count;
 	uint32_t uidnext;
 	uint64_t modseq;
 	struct mailferry_storage_info info;
@@ -38,11 +49,88 @@ struct mailferry_mailbox {
 	struct mailferry_storage *st;
 };
 
-static uint32_t gen_flags(const struct mailferry_storage *st, uint32_t uid)
+static bool is_present(const struct mailferry_storage *st, uint32_t uid)
 {
-	if (st->flag_over[uid] != 0)
-		return st->flag_over[uid] - 1;
+	return uid < st->present_bits &&
+	       (st->present[uid / 8] & (1u << (uid % 8))) != 0;
+}
+
+static void set_present(struct mailferry_storage *st, uint32_t uid, bool on)
+{
+	if (uid >= st->present_bits) {
+		uint32_t bits = MF_MAX(st->present_bits * 2, uid + 64);
+		st->present = mf_realloc(st->present, bits / 8 + 1);
+		memset(st->present + st->present_bits / 8 + 1, 0,
+		       bits / 8 - st->present_bits / 8);
+		st->present_bits = bits;
+	}
+	if (on)
+		st->present[uid / 8] |= (uint8_t)(1u << (uid % 8));
+	else
+		st->present[uid / 8] &= (uint8_t) ~(1u << (uid % 8));
+}
+
+static struct flag_over *over_find(struct mailferry_storage *st, uint32_t uid)
+{
+	size_t lo = 0, hi = st->over.count;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (st->over.items[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < st->over.count && st->over.items[lo].uid == uid
+	           ? &st->over.items[lo]
+	           : NULL;
+}
+
+static void over_set(struct mailferry_storage *st, uint32_t uid, uint32_t flags)
+{
+	struct flag_over *o = over_find(st, uid);
+	size_t pos = 0;
+
+	if (o == NULL) {
+		while (pos < st->over.count && st->over.items[pos].uid < uid)
+			pos++;
+		mf_array_append_zero(&st->over);
+		memmove(&st->over.items[pos + 1], &st->over.items[pos],
+		        (st->over.count - 1 - pos) * sizeof(struct flag_over));
+		o = &st->over.items[pos];
+		o->uid = uid;
+	}
+	o->flags = flags;
+	o->modseq = st->modseq;
+}
+
+static uint32_t gen_flags(struct mailferry_storage *st, uint32_t uid)
+{
+	const struct flag_over *o = over_find(st, uid);
+
+	if (o != NULL)
+		return o->flags;
 	return uid % 3 == 0 ? MAILFERRY_FLAG_SEEN : 0;
+}
+
+static uint64_t gen_modseq(struct mailferry_storage *st, uint32_t uid)
+{
+	const struct flag_over *o = over_find(st, uid);
+	return o != NULL ? o->modseq : uid;
+}
+
+static struct extra *extra_from(struct mailferry_storage *st, uint32_t uid)
+{
+	size_t lo = 0, hi = st->extra.count;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (st->extra.items[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < st->extra.count ? &st->extra.items[lo] : NULL;
 }
 
 static int g_open(struct mailferry_ctx *ctx,
@@ -50,13 +138,16 @@ static int g_open(struct mailferry_ctx *ctx,
                   struct mailferry_storage **st_r)
 {
 	struct mailferry_storage *st = mf_calloc(1, sizeof(*st));
+	uint32_t n = (uint32_t)strtoul(p->path, NULL, 10);
 
 	st->ctx = ctx;
-	st->n = (uint32_t)strtoul(p->path, NULL, 10);
-	st->expunged = mf_calloc(st->n / 8 + 2, 1);
-	st->flag_over = mf_calloc(st->n + 1, sizeof(uint32_t));
-	st->uidnext = st->n + 1;
-	st->modseq = st->n + 1;
+	st->present_bits = n + 64;
+	st->present = mf_calloc(st->present_bits / 8 + 1, 1);
+	for (uint32_t u = 1; u <= n; u++)
+		set_present(st, u, true);
+	st->count = n;
+	st->uidnext = n + 1;
+	st->modseq = n + 1;
 	st->info.struct_size = sizeof(st->info);
 	st->info.caps = MAILFERRY_CAP_MSG_GUIDS | MAILFERRY_CAP_SAVE_GUID |
 	                MAILFERRY_CAP_SAVE_UID | MAILFERRY_CAP_MODSEQ |
@@ -71,8 +162,8 @@ static int g_open(struct mailferry_ctx *ctx,
 static void g_close(struct mailferry_storage **stp)
 {
 	struct mailferry_storage *st = *stp;
-	free(st->expunged);
-	free(st->flag_over);
+	free(st->present);
+	mf_array_free(&st->over);
 	mf_array_free(&st->extra);
 	free(st);
 	*stp = NULL;
@@ -94,16 +185,12 @@ struct mailferry_list_iter {
 static void fill_status(struct mailferry_storage *st,
                         struct mailferry_mailbox_status *s)
 {
-	uint32_t count = 0;
-
-	for (uint32_t u = 1; u <= st->n; u++)
-		count += (st->expunged[u / 8] & (1u << (u % 8))) == 0;
 	mf_zero(s);
 	s->struct_size = sizeof(*s);
 	memset(s->guid, 0x42, 16);
 	s->uidvalidity = 1;
 	s->uidnext = st->uidnext;
-	s->messages = count + (uint32_t)st->extra.count;
+	s->messages = st->count;
 	s->first_recent_uid = st->uidnext;
 	s->highest_modseq = st->modseq;
 }
@@ -206,7 +293,6 @@ struct mailferry_msg_iter {
 	struct mailferry_storage *st;
 	struct mailferry_msg_query q;
 	uint32_t next;
-	size_t extra_pos;
 	char guid[33];
 	struct mailferry_msg msg;
 };
@@ -223,6 +309,23 @@ static int g_iter_begin(struct mailferry_mailbox *box,
 	return 0;
 }
 
+/* The lowest UID >= from with a present bit, below limit (0: none). */
+static uint32_t next_present(const struct mailferry_storage *st, uint32_t from,
+                             uint32_t limit)
+{
+	limit = MF_MIN(limit, st->present_bits);
+	for (uint32_t u = from; u < limit;) {
+		if (u % 8 == 0 && st->present[u / 8] == 0) {
+			u += 8;
+			continue;
+		}
+		if (is_present(st, u))
+			return u;
+		u++;
+	}
+	return 0;
+}
+
 static int g_iter_next(struct mailferry_msg_iter *it,
                        const struct mailferry_msg **msg_r)
 {
@@ -232,33 +335,45 @@ static int g_iter_next(struct mailferry_msg_iter *it,
 	it->msg.struct_size = sizeof(it->msg);
 	it->msg.physical_size = UINT64_MAX;
 	it->msg.virtual_size = UINT64_MAX;
-	while (it->next <= st->n && it->next <= it->q.uid_last) {
-		uint32_t u = it->next++;
-		if ((st->expunged[u / 8] & (1u << (u % 8))) != 0)
-			continue;
+	while (it->next != 0 && it->next <= it->q.uid_last &&
+	       it->next < st->uidnext) {
+		uint64_t end =
+		    MF_MIN((uint64_t)it->q.uid_last + 1, st->uidnext);
+		uint32_t p = next_present(st, it->next, (uint32_t)end);
+		struct extra *e = extra_from(st, it->next);
+		while (e != NULL && e < st->extra.items + st->extra.count &&
+		       e->expunged)
+			e++;
+		if (e == st->extra.items + st->extra.count ||
+		    (e != NULL && e->uid >= end))
+			e = NULL;
+		if (p == 0 && e == NULL)
+			break;
+		if (e != NULL && (p == 0 || e->uid < p)) {
+			it->next = e->uid + 1;
+			if (st->modseq <= it->q.changed_since)
+				continue; /* nothing changed since */
+			it->msg.uid = e->uid;
+			it->msg.guid = e->guid;
+			it->msg.flags = e->flags;
+			it->msg.modseq = st->modseq;
+			*msg_r = &it->msg;
+			return 1;
+		}
+		it->next = p + 1;
 		/* generated messages never changed after modseq u */
-		if (it->q.changed_since >= u && st->flag_over[u] == 0)
+		if (it->q.changed_since >= gen_modseq(st, p))
 			continue;
-		snprintf(it->guid, sizeof(it->guid), "%032x", u);
-		it->msg.uid = u;
+		snprintf(it->guid, sizeof(it->guid), "%032x", p);
+		it->msg.uid = p;
 		it->msg.guid = it->guid;
-		it->msg.flags = gen_flags(st, u);
-		it->msg.modseq = u;
-		it->msg.received_date = 1700000000 + u;
+		it->msg.flags = gen_flags(st, p);
+		it->msg.modseq = gen_modseq(st, p);
+		it->msg.received_date = 1700000000 + p;
 		*msg_r = &it->msg;
 		return 1;
 	}
-	while (it->extra_pos < st->extra.count) {
-		const struct extra *e = &st->extra.items[it->extra_pos++];
-		if (e->uid < it->q.uid_first || e->uid > it->q.uid_last)
-			continue;
-		it->msg.uid = e->uid;
-		it->msg.guid = e->guid;
-		it->msg.flags = e->flags;
-		it->msg.modseq = st->modseq;
-		*msg_r = &it->msg;
-		return 1;
-	}
+	it->next = 0;
 	return 0;
 }
 
@@ -358,17 +473,26 @@ static int g_update_flags(struct mailferry_trans *t,
 	struct mailferry_storage *st = t->st;
 
 	(void)kw;
+	st->modseq++;
 	for (size_t r = 0; r < uids->count; r++) {
 		for (uint32_t u = uids->ranges[r].first;
-		     u <= uids->ranges[r].last && u <= st->n; u++) {
-			uint32_t f = gen_flags(st, u);
+		     u <= uids->ranges[r].last && u < st->uidnext; u++) {
+			struct extra *e = extra_from(st, u);
+			uint32_t *fp = NULL, f;
+			if (e != NULL && e->uid == u && !e->expunged)
+				fp = &e->flags;
+			else if (!is_present(st, u))
+				continue;
+			f = fp != NULL ? *fp : gen_flags(st, u);
 			f = mode == MAILFERRY_MODIFY_ADD      ? f | flags
 			    : mode == MAILFERRY_MODIFY_REMOVE ? f & ~flags
 			                                      : flags;
-			st->flag_over[u] = f + 1;
+			if (fp != NULL)
+				*fp = f;
+			else
+				over_set(st, u, f);
 		}
 	}
-	st->modseq++;
 	return 0;
 }
 
@@ -379,8 +503,16 @@ static int g_expunge(struct mailferry_trans *t,
 
 	for (size_t r = 0; r < uids->count; r++) {
 		for (uint32_t u = uids->ranges[r].first;
-		     u <= uids->ranges[r].last && u <= st->n; u++)
-			st->expunged[u / 8] |= (uint8_t)(1u << (u % 8));
+		     u <= uids->ranges[r].last && u < st->uidnext; u++) {
+			struct extra *e = extra_from(st, u);
+			if (is_present(st, u)) {
+				set_present(st, u, false);
+				st->count--;
+			} else if (e != NULL && e->uid == u && !e->expunged) {
+				e->expunged = true;
+				st->count--;
+			}
+		}
 	}
 	st->modseq++;
 	return 0;
@@ -392,17 +524,28 @@ static int g_commit(struct mailferry_trans **tp,
 	struct mailferry_trans *t = *tp;
 	struct mailferry_storage *st = t->st;
 	static MF_ARRAY(uint32_t) last;
+	char hex[33];
 
 	last.count = 0;
+	st->modseq++;
 	for (size_t i = 0; i < t->saves.count; i++) {
 		struct extra e = t->saves.items[i];
 		if (e.uid < st->uidnext)
 			e.uid = st->uidnext;
 		st->uidnext = e.uid + 1;
-		mf_array_push(&st->extra, e);
+		st->count++;
+		snprintf(hex, sizeof(hex), "%032x", e.uid);
+		if (strcmp(hex, e.guid) == 0) {
+			/* the form of a generated message: one bit */
+			set_present(st, e.uid, true);
+			if (e.flags !=
+			    (e.uid % 3 == 0 ? MAILFERRY_FLAG_SEEN : 0u))
+				over_set(st, e.uid, e.flags);
+		} else {
+			mf_array_push(&st->extra, e);
+		}
 		mf_array_push(&last, e.uid);
 	}
-	st->modseq++;
 	if (res != NULL) {
 		res->uidvalidity = 1;
 		res->saved_uids = last.items;

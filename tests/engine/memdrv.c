@@ -18,8 +18,9 @@
  * UIDNEXT instead of restarting it at 1). The mailbox-log clock is
  * $MEMDRV_CLOCK when set (tests make timestamps deterministic), else the
  * real time. $MEMDRV_CRASH_AFTER=N ends the process after the Nth
- * store write (crash tests). ctl op 1000 drops the change history of every mailbox (the
- * next changed-since query older than now fails with NOHISTORY).
+ * store write (crash tests). ctl op 1000 drops the change history of every
+ * mailbox (the next changed-since query older than now fails with
+ * NOHISTORY); ops 1001 and 1002 count messages iterated and copied.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,8 +44,10 @@
 #define MEMDRV_CTL_DROP_HISTORY 1000
 /* arg: uint64_t *: messages returned by msg_iter so far (process-wide) */
 #define MEMDRV_CTL_ITER_COUNT 1001
+/* arg: uint64_t *: messages copied by the copy slot so far (process-wide) */
+#define MEMDRV_CTL_COPY_COUNT 1002
 
-static uint64_t iter_returned;
+static uint64_t iter_returned, copies_made;
 
 static const struct mailferry_core_api *api;
 
@@ -1623,7 +1626,10 @@ static int mm_copy(struct mailferry_trans *t, struct mailferry_mailbox *src,
 		mm_save_cancel(t);
 		return ret;
 	}
-	return mm_save_finish(t);
+	ret = mm_save_finish(t);
+	if (ret == 0)
+		copies_made++;
+	return ret;
 }
 
 static int mm_purge(struct mailferry_storage *st)
@@ -1650,6 +1656,10 @@ static int mm_ctl(struct mailferry_storage *st, uint32_t op, void *arg)
 {
 	if (op == MEMDRV_CTL_ITER_COUNT) {
 		*(uint64_t *)arg = iter_returned;
+		return 0;
+	}
+	if (op == MEMDRV_CTL_COPY_COUNT) {
+		*(uint64_t *)arg = copies_made;
 		return 0;
 	}
 	if (op != MEMDRV_CTL_DROP_HISTORY)

@@ -195,6 +195,45 @@ START_TEST(backup_to_imaplike)
 }
 END_TEST
 
+/* A conversion into an empty IMAP-like mailbox is saved window by window
+ * (the source list is not kept): every message once, in source UID order,
+ * filters applied, and the next backup is a no-op. */
+START_TEST(backup_to_empty_imaplike_streamed)
+{
+	struct mf_sync_params p;
+	struct mf_sync_result r;
+	struct h_snap s;
+	const struct h_box *b;
+
+	h_create(A, "INBOX");
+	h_create(A, "Big");
+	for (unsigned int i = 1; i <= 20; i++) {
+		char *text =
+		    mf_strdup_printf("Message-ID: <s%u@x>\n\n%u\n", i, i);
+		h_save_text(A, "Big", text, i % 5 == 0 ? 1000 : 5000);
+		free(text);
+	}
+	h_params(&p);
+	p.mode = MF_ENGINE_BACKUP;
+	p.received_after = 2000;
+	ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+	ck_assert_uint_eq(r.msgs_saved, 16);
+	mf_sync_result_free(&r);
+	h_snap(B, &s);
+	b = h_snap_box(&s, "Big");
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(b->msgs.count, 16);
+	/* saved in the source's order: UIDs ascend with the bodies */
+	for (size_t i = 1; i < b->msgs.count; i++)
+		ck_assert_uint_lt(b->msgs.items[i - 1].uid,
+		                  b->msgs.items[i].uid);
+	h_snap_free(&s);
+	ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+	ck_assert(result_noop(&r));
+	mf_sync_result_free(&r);
+}
+END_TEST
+
 /* The source has no INBOX: an IMAP INBOX cannot be deleted; it is
  * emptied, and that is a stable result. */
 START_TEST(backup_to_imaplike_without_source_inbox)
@@ -829,6 +868,7 @@ static Suite *ids_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, backup_to_imaplike);
 	tcase_add_test(tc, backup_to_imaplike_without_source_inbox);
+	tcase_add_test(tc, backup_to_empty_imaplike_streamed);
 	tcase_add_test(tc, twoway_with_imaplike);
 	tcase_add_test(tc, twoway_state_carries_expunges);
 	tcase_add_test(tc, twoway_flag_changes_survive);

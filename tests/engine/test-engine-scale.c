@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Scale: two-way sync of a 1,000,000-message mailbox (gendrv) against a
- * copy missing the newest mails and with some flags changed. Checks the
- * result, and prints time and peak memory (the engine keeps one compact
- * record per message and side, never a body).
+ * Scale: syncs of 200,000- and 1,000,000-message mailboxes (gendrv, which
+ * keeps a generated message as one bit): a two-way sync against a copy
+ * missing the newest mails and with some flags changed, a conversion
+ * (backup) and a first two-way sync into an empty store, and a no-op
+ * comparison. Each checks its result and prints time and peak RSS; the
+ * engine reads and decides a window of messages at a time, so the peak
+ * must stay under a fixed bound and must not grow from 200,000 to
+ * 1,000,000 messages.
  */
 #include <check.h>
 #include <stdio.h>
@@ -13,13 +17,27 @@
 
 #include "engine-harness.h"
 
-#define N 1000000u
+/* peak RSS bound for any size (AddressSanitizer adds its own) */
+#ifdef __SANITIZE_ADDRESS__
+#define LIMIT_MB 400
+#else
+#define LIMIT_MB 40
+#endif
+/* what 5 times the messages may add to the peak */
+#define GROWTH_MB 6
 
 static double now(void)
 {
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static long peak_mb(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss / 1024;
 }
 
 static void set_flag(struct mf_storage *st, uint32_t uid, uint32_t flag)
@@ -38,55 +56,140 @@ static void set_flag(struct mf_storage *st, uint32_t uid, uint32_t flag)
 	st->ops->mailbox_close(&box);
 }
 
-START_TEST(million_messages)
+static struct mf_storage *gen(uint32_t n)
 {
-	struct mf_storage *a, *b;
-	struct mf_sync_params p;
-	struct mf_sync_result r;
-	struct rusage ru;
-	double t0, t1;
 	char loc[64];
 
-	h_init();
-	snprintf(loc, sizeof(loc), "gendrv:%u", N);
-	a = h_open_loc(loc);
-	snprintf(loc, sizeof(loc), "gendrv:%u", N - 10);
-	b = h_open_loc(loc);
-	set_flag(b, 5, MAILFERRY_FLAG_FLAGGED);
-	set_flag(b, 500000, MAILFERRY_FLAG_ANSWERED);
+	snprintf(loc, sizeof(loc), "gendrv:%u", n);
+	return h_open_loc(loc);
+}
 
+static void report(const char *what, uint32_t n, double secs)
+{
+	long mb = peak_mb();
+
+	fprintf(stderr, "scale: %s, %u messages: %.2f s, peak RSS %ld MB\n",
+	        what, n, secs, mb);
+	ck_assert_msg(mb < LIMIT_MB, "%s, %u messages: peak RSS %ld MB", what,
+	              n, mb);
+}
+
+/* the second run of any of them finds nothing to do */
+static void assert_noop(struct mf_sync_params *p, struct mf_storage *a,
+                        struct mf_storage *b, uint32_t n)
+{
+	struct mf_sync_result r;
+	double t0 = now();
+
+	ck_assert_int_eq(h_sync(p, a, b, &r), 0);
+	ck_assert_uint_eq(r.msgs_saved + r.msgs_flag_changed + r.msgs_expunged +
+	                      r.msgs_moved,
+	                  0);
+	mf_sync_result_free(&r);
+	report("no-op full comparison", n, now() - t0);
+}
+
+/* Two-way: the newest 10 mails and two flag changes cross. */
+static void twoway(uint32_t n)
+{
+	struct mf_storage *a = gen(n), *b = gen(n - 10);
+	struct mf_sync_params p;
+	struct mf_sync_result r;
+	double t0;
+
+	set_flag(b, 5, MAILFERRY_FLAG_FLAGGED);
+	set_flag(b, n / 2, MAILFERRY_FLAG_ANSWERED);
 	h_params(&p);
+	p.window = 0;
 	p.full = true;
 	t0 = now();
 	ck_assert_int_eq(h_sync(&p, a, b, &r), 0);
-	t1 = now();
 	ck_assert_uint_eq(r.msgs_saved, 10);
 	/* the two flag changes reach the other side, nothing else moves */
 	ck_assert_uint_eq(r.msgs_flag_changed, 2);
-	ck_assert_uint_eq(r.msgs_expunged, 0);
+	ck_assert_uint_eq(r.msgs_expunged + r.msgs_moved, 0);
 	mf_sync_result_free(&r);
-	getrusage(RUSAGE_SELF, &ru);
-	fprintf(stderr,
-	        "scale: %u messages synced in %.2f s, peak RSS %ld MB\n", N,
-	        t1 - t0, ru.ru_maxrss / 1024);
-	/* metadata only: well below 100 bytes per message and side
-	 * (AddressSanitizer roughly doubles it) */
-#ifdef __SANITIZE_ADDRESS__
-	const long limit_mb = 700;
-#else
-	const long limit_mb = 300;
-#endif
-	ck_assert_msg(ru.ru_maxrss / 1024 < limit_mb, "peak RSS %ld MB",
-	              ru.ru_maxrss / 1024);
-
-	/* and a second run finds nothing to do */
-	ck_assert_int_eq(h_sync(&p, a, b, &r), 0);
-	ck_assert_uint_eq(r.msgs_saved + r.msgs_flag_changed + r.msgs_expunged,
-	                  0);
-	mf_sync_result_free(&r);
+	report("two-way, 10 new + 2 flag changes", n, now() - t0);
+	assert_noop(&p, a, b, n);
 	h_close(&a);
 	h_close(&b);
+}
+
+/* Everything into an empty store: backup (a conversion) or the first
+ * two-way sync. */
+static void into_empty(uint32_t n, enum mf_engine_mode mode)
+{
+	struct mf_storage *a = gen(n), *b = gen(0);
+	struct mf_sync_params p;
+	struct mf_sync_result r;
+	double t0;
+
+	h_params(&p);
+	p.window = 0;
+	p.mode = mode;
+	t0 = now();
+	ck_assert_int_eq(h_sync(&p, a, b, &r), 0);
+	ck_assert_uint_eq(r.msgs_saved, n);
+	ck_assert_uint_eq(r.msgs_flag_changed + r.msgs_expunged + r.msgs_moved,
+	                  0);
+	mf_sync_result_free(&r);
+	report(mode == MF_ENGINE_BACKUP ? "backup into an empty store"
+	                                : "first two-way sync into an empty "
+	                                  "store",
+	       n, now() - t0);
+	ck_assert_int_eq(h_count(b, "INBOX"), (int)n);
+	p.full = true;
+	assert_noop(&p, a, b, n);
+	h_close(&a);
+	h_close(&b);
+}
+
+/* 200,000 messages, then 1,000,000 in the same process: the peak after
+ * the big one is no more than GROWTH_MB above the small one's. */
+static void both_sizes(void (*run)(uint32_t, int), int arg)
+{
+	long small_mb, big_mb;
+
+	h_init();
+	run(200000, arg);
+	small_mb = peak_mb();
+	run(1000000, arg);
+	big_mb = peak_mb();
+	fprintf(stderr,
+	        "scale: peak RSS %ld MB at 200,000, %ld MB at "
+	        "1,000,000 messages\n",
+	        small_mb, big_mb);
+	ck_assert_msg(big_mb - small_mb <= GROWTH_MB,
+	              "peak RSS grew from %ld MB to %ld MB", small_mb, big_mb);
 	h_cleanup();
+}
+
+static void run_twoway(uint32_t n, int arg)
+{
+	(void)arg;
+	twoway(n);
+}
+
+static void run_into_empty(uint32_t n, int mode)
+{
+	into_empty(n, (enum mf_engine_mode)mode);
+}
+
+START_TEST(twoway_new_and_flags)
+{
+	both_sizes(run_twoway, 0);
+}
+END_TEST
+
+START_TEST(conversion_into_empty)
+{
+	both_sizes(run_into_empty, MF_ENGINE_BACKUP);
+}
+END_TEST
+
+START_TEST(first_twoway_into_empty)
+{
+	both_sizes(run_into_empty, MF_ENGINE_TWOWAY);
 }
 END_TEST
 
@@ -97,8 +200,10 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, million_messages);
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, twoway_new_and_flags);
+	tcase_add_test(tc, conversion_into_empty);
+	tcase_add_test(tc, first_twoway_into_empty);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -541,6 +541,124 @@ START_TEST(backup_recreates_conflicting_box)
 }
 END_TEST
 
+START_TEST(backup_dry_run_recreate)
+{
+	struct mf_sync_params p;
+	struct mf_sync_result r;
+	struct h_snap b0, b1;
+	char *d;
+
+	h_create(A, "INBOX");
+	h_save(A, "INBOX", 1);
+	ck_assert_int_eq(run_mode(MF_ENGINE_BACKUP, false), 0);
+	h_create(A, "Work");
+	h_save(A, "Work", 4);
+	ck_assert_int_eq(run_mode(MF_ENGINE_BACKUP, false), 0);
+	h_save(A, "INBOX", 2);
+	h_save(B, "INBOX", 3);
+	h_save(A, "Work", 5);
+	h_save(B, "Work", 6);
+	h_snap(B, &b0);
+	/* both mailboxes would be rebuilt (INBOX emptied in place): the
+	 * dry run shows their messages saved again and changes nothing */
+	h_params(&p);
+	p.mode = MF_ENGINE_BACKUP;
+	p.full = true;
+	p.dry_run = true;
+	ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+	ck_assert_uint_eq(r.msgs_saved, 4);
+	ck_assert_uint_eq(r.msgs_expunged, 2); /* INBOX emptied */
+	ck_assert_uint_eq(r.msgs_flag_changed, 0);
+	mf_sync_result_free(&r);
+	h_snap(B, &b1);
+	d = h_snap_diff(&b0, &b1, true);
+	ck_assert_msg(d == NULL, "dry run changed B: %s", d);
+	h_snap_free(&b0);
+	h_snap_free(&b1);
+	ck_assert_int_eq(run_mode(MF_ENGINE_BACKUP, false), 0);
+	assert_same();
+}
+END_TEST
+
+static uint64_t copy_count(void)
+{
+	uint64_t n = 0;
+	ck_assert_int_eq(A->ops->ctl(A->st, 1002, &n), 0);
+	return n;
+}
+
+/* Save text on st with the GUID of the message at uid of box on from. */
+static uint32_t save_same_guid(struct mf_storage *st, struct mf_storage *from,
+                               uint32_t uid, const char *text)
+{
+	struct h_snap s;
+	const struct h_box *b;
+	struct mailferry_mailbox *mb;
+	struct mailferry_trans *t;
+	struct mailferry_commit_result cr = {.struct_size = sizeof(cr)};
+	struct mailferry_save sv = {.struct_size = sizeof(sv)};
+	uint32_t got;
+
+	h_snap(from, &s);
+	b = box_of(&s, "INBOX");
+	for (size_t i = 0; i < b->msgs.count; i++) {
+		if (b->msgs.items[i].uid == uid)
+			sv.guid = b->msgs.items[i].guid;
+	}
+	ck_assert_ptr_nonnull(sv.guid);
+	ck_assert_int_eq(st->ops->mailbox_open(st->st, "INBOX", 0, &mb), 0);
+	ck_assert_int_eq(st->ops->trans_begin(mb, 0, &t), 0);
+	ck_assert_int_eq(st->ops->save_begin(t, &sv), 0);
+	ck_assert_int_eq(st->ops->save_write(t, text, strlen(text)), 0);
+	ck_assert_int_eq(st->ops->save_finish(t), 0);
+	ck_assert_int_eq(st->ops->trans_commit(&t, &cr), 0);
+	ck_assert_uint_eq(cr.saved_count, 1);
+	got = cr.saved_uids[0];
+	st->ops->mailbox_close(&mb);
+	h_snap_free(&s);
+	return got;
+}
+
+/* A message given a new UID on one side (same GUID, old UID expunged):
+ * the other side copies it from the instance it is about to expunge
+ * instead of transferring it, two-way (the expunge is a common one) and
+ * in a backup (a destination-only UID). */
+START_TEST(copy_from_expunged_instance)
+{
+	static const char text[] = "Message-ID: <moved@x>\n\nmoved\n";
+	uint64_t before;
+	uint32_t u;
+
+	for (int mode = 0; mode < 2; mode++) {
+		h_close(&A);
+		h_close(&B);
+		h_cleanup();
+		h_init();
+		A = h_open("a", NULL);
+		B = h_open("b", NULL);
+		h_create(A, "INBOX");
+		u = h_save_text(A, "INBOX", text, 1000);
+		for (unsigned int i = 0; i < 7; i++)
+			h_save(A, "INBOX", 10 + i);
+		ck_assert_int_eq(mode == 0 ? sync2(true)
+		                           : run_mode(MF_ENGINE_BACKUP, false),
+		                 0);
+		save_same_guid(A, A, u, text);
+		h_expunge(A, "INBOX", u);
+		before = copy_count();
+		ck_assert_int_eq(mode == 0 ? sync2(true)
+		                           : run_mode(MF_ENGINE_BACKUP, false),
+		                 0);
+		ck_assert_uint_eq(copy_count() - before, 1);
+		assert_same();
+		if (mode == 0)
+			assert_noop();
+		else
+			ck_assert_int_eq(run_mode(MF_ENGINE_BACKUP, false), 0);
+	}
+}
+END_TEST
+
 START_TEST(backup_reverse)
 {
 	h_create(B, "INBOX");
@@ -1663,6 +1781,8 @@ static Suite *sync_suite(void)
 	tcase_add_test(tc, backup_makes_identical);
 	tcase_add_test(tc, backup_recreates_conflicting_box);
 	tcase_add_test(tc, backup_reverse);
+	tcase_add_test(tc, backup_dry_run_recreate);
+	tcase_add_test(tc, copy_from_expunged_instance);
 	tcase_add_test(tc, oneway_merge);
 	tcase_add_test(tc, dry_run_changes_nothing);
 	tcase_add_test(tc, filters);
