@@ -265,6 +265,48 @@ static void sync_keywords(struct mailferry_mailbox *box, struct pending *p,
 	}
 }
 
+bool maildir_index_get_dirs_hdr(struct mailferry_mailbox *box,
+                                struct maildir_index_hdr *hdr_r)
+{
+	const struct mf_index_ext *ext =
+	    box->index == NULL
+	        ? NULL
+	        : mf_index_ext_find(box->index, MAILDIR_INDEX_EXT);
+
+	if (ext == NULL || ext->hdr_size != sizeof(*hdr_r) || ext->hdr == NULL)
+		return false;
+	/* little-endian u32s, like the rest of the index */
+	memcpy(hdr_r, ext->hdr, sizeof(*hdr_r));
+	return true;
+}
+
+/* After a scan (box->dirs) that this transaction brings the index in
+ * line with, and with the uidlist in memory being the file's: record
+ * them in Dovecot's "maildir" header, so that the next reader (Dovecot
+ * or us) skips the rescan while nothing changes. Returns whether a
+ * record was added. */
+static bool update_dirs_hdr(struct mailferry_mailbox *box,
+                            struct mf_index_trans *t)
+{
+	struct maildir_index_hdr want, have;
+	bool exists;
+
+	if (!box->dirs_valid || !box->uidlist_id.valid)
+		return false;
+	want = box->dirs;
+	want.uidlist_mtime = (uint32_t)box->uidlist_id.mtime.tv_sec;
+	want.uidlist_mtime_nsecs = (uint32_t)box->uidlist_id.mtime.tv_nsec;
+	want.uidlist_size = (uint32_t)box->uidlist_id.size;
+	exists = maildir_index_get_dirs_hdr(box, &have);
+	if (exists && memcmp(&want, &have, sizeof(want)) == 0)
+		return false;
+	if (!exists)
+		mf_index_trans_ext_intro(t, MAILDIR_INDEX_EXT, sizeof(want), 0,
+		                         0);
+	mf_index_trans_ext_hdr(t, MAILDIR_INDEX_EXT, 0, &want, sizeof(want));
+	return true;
+}
+
 void maildir_kw_op_add(struct mailferry_mailbox *box, uint32_t uid,
                        const char *name, bool add)
 {
@@ -497,12 +539,13 @@ int maildir_index_sync(struct mailferry_mailbox *box,
 			/* the index expunged this UID but its file is back
 			 * (e.g. restored from a backup): Dovecot would give
 			 * it a new UID at its next sync */
-			maildir_log_warning(storage,
-			                    "mailbox %s: UID %u (%s) is not in "
-			                    "the index although below its next "
-			                    "UID %u",
-			                    box->vname, msg->uid, msg->fname,
-			                    idx_next);
+			maildir_log_warning(
+			    storage,
+			    "mailbox %s: UID %u (%s) is not in "
+			    "the index although below its next "
+			    "UID %u",
+			    box->vname, msg->uid,
+			    msg->fname != NULL ? msg->fname : "?", idx_next);
 		}
 	}
 	for (; seq <= n; seq++) {
@@ -516,6 +559,8 @@ int maildir_index_sync(struct mailferry_mailbox *box,
 	kw_ops_to_pending(box, &pend, appended);
 	changes += pending_flush(&pend, t);
 	free(appended);
+	if (update_dirs_hdr(box, t))
+		changes++;
 	if (changes == 0) {
 		mf_index_trans_rollback(&t);
 		ret = 0;
@@ -601,16 +646,18 @@ void maildir_index_add_saved(struct mailferry_mailbox *box, size_t first,
 void maildir_index_fill_modseqs(struct mailferry_mailbox *box)
 {
 	struct mf_index *idx = box->index;
+	uint32_t n = idx == NULL ? 0 : mf_index_count(idx), seq = 1;
+	uint64_t highest = idx == NULL ? 0 : mf_index_highest_modseq(idx);
+	/* (the record is the index's one buffer: fetched once per step) */
+	const struct mf_index_rec *rec = n > 0 ? mf_index_rec_at(idx, 1) : NULL;
 
+	/* both in ascending UID order: one walk */
 	for (size_t i = 0; i < box->msgs.count; i++) {
 		struct maildir_msg *msg = &box->msgs.items[i];
-		uint32_t seq =
-		    idx == NULL ? 0 : mf_index_lookup_uid(idx, msg->uid);
-		const struct mf_index_rec *rec =
-		    seq == 0 ? NULL : mf_index_rec_at(idx, seq);
 
-		msg->modseq = rec != NULL   ? rec->modseq
-		              : idx != NULL ? mf_index_highest_modseq(idx)
-		                            : 0;
+		while (rec != NULL && rec->uid < msg->uid)
+			rec = ++seq <= n ? mf_index_rec_at(idx, seq) : NULL;
+		msg->modseq =
+		    rec != NULL && rec->uid == msg->uid ? rec->modseq : highest;
 	}
 }

@@ -80,8 +80,15 @@ int maildir_msg_iter_begin(struct mailferry_mailbox *box,
                            const struct mailferry_msg_query *query,
                            struct mailferry_msg_iter **iter_r)
 {
-	struct mailferry_msg_iter *iter = mf_calloc(1, sizeof(*iter));
-	size_t qsize = MF_MIN((size_t)query->struct_size, sizeof(iter->query));
+	struct mailferry_msg_iter *iter;
+	size_t qsize;
+	int lret;
+
+	/* listing is where a sync starts: under its lock */
+	if ((lret = maildir_sync_lock_ensure(box)) < 0)
+		return lret;
+	iter = mf_calloc(1, sizeof(*iter));
+	qsize = MF_MIN((size_t)query->struct_size, sizeof(iter->query));
 
 	memcpy(&iter->query, query, qsize);
 	iter->box = box;
@@ -128,6 +135,32 @@ int maildir_msg_iter_begin(struct mailferry_mailbox *box,
 		iter->have_changes = true;
 	}
 	iter->next_uid = iter->query.uid_first;
+	/* dates need the files; sizes too when the names do not say */
+	if (!box->names_known) {
+		bool need = (iter->query.fields & (MAILFERRY_FIELD_RECEIVED |
+		                                   MAILFERRY_FIELD_SAVED)) != 0;
+
+		for (size_t i = 0; i < box->msgs.count && !need; i++) {
+			const struct maildir_msg *m = &box->msgs.items[i];
+
+			need = ((iter->query.fields &
+			         MAILFERRY_FIELD_PHYSICAL_SIZE) != 0 &&
+			        m->psize == UINT64_MAX) ||
+			       ((iter->query.fields &
+			         MAILFERRY_FIELD_VIRTUAL_SIZE) != 0 &&
+			        m->vsize == UINT64_MAX);
+		}
+		if (need) {
+			int ret = maildir_names_ensure(box);
+
+			if (ret < 0) {
+				if (iter->have_changes)
+					mf_index_changes_free(&iter->changes);
+				free(iter);
+				return ret;
+			}
+		}
+	}
 	*iter_r = iter;
 	return 0;
 }
@@ -376,10 +409,13 @@ int maildir_msg_iter_next(struct mailferry_msg_iter *iter,
 	out->modseq = msg->modseq;
 	out->physical_size = msg->psize;
 	out->virtual_size = msg->vsize;
-	if ((fields & (MAILFERRY_FIELD_RECEIVED | MAILFERRY_FIELD_SAVED |
-	               MAILFERRY_FIELD_PHYSICAL_SIZE)) != 0 ||
-	    ((fields & MAILFERRY_FIELD_VIRTUAL_SIZE) != 0 &&
-	     msg->vsize == UINT64_MAX)) {
+	/* (a message of a mailbox read from the index has no file name:
+	 * iter_begin made sure its sizes are known then) */
+	if (msg->fname != NULL &&
+	    ((fields & (MAILFERRY_FIELD_RECEIVED | MAILFERRY_FIELD_SAVED |
+	                MAILFERRY_FIELD_PHYSICAL_SIZE)) != 0 ||
+	     ((fields & MAILFERRY_FIELD_VIRTUAL_SIZE) != 0 &&
+	      msg->vsize == UINT64_MAX))) {
 		struct stat st;
 
 		maildir_msg_path(box, msg, &iter->path);
@@ -471,6 +507,8 @@ int maildir_expunge_iter_begin(struct mailferry_mailbox *box, uint64_t since,
 	struct mailferry_expunge_iter *iter;
 	int ret;
 
+	if ((ret = maildir_sync_lock_ensure(box)) < 0)
+		return ret;
 	if (box->index == NULL)
 		return maildir_error(box->storage, MAILFERRY_E_NOTSUPP,
 		                     "mailbox %s: no index, no expunge "
@@ -522,6 +560,11 @@ int maildir_expunge_iter_end(struct mailferry_expunge_iter **iterp)
 static int open_msg_file(struct mailferry_mailbox *box, uint32_t uid, int *fd_r,
                          struct maildir_msg **msg_r)
 {
+	int ret;
+
+	if ((ret = maildir_sync_lock_ensure(box)) < 0 ||
+	    (ret = maildir_names_ensure(box)) < 0)
+		return ret;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		struct maildir_msg *msg = maildir_msg_find(box, uid);
 		int fd;
@@ -540,12 +583,8 @@ static int open_msg_file(struct mailferry_mailbox *box, uint32_t uid, int *fd_r,
 			    box->storage, maildir_errno_code(errno),
 			    "open(%s) failed: %s", mf_buf_str(&box->path_buf),
 			    strerror(errno));
-		if (attempt == 0) {
-			int ret = maildir_sync(box, NULL);
-
-			if (ret < 0)
-				return ret;
-		}
+		if (attempt == 0 && (ret = maildir_sync(box, NULL)) < 0)
+			return ret;
 	}
 	return maildir_error(box->storage, MAILFERRY_E_EXPUNGED,
 	                     "mailbox %s: UID %u was expunged", box->vname,
@@ -634,9 +673,12 @@ void maildir_stream_close(struct mailferry_stream **streamp)
 int maildir_msg_get_path(struct mailferry_mailbox *box, uint32_t uid,
                          const char **path_r)
 {
-	struct maildir_msg *msg = maildir_msg_find(box, uid);
+	struct maildir_msg *msg;
 	int ret;
 
+	if ((ret = maildir_names_ensure(box)) < 0)
+		return ret;
+	msg = maildir_msg_find(box, uid);
 	if (msg == NULL)
 		return maildir_error(box->storage, MAILFERRY_E_EXPUNGED,
 		                     "mailbox %s: UID %u was expunged",

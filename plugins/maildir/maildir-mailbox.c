@@ -589,8 +589,8 @@ out:
 	return ret;
 }
 
-/* The lock dsync takes: an fcntl-locked dovecot-box-sync.lock, removed
- * again by its holder. Whoever gets the lock checks that the file it
+/* The lock dsync takes: an fcntl-locked .dovecot-box-sync.lock in the
+ * index directory, removed again by its holder. Whoever gets the lock checks that the file it
  * locked is still the one at the path (the previous holder may have
  * unlinked it meanwhile), as Dovecot's file_create_locked() does. */
 static int take_sync_lock(struct mailferry_mailbox *box)
@@ -600,7 +600,7 @@ static int take_sync_lock(struct mailferry_mailbox *box)
 	    maildir_api->setting(storage->ctx, "mailbox_lock_timeout");
 	long timeout = t != NULL ? strtol(t, NULL, 10) : 300;
 	char *path =
-	    mf_strdup_printf("%s/dovecot-box-sync.lock", box->index_dir);
+	    mf_strdup_printf("%s/.dovecot-box-sync.lock", box->index_dir);
 	time_t start = time(NULL);
 	int fd = -1, ret = 0;
 
@@ -690,17 +690,41 @@ int maildir_mailbox_open(struct mailferry_storage *storage, const char *name,
 				goto fail;
 		}
 	}
-	if ((flags & MAILFERRY_MAILBOX_SYNC_LOCK) != 0 &&
-	    (ret = take_sync_lock(box)) < 0)
-		goto fail;
 	maildir_index_open(box);
-	if ((ret = maildir_sync(box, NULL)) < 0)
+	/* unchanged since the index was last brought in line: read it
+	 * without the sync lock, as dsync does, and lock only when
+	 * something is done with it (maildir_sync_lock_ensure()) */
+	if ((ret = maildir_sync_try_quick(box)) < 0)
 		goto fail;
+	if (ret > 0) {
+		box->sync_lock_pending =
+		    (flags & MAILFERRY_MAILBOX_SYNC_LOCK) != 0;
+	} else {
+		if ((flags & MAILFERRY_MAILBOX_SYNC_LOCK) != 0 &&
+		    (ret = take_sync_lock(box)) < 0)
+			goto fail;
+		if ((ret = maildir_sync(box, NULL)) < 0)
+			goto fail;
+	}
 	*box_r = box;
 	return 0;
 fail:
 	maildir_mailbox_close(&box);
 	return ret;
+}
+
+int maildir_sync_lock_ensure(struct mailferry_mailbox *box)
+{
+	int ret;
+
+	if (!box->sync_lock_pending)
+		return 0;
+	if ((ret = take_sync_lock(box)) < 0)
+		return ret;
+	box->sync_lock_pending = false;
+	/* someone may have changed it before we had the lock */
+	ret = maildir_sync_try_quick(box);
+	return ret != 0 ? (ret < 0 ? ret : 0) : maildir_sync(box, NULL);
 }
 
 void maildir_mailbox_close(struct mailferry_mailbox **boxp)
@@ -739,7 +763,7 @@ void maildir_mailbox_close(struct mailferry_mailbox **boxp)
 int maildir_mailbox_status(struct mailferry_mailbox *box,
                            struct mailferry_mailbox_status *status_r)
 {
-	int ret = maildir_sync(box, NULL);
+	int ret = maildir_sync_quick(box);
 
 	if (ret < 0)
 		return ret;

@@ -147,10 +147,14 @@ int maildir_trans_begin(struct mailferry_mailbox *box, uint32_t flags,
 {
 	struct mailferry_trans *t;
 
+	int ret;
+
 	if (box->readonly)
 		return maildir_error(box->storage, MAILFERRY_E_PERM,
 		                     "mailbox %s is opened read-only",
 		                     box->vname);
+	if ((ret = maildir_sync_lock_ensure(box)) < 0)
+		return ret;
 	t = mf_calloc(1, sizeof(*t));
 	t->box = box;
 	t->flags = flags;
@@ -1243,6 +1247,8 @@ static int write_state(struct mailferry_mailbox *box, bool kw_changed)
 		if (ret == 0)
 			ret = maildir_error(storage, maildir_errno_code(errno),
 			                    "%s", error);
+		/* what is in memory is not the file: read it again */
+		box->uidlist_id.valid = false;
 	} else {
 		maildir_uidlist_remember(box);
 	}
@@ -1732,6 +1738,8 @@ int maildir_copy(struct mailferry_trans *t, struct mailferry_mailbox *src,
 	 * NOTSUPP, so that a copy + expunge in one transaction is a move */
 	if (src == t->box || strcmp(src->path, t->box->path) == 0)
 		return local_copy(t, src, src_uid, save);
+	if ((ret = maildir_names_ensure(src)) < 0)
+		return ret;
 	msg = maildir_msg_find(src, src_uid);
 	if (msg == NULL)
 		return maildir_error(src->storage, MAILFERRY_E_EXPUNGED,

@@ -62,10 +62,26 @@ struct mailferry_storage {
 	struct maildir_warn warn;
 };
 
+/* Dovecot's "maildir" index extension header (36 bytes, no records):
+ * when new/ and cur/ were last scanned and their mtimes then, and which
+ * dovecot-uidlist (mtime, size) the index reflects. While all of them
+ * still hold, the index is the mailbox and nothing needs a rescan. */
+struct maildir_index_hdr {
+	uint32_t new_check_time, new_mtime, new_mtime_nsecs;
+	uint32_t cur_check_time, cur_mtime, cur_mtime_nsecs;
+	uint32_t uidlist_mtime, uidlist_mtime_nsecs, uidlist_size;
+};
+#define MAILDIR_INDEX_EXT "maildir"
+/* A directory scanned less than this many seconds after its last change
+ * may have changed unseen in the same second: it is scanned again. */
+#define MAILDIR_SYNC_SECS 1
+
 /* One message as of the last refresh. */
 struct maildir_msg {
 	uint32_t uid;
-	char *fname; /* current file name in cur/ or new/, owned */
+	/* current file name in cur/ or new/, owned; NULL when box->msgs
+	 * was built from the index without a scan of cur/ */
+	char *fname;
 	bool in_new;
 	struct maildir_fname_info info;
 	char *guid;     /* G extension or the base name, owned */
@@ -114,12 +130,23 @@ struct mailferry_mailbox {
 	} uidlist_id;
 	int sync_lock_fd; /* -1 unless SYNC_LOCK */
 	char *sync_lock_path;
+	/* SYNC_LOCK asked for but not taken yet: the mailbox was found
+	 * unchanged at open, and reading an unchanged mailbox needs no
+	 * lock (dsync locks only before it syncs a changed one). Taken by
+	 * maildir_sync_lock_ensure() before anything that may act on it. */
+	bool sync_lock_pending;
 	/* borrowed to the core by msg_get_path */
 	struct mf_buf path_buf;
 	/* committed save UIDs, reported by trans_commit */
 	MF_ARRAY(uint32_t) saved_uids;
 	/* index-only keyword changes not yet in the index, in order */
 	MF_ARRAY(struct maildir_kw_op) kw_ops;
+	/* new/ and cur/ as this handle last saw them (uidlist fields
+	 * unused), valid when box->msgs is known to match them */
+	struct maildir_index_hdr dirs;
+	bool dirs_valid;
+	/* every message's fname is known (a full scan built box->msgs) */
+	bool names_known;
 };
 
 /* --- maildir-storage.c --- */
@@ -173,6 +200,10 @@ int maildir_mailbox_update(struct mailferry_storage *storage, const char *name,
 int maildir_mailbox_open(struct mailferry_storage *storage, const char *name,
                          uint32_t flags, struct mailferry_mailbox **box_r);
 void maildir_mailbox_close(struct mailferry_mailbox **box);
+/* Take a deferred SYNC_LOCK now (see sync_lock_pending), then bring box
+ * up to date if the mailbox changed since it was read. Returns 0 or an
+ * error code (INUSE: timed out). */
+int maildir_sync_lock_ensure(struct mailferry_mailbox *box);
 int maildir_mailbox_status(struct mailferry_mailbox *box,
                            struct mailferry_mailbox_status *status_r);
 /* Create cur/ new/ tmp/ (and the control/index dirs) of a mailbox, with
@@ -208,6 +239,18 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
                      struct maildir_dotlock *lock,
                      const struct maildir_expunged *extra, size_t extra_count,
                      bool sync_flag);
+/* The same, for readers (mailbox_open, mailbox_status): when new/, cur/
+ * and dovecot-uidlist are as the index's "maildir" header (or this
+ * handle's last scan) says, box->msgs comes from the uidlist and the
+ * index, without reading cur/ or touching a message file, as Dovecot
+ * does; their file names are then unknown (maildir_names_ensure()). */
+int maildir_sync_quick(struct mailferry_mailbox *box);
+/* Only the quick way: 1 when done, 0 when a full sync is needed (box
+ * unchanged), or an error code. */
+int maildir_sync_try_quick(struct mailferry_mailbox *box);
+/* Make sure every message's fname is known (a full scan when box->msgs
+ * came from the index). Returns 0 or an error code. */
+int maildir_names_ensure(struct mailferry_mailbox *box);
 /* Take the mailbox's uidlist lock. Returns 0 or an error code. */
 int maildir_uidlist_lock(struct mailferry_mailbox *box,
                          struct maildir_dotlock **lock_r);
@@ -261,6 +304,9 @@ void maildir_index_add_saved(struct mailferry_mailbox *box, size_t first,
                              bool sync_flag);
 /* Fill msg->modseq from the index. */
 void maildir_index_fill_modseqs(struct mailferry_mailbox *box);
+/* The index's "maildir" header; false when it has none. */
+bool maildir_index_get_dirs_hdr(struct mailferry_mailbox *box,
+                                struct maildir_index_hdr *hdr_r);
 /* Queue a change of a keyword without a letter (name NULL with !add:
  * all of them) for uid; maildir_index_sync() / _add_saved() write it. */
 void maildir_kw_op_add(struct mailferry_mailbox *box, uint32_t uid,

@@ -74,6 +74,7 @@ static int scan_dir(struct mailferry_mailbox *box, const char *sub, bool in_new,
 	if (dir == NULL) {
 		int err = errno;
 
+		box->dirs_valid = false;
 		if (err == ENOENT) {
 			/* Dovecot recreates missing cur/new/tmp */
 			maildir_log_warning(storage, "%s: missing, %s", path,
@@ -93,6 +94,21 @@ static int scan_dir(struct mailferry_mailbox *box, const char *sub, bool in_new,
 		return maildir_error(storage, maildir_errno_code(err),
 		                     "opendir(%s/%s) failed: %s", box->path,
 		                     sub, strerror(err));
+	}
+	{
+		/* the directory as it was before reading it: a change
+		 * during the scan changes its mtime again */
+		struct stat st;
+		uint32_t *hdr = in_new ? &box->dirs.new_check_time
+		                       : &box->dirs.cur_check_time;
+
+		if (fstat(dirfd(dir), &st) == 0) {
+			hdr[0] = (uint32_t)time(NULL);
+			hdr[1] = (uint32_t)st.st_mtime;
+			hdr[2] = (uint32_t)st.st_mtim.tv_nsec;
+		} else {
+			box->dirs_valid = false;
+		}
 	}
 	while ((d = readdir(dir)) != NULL) {
 		struct scan_file *f;
@@ -210,6 +226,7 @@ static int do_scan(struct mailferry_mailbox *box, struct scan *s)
 	size_t kept = 0;
 
 	scan_free(s);
+	box->dirs_valid = true; /* unless scan_dir() says otherwise */
 	/* new/ first: a message moving new/ -> cur/ meanwhile is then seen
 	 * at least once */
 	if ((ret = scan_dir(box, "new", true, s)) < 0 ||
@@ -578,7 +595,9 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 		    (ret = maildir_uidlist_lock(box, &lock)) < 0) {
 			if (ret != MAILFERRY_E_PERM)
 				goto out;
-			/* not ours to write: numbering stays in memory */
+			/* not ours to write: numbering stays in memory, so
+			 * the index must not claim it matches the files */
+			box->dirs_valid = false;
 			maildir_log_warning(
 			    storage,
 			    "mailbox %s: cannot lock the uidlist "
@@ -667,6 +686,7 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 		}
 	}
 	build_msgs(box, &s);
+	box->names_known = true;
 	for (size_t i = 0; i < extra_count; i++) {
 		struct maildir_expunged *e = mf_array_append_zero(&expunged);
 
@@ -678,8 +698,10 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 		ret = maildir_index_sync(box, expunged.items, expunged.count,
 		                         sync_flag);
 out:
-	if (ret < 0)
+	if (ret < 0) {
 		box->uidlist_id.valid = false;
+		box->dirs_valid = false;
+	}
 	if (lock != held)
 		maildir_dotlock_release(&lock);
 	for (size_t i = 0; i < expunged.count; i++)
@@ -687,6 +709,213 @@ out:
 	mf_array_free(&expunged);
 	scan_free(&s);
 	return ret;
+}
+
+/* Whether a directory (as st now) is as a scan at check_time found it
+ * (mtime, nsecs), and that scan came late enough to have seen every
+ * change of that mtime (Dovecot's DIR_DELAYED_REFRESH rule). */
+static bool dir_unchanged(uint32_t check_time, uint32_t mtime, uint32_t nsecs,
+                          const struct stat *st)
+{
+	return check_time > mtime + MAILDIR_SYNC_SECS &&
+	       (uint32_t)st->st_mtime == mtime &&
+	       (uint32_t)st->st_mtim.tv_nsec == nsecs;
+}
+
+static uint32_t abi_flags_of(uint8_t f)
+{
+	uint32_t out = 0;
+
+	if (f & MF_INDEX_FLAG_ANSWERED)
+		out |= MAILFERRY_FLAG_ANSWERED;
+	if (f & MF_INDEX_FLAG_FLAGGED)
+		out |= MAILFERRY_FLAG_FLAGGED;
+	if (f & MF_INDEX_FLAG_DELETED)
+		out |= MAILFERRY_FLAG_DELETED;
+	if (f & MF_INDEX_FLAG_SEEN)
+		out |= MAILFERRY_FLAG_SEEN;
+	if (f & MF_INDEX_FLAG_DRAFT)
+		out |= MAILFERRY_FLAG_DRAFT;
+	return out;
+}
+
+/* box->msgs from the uidlist (read already) and the index, which the
+ * caller found to describe the mailbox: flags and keyword letters from
+ * the index records, file names only for new/ (read, it is small and
+ * says what is \Recent). Returns 1 when done, 0 when something does not
+ * add up (the caller scans), or an error code. */
+static int quick_build(struct mailferry_mailbox *box)
+{
+	struct maildir_uidlist *ul = &box->uidlist;
+	struct mf_index *idx = box->index;
+	const struct mf_index_header *ihdr = mf_index_get_header(idx);
+	MF_ARRAY(struct maildir_msg) msgs = MF_ARRAY_INIT;
+	struct mf_buf tmp = MF_BUF_INIT;
+	uint32_t kw_count = 0;
+	const char *const *kws = mf_index_keywords(idx, &kw_count);
+	const struct mf_index_ext *kwext = mf_index_ext_find(idx, "keywords");
+	int letter_of[64];
+	bool names_known = true;
+	struct scan s;
+	int ret = 1;
+
+	if (ul->version != 3 || ul->needs_rewrite || !ul->have_guid ||
+	    ul->uidvalidity != ihdr->uid_validity || box->keywords.broken ||
+	    mf_index_count(idx) != ul->recs.count || kw_count > 64)
+		return 0;
+	for (uint32_t k = 0; k < kw_count; k++)
+		letter_of[k] = maildir_keywords_lookup(&box->keywords, kws[k]);
+	mf_zero(&s);
+	if ((ret = scan_dir(box, "new", true, &s)) < 0) {
+		scan_free(&s);
+		return ret;
+	}
+	ret = 1;
+	if (s.files.count > 1)
+		qsort(s.files.items, s.files.count, sizeof(struct scan_file),
+		      cmp_file);
+	for (size_t i = 0; i < ul->recs.count && ret == 1; i++) {
+		const struct maildir_uidlist_rec *rec = &ul->recs.items[i];
+		const struct mf_index_rec *irec = mf_index_rec_at(idx, i + 1);
+		struct maildir_msg *msg;
+		long fi = find_file(&s, rec->base);
+		const char *v;
+
+		if (irec == NULL || irec->uid != rec->uid ||
+		    (irec->flags & MF_INDEX_FLAG_DIRTY) != 0) {
+			ret = 0; /* not what the index should say */
+			break;
+		}
+		msg = mf_array_append_zero(&msgs);
+		msg->uid = rec->uid;
+		if (fi >= 0) {
+			struct scan_file *f = &s.files.items[fi];
+
+			f->matched = true;
+			msg->fname = mf_strdup(f->fname);
+			msg->in_new = true;
+			if (maildir_fname_parse_info(f->fname, &msg->info) < 0)
+				msg->info.foreign_info = true;
+		} else {
+			names_known = false;
+			msg->info.has_info = true;
+		}
+		msg->info.flags = abi_flags_of(irec->flags);
+		/* the keyword bits straight from the record: this runs
+		 * for every message */
+		const uint8_t *kb =
+		    kwext == NULL
+		        ? NULL
+		        : mf_index_rec_ext(idx, (uint32_t)i + 1, kwext);
+
+		for (uint32_t k = 0;
+		     kb != NULL && k < kw_count && k / 8 < kwext->record_size;
+		     k++) {
+			if (letter_of[k] >= 0 && (kb[k / 8] >> (k % 8)) & 1)
+				msg->info.keywords |= 1u << letter_of[k];
+		}
+		msg->guid =
+		    mf_strdup(rec->guid != NULL ? rec->guid : rec->base);
+		msg->psize = msg->vsize = UINT64_MAX;
+		if (maildir_fname_get_size(rec->base, 'S', &msg->psize) < 0 &&
+		    (v = maildir_uidlist_rec_ext(rec, 'S', &tmp)) != NULL)
+			msg->psize = strtoull(v, NULL, 10);
+		if (maildir_fname_get_size(rec->base, 'W', &msg->vsize) < 0 &&
+		    (v = maildir_uidlist_rec_ext(rec, 'W', &tmp)) != NULL)
+			msg->vsize = strtoull(v, NULL, 10);
+	}
+	/* a file in new/ the uidlist does not list is new mail */
+	for (size_t i = 0; i < s.files.count && ret == 1; i++) {
+		if (!s.files.items[i].matched)
+			ret = 0;
+	}
+	if (ret == 1) {
+		free_msgs(box);
+		mf_array_free(&box->msgs);
+		box->msgs.items = msgs.items;
+		box->msgs.count = msgs.count;
+		box->msgs.cap = msgs.cap;
+		box->names_known = names_known;
+	} else {
+		for (size_t i = 0; i < msgs.count; i++) {
+			free(msgs.items[i].fname);
+			free(msgs.items[i].guid);
+		}
+		mf_array_free(&msgs);
+	}
+	mf_buf_free(&tmp);
+	scan_free(&s);
+	return ret;
+}
+
+int maildir_sync_try_quick(struct mailferry_mailbox *box)
+{
+	char *path;
+	struct maildir_index_hdr hdr;
+	struct maildir_file_id ulid;
+	struct stat new_st, cur_st;
+	bool ok;
+	int ret;
+
+	if (box->index == NULL)
+		return 0;
+	path = mf_strdup_printf("%s/new", box->path);
+	ok = stat(path, &new_st) == 0;
+	free(path);
+	path = mf_strdup_printf("%s/cur", box->path);
+	ok = ok && stat(path, &cur_st) == 0;
+	free(path);
+	path = mf_strdup_printf("%s/" MAILDIR_UIDLIST_NAME, box->control_dir);
+	ok = ok && file_id_get(path, &ulid);
+	free(path);
+	if (!ok)
+		return 0;
+	/* this handle's own view is still the mailbox */
+	if (box->dirs_valid && file_id_equal(&box->uidlist_id, &ulid) &&
+	    dir_unchanged(box->dirs.new_check_time, box->dirs.new_mtime,
+	                  box->dirs.new_mtime_nsecs, &new_st) &&
+	    dir_unchanged(box->dirs.cur_check_time, box->dirs.cur_mtime,
+	                  box->dirs.cur_mtime_nsecs, &cur_st)) {
+		if (mf_index_refresh(box->index) < 0)
+			return 0;
+		maildir_index_fill_modseqs(box);
+		return 1;
+	}
+	/* else the index's view, when it is the mailbox's */
+	if (mf_index_refresh(box->index) < 0 ||
+	    !maildir_index_get_dirs_hdr(box, &hdr) ||
+	    !dir_unchanged(hdr.new_check_time, hdr.new_mtime,
+	                   hdr.new_mtime_nsecs, &new_st) ||
+	    !dir_unchanged(hdr.cur_check_time, hdr.cur_mtime,
+	                   hdr.cur_mtime_nsecs, &cur_st) ||
+	    hdr.uidlist_size != (uint32_t)ulid.size ||
+	    hdr.uidlist_mtime != (uint32_t)ulid.mtime.tv_sec ||
+	    hdr.uidlist_mtime_nsecs != (uint32_t)ulid.mtime.tv_nsec)
+		return 0;
+	if ((ret = read_uidlist_if_changed(box)) < 0 ||
+	    (ret = read_keywords(box)) < 0)
+		return ret;
+	/* the uidlist read must be the one the index describes */
+	if (!file_id_equal(&box->uidlist_id, &ulid))
+		return 0;
+	if ((ret = quick_build(box)) <= 0)
+		return ret;
+	box->dirs = hdr;
+	box->dirs_valid = true;
+	maildir_index_fill_modseqs(box);
+	return 1;
+}
+
+int maildir_sync_quick(struct mailferry_mailbox *box)
+{
+	int ret = maildir_sync_try_quick(box);
+
+	return ret != 0 ? (ret < 0 ? ret : 0) : maildir_sync(box, NULL);
+}
+
+int maildir_names_ensure(struct mailferry_mailbox *box)
+{
+	return box->names_known ? 0 : maildir_sync(box, NULL);
 }
 
 int maildir_sync_refresh_uidlist(struct mailferry_mailbox *box)

@@ -185,63 +185,69 @@ static int parse_line(struct maildir_uidlist *ul, const char *line,
 	return 0;
 }
 
-static const struct maildir_uidlist *sort_ul;
-
-static int cmp_base_idx(const void *a, const void *b)
+static uint32_t base_hash(const char *s)
 {
-	const struct maildir_uidlist_rec *ra =
-	    &sort_ul->recs.items[*(const size_t *)a];
-	const struct maildir_uidlist_rec *rb =
-	    &sort_ul->recs.items[*(const size_t *)b];
-	int ret = strcmp(ra->base, rb->base);
+	uint32_t h = 2166136261u; /* FNV-1a */
 
-	if (ret != 0)
-		return ret;
-	return ra->uid < rb->uid ? -1 : 1;
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
 }
 
 /* A base name listed twice keeps its later (higher) UID, as Dovecot does
- * when an expunged file was moved back and appended again. */
+ * when an expunged file was moved back and appended again. One pass with
+ * a hash table of the base names: this runs at every uidlist read. */
 static void drop_duplicate_bases(struct maildir_uidlist *ul, const char *path,
                                  const struct maildir_warn *warn)
 {
-	size_t n = ul->recs.count, kept = 0;
-	size_t *idx;
+	size_t n = ul->recs.count, kept = 0, size = 16, dups = 0;
+	size_t *slots; /* record index + 1, 0 = free */
 	bool *drop;
 
 	if (n < 2)
 		return;
-	idx = mf_calloc(n, sizeof(*idx));
+	while (size < n * 2)
+		size *= 2;
+	slots = mf_calloc(size, sizeof(*slots));
 	drop = mf_calloc(n, sizeof(*drop));
-	for (size_t i = 0; i < n; i++)
-		idx[i] = i;
-	/* qsort has no context argument; parsing is single-threaded per
-	 * call and the pointer is only used inside this function */
-	sort_ul = ul;
-	mf_qsort(idx, n, sizeof(*idx), cmp_base_idx);
-	sort_ul = NULL;
-	for (size_t i = 0; i + 1 < n; i++) {
-		const struct maildir_uidlist_rec *a = &ul->recs.items[idx[i]];
-		const struct maildir_uidlist_rec *b =
-		    &ul->recs.items[idx[i + 1]];
+	for (size_t i = 0; i < n; i++) {
+		const struct maildir_uidlist_rec *rec = &ul->recs.items[i];
+		size_t pos = base_hash(rec->base) & (size - 1);
 
-		if (strcmp(a->base, b->base) == 0) {
-			maildir_warn(warn,
-			             "%s: file %s listed twice (UID %u and "
-			             "%u); keeping UID %u",
-			             path, a->base, a->uid, b->uid, b->uid);
-			drop[idx[i]] = true;
-			ul->needs_rewrite = true;
+		for (;; pos = (pos + 1) & (size - 1)) {
+			size_t j = slots[pos];
+
+			if (j == 0) {
+				slots[pos] = i + 1;
+				break;
+			}
+			if (strcmp(ul->recs.items[j - 1].base, rec->base) ==
+			    0) {
+				/* records ascend by UID: i is the later */
+				maildir_warn(warn,
+				             "%s: file %s listed twice (UID "
+				             "%u and %u); keeping UID %u",
+				             path, rec->base,
+				             ul->recs.items[j - 1].uid,
+				             rec->uid, rec->uid);
+				drop[j - 1] = true;
+				slots[pos] = i + 1;
+				dups++;
+				break;
+			}
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (drop[i])
-			rec_free(&ul->recs.items[i]);
-		else
-			ul->recs.items[kept++] = ul->recs.items[i];
+	if (dups > 0) {
+		ul->needs_rewrite = true;
+		for (size_t i = 0; i < n; i++) {
+			if (drop[i])
+				rec_free(&ul->recs.items[i]);
+			else
+				ul->recs.items[kept++] = ul->recs.items[i];
+		}
+		ul->recs.count = kept;
 	}
-	ul->recs.count = kept;
-	free(idx);
+	free(slots);
 	free(drop);
 }
 
