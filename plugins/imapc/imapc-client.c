@@ -240,11 +240,6 @@ size_t imapc_client_pending(const struct imapc_client *client)
 	return client->pending.count;
 }
 
-unsigned int imapc_client_commands_sent(const struct imapc_client *client)
-{
-	return client->tag_counter;
-}
-
 static void set_caps_from_args(struct imapc_client *client,
                                const struct imapc_arg *args, size_t count)
 {

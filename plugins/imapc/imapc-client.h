@@ -195,9 +195,7 @@ int imapc_cmd_wait(struct imapc_client *client, struct imapc_cmd *cmd);
 int imapc_client_read_one(struct imapc_client *client);
 /* Number of commands sent and not answered yet. */
 size_t imapc_client_pending(const struct imapc_client *client);
-/* Number of commands sent on this client so far: while it stays the same,
- * nothing new can have been learned from the server. */
-unsigned int imapc_client_commands_sent(const struct imapc_client *client);
+
 /* Release a (finished or abandoned) command. An abandoned command's reply
  * is still consumed later. */
 void imapc_cmd_free(struct imapc_client *client, struct imapc_cmd **cmd);

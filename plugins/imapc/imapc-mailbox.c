@@ -308,12 +308,10 @@ void imapc_mailbox_untagged(struct imapc_client *client,
 static int status_run(struct imapc_mailbox *box,
                       struct mailferry_mailbox_status *st);
 
-static void snap_take(struct imapc_mailbox *box,
-                      const struct mailferry_mailbox_status *st)
+static void status_taken(struct imapc_mailbox *box,
+                         const struct mailferry_mailbox_status *st)
 {
-	box->snap = *st;
-	box->snap_cmds = imapc_client_commands_sent(box->storage->client);
-	box->snap_valid = true;
+	box->last_uidnext = st->uidnext;
 }
 
 /* Right after a SELECT its untagged data is the mailbox's status; only
@@ -345,7 +343,7 @@ static bool status_from_select(struct imapc_mailbox *box,
 	st->highest_modseq =
 	    (caps & IMAPC_CAP_CONDSTORE) != 0 ? sel->highestmodseq : 0;
 	st->first_recent_uid = st->uidnext;
-	snap_take(box, st);
+	status_taken(box, st);
 	return true;
 }
 
@@ -518,7 +516,7 @@ static int status_run(struct imapc_mailbox *box,
 	if ((caps & IMAPC_CAP_CONDSTORE) == 0)
 		st->highest_modseq = 0;
 	st->first_recent_uid = st->uidnext;
-	snap_take(box, st);
+	status_taken(box, st);
 	return 0;
 }
 
@@ -526,17 +524,10 @@ int imapc_mailbox_status(struct mailferry_mailbox *_box,
                          struct mailferry_mailbox_status *status_r)
 {
 	struct imapc_mailbox *box = (struct imapc_mailbox *)_box;
-	struct imapc_client *client = box->storage->client;
 	int ret;
 
-	if (box->snap_valid && imapc_client_is_connected(client) &&
-	    box->snap_cmds == imapc_client_commands_sent(client) &&
-	    box->storage->selected == box) {
-		/* nothing was said to the server since the last status: a
-		 * refresh now could not tell more */
-		*status_r = box->snap;
-		return 0;
-	}
+	/* always a real refresh (NOOP + STATUS): another session may have
+	 * changed the mailbox even when we said nothing since the last one */
 	imapc_mailbox_cache_clear(box);
 	if ((ret = imapc_box_select(box)) < 0)
 		return ret;
@@ -742,7 +733,7 @@ static bool gap_set(struct imapc_mailbox *box, struct mf_buf *out)
 {
 	const struct imapc_selected *sel =
 	    imapc_client_selected(box->storage->client);
-	uint32_t uidnext = box->snap_valid ? box->snap.uidnext : 0;
+	uint32_t uidnext = box->last_uidnext;
 	uint32_t next = 1; /* lowest UID not covered yet */
 
 	if (sel->uidnext > uidnext)

@@ -146,12 +146,8 @@ struct imapc_mailbox {
 	bool cache_valid;
 	/* UIDs of the last commit (struct mailferry_commit_result) */
 	struct imapc_uid_array commit_uids;
-	/* The last status and the client's command count when it was
-	 * taken: while nothing was sent since, it is as fresh as a new
-	 * NOOP + STATUS would be (saves two round trips after a SELECT). */
-	struct mailferry_mailbox_status snap;
-	unsigned int snap_cmds;
-	bool snap_valid;
+	/* UIDNEXT of the last status (SELECT or STATUS), 0 before one */
+	uint32_t last_uidnext;
 };
 
 /* ---- imapc-names.c ---- */
