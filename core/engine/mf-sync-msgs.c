@@ -8,8 +8,13 @@
  * one store when it already has the same message), saves are committed every
  * commit_interval messages in ascending UID order.
  *
+ * This file opens the mailbox on both sides, handles UIDVALIDITY, the fast
+ * skip, backup rebuilds, counters and the state; the messages themselves
+ * are walked a window at a time by mf-sync-stream.c (by-identity syncs:
+ * sync_in_memory() here).
+ *
  * Memory: one compact record per message and side (UID, flags, keyword-set
- * index, modseq, 16-byte id), never a body.
+ * index, modseq, 16-byte id) for a window of messages, never a body.
  */
 #include <stdlib.h>
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reading one side of a mailbox: every message (full and fast syncs) or
- * only what changed since the state's modseq plus everything above the last
- * common UID (stateful syncs), the expunge history, and message identities
- * (GUID, or header hash when GUIDs cannot be used).
+ * Reading one side of a mailbox: the messages of a query (a window of UIDs
+ * for mf-sync-stream.c's cursors, or a whole list), what changed since the
+ * state's modseq (stateful syncs), the expunge history, and message
+ * identities (GUID, or header hash when GUIDs cannot be used).
  */
 #include <stdlib.h>
 
@@ -343,7 +343,12 @@ int mf_box_read_incremental(struct mf_box_sync *bs, bool above)
 		if (bs->lcu > 0 && since > 0)
 			ret = mf_box_read_msgs(bs, b, &q, 0, NULL);
 		if (ret >= 0 && above) {
-			mf_box_query_init(&q, mf_box_query_fields(bs));
+			/* every message above: their flags are merged by
+			 * modseq; the whole logged history (what FIELD_CHANGES
+			 * gives with changed_since 0) would bring back changes
+			 * the state already covers */
+			mf_box_query_init(&q, mf_box_query_fields(bs) &
+			                          ~MAILFERRY_FIELD_CHANGES);
 			q.uid_first = bs->lcu + 1;
 			ret = mf_box_read_msgs(bs, b, &q, 0, NULL);
 		}
