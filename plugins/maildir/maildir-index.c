@@ -268,10 +268,14 @@ static void sync_keywords(struct mailferry_mailbox *box, struct pending *p,
 bool maildir_index_get_dirs_hdr(struct mailferry_mailbox *box,
                                 struct maildir_index_hdr *hdr_r)
 {
+	return box->index != NULL && maildir_index_dirs_hdr(box->index, hdr_r);
+}
+
+bool maildir_index_dirs_hdr(struct mf_index *index,
+                            struct maildir_index_hdr *hdr_r)
+{
 	const struct mf_index_ext *ext =
-	    box->index == NULL
-	        ? NULL
-	        : mf_index_ext_find(box->index, MAILDIR_INDEX_EXT);
+	    mf_index_ext_find(index, MAILDIR_INDEX_EXT);
 
 	if (ext == NULL || ext->hdr_size != sizeof(*hdr_r) || ext->hdr == NULL)
 		return false;

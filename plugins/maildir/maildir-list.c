@@ -285,12 +285,19 @@ int maildir_list_next(struct mailferry_list_iter *iter,
 		/* nothing else to report */
 	} else if ((iter->flags & MAILFERRY_LIST_STATUS) != 0) {
 		struct mailferry_mailbox *box;
-		int ret = maildir_mailbox_open(
-		    iter->storage, e->name, MAILFERRY_MAILBOX_READONLY, &box);
+		/* an unchanged mailbox's status is in its index */
+		int ret = maildir_mailbox_quick_status(iter->storage, e->name,
+		                                       &info->status);
 
 		if (ret == 0) {
-			ret = maildir_mailbox_status(box, &info->status);
-			maildir_mailbox_close(&box);
+			ret = maildir_mailbox_open(iter->storage, e->name,
+			                           MAILFERRY_MAILBOX_READONLY,
+			                           &box);
+			if (ret == 0) {
+				ret =
+				    maildir_mailbox_status(box, &info->status);
+				maildir_mailbox_close(&box);
+			}
 		}
 		if (ret < 0)
 			return ret;

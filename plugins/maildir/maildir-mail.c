@@ -85,7 +85,8 @@ int maildir_msg_iter_begin(struct mailferry_mailbox *box,
 	int lret;
 
 	/* listing is where a sync starts: under its lock */
-	if ((lret = maildir_sync_lock_ensure(box)) < 0)
+	if ((lret = maildir_sync_lock_ensure(box)) < 0 ||
+	    (lret = maildir_msgs_ensure(box)) < 0)
 		return lret;
 	iter = mf_calloc(1, sizeof(*iter));
 	qsize = MF_MIN((size_t)query->struct_size, sizeof(iter->query));
@@ -563,6 +564,7 @@ static int open_msg_file(struct mailferry_mailbox *box, uint32_t uid, int *fd_r,
 	int ret;
 
 	if ((ret = maildir_sync_lock_ensure(box)) < 0 ||
+	    (ret = maildir_msgs_ensure(box)) < 0 ||
 	    (ret = maildir_names_ensure(box)) < 0)
 		return ret;
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -676,7 +678,8 @@ int maildir_msg_get_path(struct mailferry_mailbox *box, uint32_t uid,
 	struct maildir_msg *msg;
 	int ret;
 
-	if ((ret = maildir_names_ensure(box)) < 0)
+	if ((ret = maildir_msgs_ensure(box)) < 0 ||
+	    (ret = maildir_names_ensure(box)) < 0)
 		return ret;
 	msg = maildir_msg_find(box, uid);
 	if (msg == NULL)

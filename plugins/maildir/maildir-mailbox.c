@@ -694,7 +694,7 @@ int maildir_mailbox_open(struct mailferry_storage *storage, const char *name,
 	/* unchanged since the index was last brought in line: read it
 	 * without the sync lock, as dsync does, and lock only when
 	 * something is done with it (maildir_sync_lock_ensure()) */
-	if ((ret = maildir_sync_try_quick(box)) < 0)
+	if ((ret = maildir_sync_try_lazy(box)) < 0)
 		goto fail;
 	if (ret > 0) {
 		box->sync_lock_pending =
@@ -723,6 +723,7 @@ int maildir_sync_lock_ensure(struct mailferry_mailbox *box)
 		return ret;
 	box->sync_lock_pending = false;
 	/* someone may have changed it before we had the lock */
+	box->lazy = false;
 	ret = maildir_sync_try_quick(box);
 	return ret != 0 ? (ret < 0 ? ret : 0) : maildir_sync(box, NULL);
 }
@@ -760,10 +761,104 @@ void maildir_mailbox_close(struct mailferry_mailbox **boxp)
 	free(box);
 }
 
+/* What maildir_mailbox_status() says of a mailbox whose index describes
+ * it, new/ being empty. */
+static void status_from_index(struct mf_index *idx, const uint8_t guid[16],
+                              struct mailferry_mailbox_status *status_r)
+{
+	const struct mf_index_header *ihdr = mf_index_get_header(idx);
+
+	mf_zero(status_r);
+	status_r->struct_size = sizeof(*status_r);
+	memcpy(status_r->guid, guid, 16);
+	status_r->uidvalidity = ihdr->uid_validity;
+	status_r->uidnext = ihdr->next_uid;
+	status_r->messages = mf_index_count(idx);
+	status_r->first_recent_uid = status_r->uidnext;
+	if (ihdr->first_recent_uid != 0 &&
+	    ihdr->first_recent_uid < status_r->first_recent_uid)
+		status_r->first_recent_uid = ihdr->first_recent_uid;
+	status_r->highest_modseq = mf_index_highest_modseq(idx);
+}
+
+int maildir_mailbox_quick_status(struct mailferry_storage *storage,
+                                 const char *name,
+                                 struct mailferry_mailbox_status *status_r)
+{
+	char *path = NULL, *control = NULL, *index_dir = NULL, *p;
+	const struct mf_index_header *ihdr;
+	struct maildir_index_hdr hdr;
+	struct maildir_uidlist ul;
+	struct mf_index *idx = NULL;
+	struct stat new_st, cur_st, ul_st;
+	char *error = NULL;
+	bool ok;
+	int ret;
+
+	if (storage->no_index)
+		return 0;
+	if ((ret = maildir_box_paths(storage, name, &path, &control,
+	                             &index_dir)) < 0)
+		return ret;
+	mf_zero(&ul);
+	/* an index we only read: one that is missing or broken is the
+	 * open's business */
+	ok = mf_index_open(index_dir, "dovecot.index", MF_INDEX_OPEN_READONLY,
+	                   NULL, &idx, &error) == 0 &&
+	     maildir_index_dirs_hdr(idx, &hdr);
+	free(error);
+	p = mf_strdup_printf("%s/new", path);
+	ok = ok && stat(p, &new_st) == 0 &&
+	     maildir_dir_unchanged(hdr.new_check_time, hdr.new_mtime,
+	                           hdr.new_mtime_nsecs, &new_st) &&
+	     maildir_status_without_new(idx, p);
+	free(p);
+	p = mf_strdup_printf("%s/cur", path);
+	ok = ok && stat(p, &cur_st) == 0 &&
+	     maildir_dir_unchanged(hdr.cur_check_time, hdr.cur_mtime,
+	                           hdr.cur_mtime_nsecs, &cur_st);
+	free(p);
+	p = mf_strdup_printf("%s/" MAILDIR_UIDLIST_NAME, control);
+	ok = ok && stat(p, &ul_st) == 0 &&
+	     hdr.uidlist_size == (uint32_t)ul_st.st_size &&
+	     hdr.uidlist_mtime == (uint32_t)ul_st.st_mtime &&
+	     hdr.uidlist_mtime_nsecs == (uint32_t)ul_st.st_mtim.tv_nsec &&
+	     maildir_uidlist_read_header(p, &ul) == 0;
+	free(p);
+	if (ok) {
+		ihdr = mf_index_get_header(idx);
+		ok = ihdr->uid_validity != 0 &&
+		     ihdr->uid_validity == ul.uidvalidity &&
+		     ihdr->next_uid >= ul.next_uid;
+	}
+	if (ok)
+		status_from_index(idx, ul.guid, status_r);
+	if (idx != NULL)
+		mf_index_close(&idx);
+	maildir_uidlist_clear(&ul);
+	free(path);
+	free(control);
+	free(index_dir);
+	return ok ? 1 : 0;
+}
+
 int maildir_mailbox_status(struct mailferry_mailbox *box,
                            struct mailferry_mailbox_status *status_r)
 {
-	int ret = maildir_sync_quick(box);
+	int ret;
+
+	if (box->lazy) {
+		/* still unchanged: the index has the answer */
+		if ((ret = maildir_sync_try_lazy(box)) < 0)
+			return ret;
+		if (ret > 0 && box->lazy) {
+			status_from_index(box->index, box->lazy_guid, status_r);
+			return 0;
+		}
+	}
+	if ((ret = maildir_msgs_ensure(box)) < 0)
+		return ret;
+	ret = maildir_sync_quick(box);
 
 	if (ret < 0)
 		return ret;

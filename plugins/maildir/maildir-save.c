@@ -153,7 +153,8 @@ int maildir_trans_begin(struct mailferry_mailbox *box, uint32_t flags,
 		return maildir_error(box->storage, MAILFERRY_E_PERM,
 		                     "mailbox %s is opened read-only",
 		                     box->vname);
-	if ((ret = maildir_sync_lock_ensure(box)) < 0)
+	if ((ret = maildir_sync_lock_ensure(box)) < 0 ||
+	    (ret = maildir_msgs_ensure(box)) < 0)
 		return ret;
 	t = mf_calloc(1, sizeof(*t));
 	t->box = box;
@@ -1736,6 +1737,8 @@ int maildir_copy(struct mailferry_trans *t, struct mailferry_mailbox *src,
 		                     "copy() during another save");
 	/* the same mailbox (through this or another handle): never
 	 * NOTSUPP, so that a copy + expunge in one transaction is a move */
+	if ((ret = maildir_msgs_ensure(src)) < 0)
+		return ret;
 	if (src == t->box || strcmp(src->path, t->box->path) == 0)
 		return local_copy(t, src, src_uid, save);
 	if ((ret = maildir_names_ensure(src)) < 0)

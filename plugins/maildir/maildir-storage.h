@@ -14,6 +14,7 @@
 #define MAILDIR_STORAGE_H
 
 #include <mailferry/driver.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -147,6 +148,11 @@ struct mailferry_mailbox {
 	bool dirs_valid;
 	/* every message's fname is known (a full scan built box->msgs) */
 	bool names_known;
+	/* opened unchanged and nothing looked at its messages yet:
+	 * box->msgs and box->uidlist are not read (status comes from the
+	 * index); maildir_msgs_ensure() reads them */
+	bool lazy;
+	uint8_t lazy_guid[16];
 };
 
 /* --- maildir-storage.c --- */
@@ -206,6 +212,14 @@ void maildir_mailbox_close(struct mailferry_mailbox **box);
 int maildir_sync_lock_ensure(struct mailferry_mailbox *box);
 int maildir_mailbox_status(struct mailferry_mailbox *box,
                            struct mailferry_mailbox_status *status_r);
+/* The status of mailbox name when it is unchanged since its index was
+ * brought in line (see maildir_sync_quick()): from the index and the
+ * uidlist's first line, without reading the uidlist or listing cur/.
+ * Returns 1 when filled, 0 when the mailbox must be opened for it, or an
+ * error code. */
+int maildir_mailbox_quick_status(struct mailferry_storage *storage,
+                                 const char *name,
+                                 struct mailferry_mailbox_status *status_r);
 /* Create cur/ new/ tmp/ (and the control/index dirs) of a mailbox, with
  * perm's modes and owner. */
 int maildir_create_subdirs(struct mailferry_storage *storage,
@@ -248,6 +262,24 @@ int maildir_sync_quick(struct mailferry_mailbox *box);
 /* Only the quick way: 1 when done, 0 when a full sync is needed (box
  * unchanged), or an error code. */
 int maildir_sync_try_quick(struct mailferry_mailbox *box);
+/* For mailbox_open/status: like maildir_sync_try_quick(), but when new/
+ * is empty too, only checks and leaves box->msgs unread (box->lazy). */
+int maildir_sync_try_lazy(struct mailferry_mailbox *box);
+/* Read box->msgs of a lazily opened box. Returns 0 or an error code. */
+int maildir_msgs_ensure(struct mailferry_mailbox *box);
+/* The uidlist's header (its first line) at path into ul (zeroed).
+ * Returns 0, or -1 when unreadable or not a usable version 3 header. */
+int maildir_uidlist_read_header(const char *path, struct maildir_uidlist *ul);
+/* Whether the directory at path holds nothing but . and .. */
+bool maildir_dir_is_empty(const char *path);
+/* Whether the status of a mailbox described by index can do without
+ * knowing which messages are in new_dir (see its first_recent_uid). */
+bool maildir_status_without_new(struct mf_index *index, const char *new_dir);
+/* Whether a directory (stat st now) is as a scan at check_time found it
+ * (mtime, nsecs), and that scan came late enough to have seen every
+ * change of that mtime (Dovecot's DIR_DELAYED_REFRESH rule). */
+bool maildir_dir_unchanged(uint32_t check_time, uint32_t mtime, uint32_t nsecs,
+                           const struct stat *st);
 /* Make sure every message's fname is known (a full scan when box->msgs
  * came from the index). Returns 0 or an error code. */
 int maildir_names_ensure(struct mailferry_mailbox *box);
@@ -307,6 +339,8 @@ void maildir_index_fill_modseqs(struct mailferry_mailbox *box);
 /* The index's "maildir" header; false when it has none. */
 bool maildir_index_get_dirs_hdr(struct mailferry_mailbox *box,
                                 struct maildir_index_hdr *hdr_r);
+bool maildir_index_dirs_hdr(struct mf_index *index,
+                            struct maildir_index_hdr *hdr_r);
 /* Queue a change of a keyword without a letter (name NULL with !add:
  * all of them) for uid; maildir_index_sync() / _add_saved() write it. */
 void maildir_kw_op_add(struct mailferry_mailbox *box, uint32_t uid,

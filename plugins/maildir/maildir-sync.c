@@ -12,6 +12,7 @@
  * uidlist, exactly like Dovecot, so a UID is never given twice.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <time.h>
 #include <errno.h>
@@ -687,6 +688,7 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 	}
 	build_msgs(box, &s);
 	box->names_known = true;
+	box->lazy = false;
 	for (size_t i = 0; i < extra_count; i++) {
 		struct maildir_expunged *e = mf_array_append_zero(&expunged);
 
@@ -714,8 +716,8 @@ out:
 /* Whether a directory (as st now) is as a scan at check_time found it
  * (mtime, nsecs), and that scan came late enough to have seen every
  * change of that mtime (Dovecot's DIR_DELAYED_REFRESH rule). */
-static bool dir_unchanged(uint32_t check_time, uint32_t mtime, uint32_t nsecs,
-                          const struct stat *st)
+bool maildir_dir_unchanged(uint32_t check_time, uint32_t mtime, uint32_t nsecs,
+                           const struct stat *st)
 {
 	return check_time > mtime + MAILDIR_SYNC_SECS &&
 	       (uint32_t)st->st_mtime == mtime &&
@@ -848,17 +850,16 @@ static int quick_build(struct mailferry_mailbox *box)
 	return ret;
 }
 
-int maildir_sync_try_quick(struct mailferry_mailbox *box)
+/* Whether new/, cur/ and the uidlist (ulid) are as the index's "maildir"
+ * header says (into *hdr_r): then the index describes the mailbox. */
+static bool index_describes(struct mailferry_mailbox *box,
+                            struct maildir_index_hdr *hdr_r,
+                            struct maildir_file_id *ulid_r)
 {
-	char *path;
-	struct maildir_index_hdr hdr;
-	struct maildir_file_id ulid;
 	struct stat new_st, cur_st;
+	char *path;
 	bool ok;
-	int ret;
 
-	if (box->index == NULL)
-		return 0;
 	path = mf_strdup_printf("%s/new", box->path);
 	ok = stat(path, &new_st) == 0;
 	free(path);
@@ -866,32 +867,46 @@ int maildir_sync_try_quick(struct mailferry_mailbox *box)
 	ok = ok && stat(path, &cur_st) == 0;
 	free(path);
 	path = mf_strdup_printf("%s/" MAILDIR_UIDLIST_NAME, box->control_dir);
-	ok = ok && file_id_get(path, &ulid);
+	ok = ok && file_id_get(path, ulid_r);
 	free(path);
 	if (!ok)
+		return false;
+	/* this handle's own view (when it has one) is still the mailbox */
+	if (!box->lazy && box->dirs_valid &&
+	    file_id_equal(&box->uidlist_id, ulid_r) &&
+	    maildir_dir_unchanged(box->dirs.new_check_time, box->dirs.new_mtime,
+	                          box->dirs.new_mtime_nsecs, &new_st) &&
+	    maildir_dir_unchanged(box->dirs.cur_check_time, box->dirs.cur_mtime,
+	                          box->dirs.cur_mtime_nsecs, &cur_st)) {
+		*hdr_r = box->dirs;
+		ulid_r->valid = false; /* (says: the in-memory view holds) */
+		return mf_index_refresh(box->index) == 0;
+	}
+	ulid_r->valid = true;
+	return mf_index_refresh(box->index) == 0 &&
+	       maildir_index_get_dirs_hdr(box, hdr_r) &&
+	       maildir_dir_unchanged(hdr_r->new_check_time, hdr_r->new_mtime,
+	                             hdr_r->new_mtime_nsecs, &new_st) &&
+	       maildir_dir_unchanged(hdr_r->cur_check_time, hdr_r->cur_mtime,
+	                             hdr_r->cur_mtime_nsecs, &cur_st) &&
+	       hdr_r->uidlist_size == (uint32_t)ulid_r->size &&
+	       hdr_r->uidlist_mtime == (uint32_t)ulid_r->mtime.tv_sec &&
+	       hdr_r->uidlist_mtime_nsecs == (uint32_t)ulid_r->mtime.tv_nsec;
+}
+
+int maildir_sync_try_quick(struct mailferry_mailbox *box)
+{
+	struct maildir_index_hdr hdr;
+	struct maildir_file_id ulid;
+	int ret;
+
+	if (box->index == NULL || !index_describes(box, &hdr, &ulid))
 		return 0;
-	/* this handle's own view is still the mailbox */
-	if (box->dirs_valid && file_id_equal(&box->uidlist_id, &ulid) &&
-	    dir_unchanged(box->dirs.new_check_time, box->dirs.new_mtime,
-	                  box->dirs.new_mtime_nsecs, &new_st) &&
-	    dir_unchanged(box->dirs.cur_check_time, box->dirs.cur_mtime,
-	                  box->dirs.cur_mtime_nsecs, &cur_st)) {
-		if (mf_index_refresh(box->index) < 0)
-			return 0;
+	if (!ulid.valid) {
+		/* box->msgs is still the mailbox */
 		maildir_index_fill_modseqs(box);
 		return 1;
 	}
-	/* else the index's view, when it is the mailbox's */
-	if (mf_index_refresh(box->index) < 0 ||
-	    !maildir_index_get_dirs_hdr(box, &hdr) ||
-	    !dir_unchanged(hdr.new_check_time, hdr.new_mtime,
-	                   hdr.new_mtime_nsecs, &new_st) ||
-	    !dir_unchanged(hdr.cur_check_time, hdr.cur_mtime,
-	                   hdr.cur_mtime_nsecs, &cur_st) ||
-	    hdr.uidlist_size != (uint32_t)ulid.size ||
-	    hdr.uidlist_mtime != (uint32_t)ulid.mtime.tv_sec ||
-	    hdr.uidlist_mtime_nsecs != (uint32_t)ulid.mtime.tv_nsec)
-		return 0;
 	if ((ret = read_uidlist_if_changed(box)) < 0 ||
 	    (ret = read_keywords(box)) < 0)
 		return ret;
@@ -900,10 +915,102 @@ int maildir_sync_try_quick(struct mailferry_mailbox *box)
 		return 0;
 	if ((ret = quick_build(box)) <= 0)
 		return ret;
+	box->lazy = false;
 	box->dirs = hdr;
 	box->dirs_valid = true;
 	maildir_index_fill_modseqs(box);
 	return 1;
+}
+
+int maildir_uidlist_read_header(const char *path, struct maildir_uidlist *ul)
+{
+	char buf[4096];
+	const char *nl;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	do {
+		n = pread(fd, buf, sizeof(buf), 0);
+	} while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n <= 0 || (nl = memchr(buf, '\n', (size_t)n)) == NULL)
+		return -1;
+	maildir_uidlist_parse(ul, path, buf, (size_t)(nl - buf + 1), NULL);
+	return ul->version == 3 && ul->have_guid ? 0 : -1;
+}
+
+/* Whether the directory at path holds no entries but . and .. */
+bool maildir_dir_is_empty(const char *path)
+{
+	DIR *dir = opendir(path);
+	struct dirent *d;
+	bool empty = dir != NULL;
+
+	while (empty && (d = readdir(dir)) != NULL)
+		empty =
+		    strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0;
+	if (dir != NULL)
+		closedir(dir);
+	return empty;
+}
+
+bool maildir_status_without_new(struct mf_index *index, const char *new_dir)
+{
+	const struct mf_index_header *ihdr = mf_index_get_header(index);
+	const struct mf_index_rec *first = mf_index_rec_at(index, 1);
+	uint32_t fr = ihdr->first_recent_uid;
+
+	/* files in new/ are \Recent, so the first of them may be the first
+	 * recent UID; not when the index says that is at or below every
+	 * UID anyway */
+	return (fr != 0 && (first == NULL || fr <= first->uid)) ||
+	       maildir_dir_is_empty(new_dir);
+}
+
+int maildir_sync_try_lazy(struct mailferry_mailbox *box)
+{
+	struct maildir_index_hdr hdr;
+	struct maildir_file_id ulid;
+	struct maildir_uidlist ul;
+	const struct mf_index_header *ihdr;
+	char *path;
+	bool ok;
+
+	if (!box->lazy && box->msgs.count > 0)
+		return maildir_sync_try_quick(box);
+	if (box->index == NULL || !index_describes(box, &hdr, &ulid) ||
+	    !ulid.valid)
+		return maildir_sync_try_quick(box);
+	path = mf_strdup_printf("%s/new", box->path);
+	ok = maildir_status_without_new(box->index, path);
+	free(path);
+	mf_zero(&ul);
+	path = mf_strdup_printf("%s/" MAILDIR_UIDLIST_NAME, box->control_dir);
+	ok = ok && maildir_uidlist_read_header(path, &ul) == 0;
+	free(path);
+	ihdr = mf_index_get_header(box->index);
+	ok = ok && ihdr->uid_validity != 0 &&
+	     ihdr->uid_validity == ul.uidvalidity &&
+	     ihdr->next_uid >= ul.next_uid;
+	if (ok)
+		memcpy(box->lazy_guid, ul.guid, 16);
+	maildir_uidlist_clear(&ul);
+	if (!ok)
+		return maildir_sync_try_quick(box);
+	box->lazy = true;
+	box->dirs = hdr;
+	box->dirs_valid = true;
+	return 1;
+}
+
+int maildir_msgs_ensure(struct mailferry_mailbox *box)
+{
+	if (!box->lazy)
+		return 0;
+	box->lazy = false;
+	return maildir_sync_quick(box);
 }
 
 int maildir_sync_quick(struct mailferry_mailbox *box)

@@ -69,6 +69,23 @@ fi
 diff -u "$root/full" "$root/quick"
 md_check $? "the quick view equals the full scan's (flags, index-only keywords, modseqs, sizes)"
 md_compare "$loc" "quick view"
+# status from the index alone (listing and lazily opened mailboxes)
+# equals the status after a full scan, also with \Recent files in new/
+# and after an IMAP session raised the first recent UID
+STATUS='messages uidvalidity uidnext guid highestmodseq first_recent_uid'
+status_quick_vs_full() { # LABEL
+	age
+	"$MAILFERRY" mailbox status "$loc" "$STATUS" > "$root/st.quick"
+	find "$M" -type d -name cur -exec touch {} +
+	"$MAILFERRY" mailbox status "$loc" "$STATUS" > "$root/st.full"
+	diff -u "$root/st.full" "$root/st.quick"
+	md_check $? "$1: status without a scan = status after a full scan ($(grep '^INBOX' "$root/st.full"))"
+}
+ls "$M/new" | grep -q . || echo "(no file in new/?)"
+status_quick_vs_full "files in new/"
+printf 'a select INBOX\r\nb logout\r\n' | dc_imap > /dev/null 2>&1
+cp "$root/msgs/msg8.eml" "$M/new/1700000009.M9P9.mda"
+status_quick_vs_full "first recent UID raised by IMAP, a file in new/"
 
 # each kind of change is seen
 check_seen() { # LABEL
