@@ -134,7 +134,14 @@ newmail() { # NAME SEED COUNT [FOLDER]: drop generated mail into new/
 	rm -rf "$T/gen"
 	python3 "$GEN" --messages "$3" --folders 1 --seed "$2" "$T/gen" > /dev/null 2>&1
 	[ -n "${4:-}" ] && dir=$dir/.$4 && mkdir -p "$dir/cur" "$dir/new" "$dir/tmp" && : > "$dir/maildirfolder"
-	cp "$T/gen/cur/"* "$dir/new/"
+	# as an MDA delivers: into new/, without flags (the generated file
+	# names carry keyword letters of the generator's own dovecot-keywords,
+	# which mean other keywords, or nothing, in this Maildir)
+	local f
+	for f in "$T/gen/cur/"*; do
+		f=${f##*/}
+		cp "$T/gen/cur/$f" "$dir/new/${f%%:*}"
+	done
 }
 twoway_case() { # conflicts|noconflicts
 	gen_store a "$SEED_A" $((N / 3))
