@@ -124,8 +124,20 @@ int mf_box_flush(struct mf_box_sync *bs, bool all)
 		b->flag_ops.count = 0;
 		/* after a failed save batch the rest waits for the next
 		 * run, which compares in full */
-		if (exp[i] || bs->saves_aborted)
-			mf_box_pend_clear(b);
+		if (!exp[i] && !bs->saves_aborted)
+			continue;
+		/* an expunged message may still be in the side's current
+		 * window: it is no copy source any more (an id no GUID
+		 * has, as for a message gone while reading) */
+		for (size_t k = 0; k < b->pend.count; k++) {
+			struct mf_box_msg *m =
+			    mf_box_msg_find(b, b->pend.items[k].uid);
+			if (m != NULL) {
+				memset(m->id, 0xff, sizeof(m->id));
+				b->by_id_valid = false;
+			}
+		}
+		mf_box_pend_clear(b);
 	}
 	return ret;
 }

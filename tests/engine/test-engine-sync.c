@@ -659,6 +659,54 @@ START_TEST(copy_from_expunged_instance)
 }
 END_TEST
 
+/* Many messages renumbered on the source (same GUIDs at new UIDs): the
+ * destination's old instances are expunged in batches while the walk goes
+ * on; a message already expunged is never used as a copy source. */
+START_TEST(backup_renumbered_many)
+{
+	static const unsigned int sizes[] = {20, 38, 47, 50};
+	struct mf_sync_params p;
+	struct mf_sync_result r;
+	char text[160];
+
+	for (unsigned int k = 0; k < MF_N_ELEMENTS(sizes) * 5; k++) {
+		unsigned int n = sizes[k / 5], w = k % 5 + 1;
+
+		h_close(&A);
+		h_close(&B);
+		h_cleanup();
+		h_init();
+		A = h_open("a", NULL);
+		B = h_open("b", NULL);
+		h_create(A, "INBOX");
+		for (unsigned int i = 1; i <= n; i++)
+			h_save(A, "INBOX", i);
+		ck_assert_int_eq(run_mode(MF_ENGINE_BACKUP, false), 0);
+		for (uint32_t u = 1; u <= n; u++) {
+			/* the same body as h_save() gave it */
+			snprintf(text, sizeof(text),
+			         "Date: Mon, 1 Jan 2024 00:00:%02u +0000\n"
+			         "Message-ID: <m%u@test>\n"
+			         "Subject: message %u\n\nbody %u\n",
+			         u % 60, u, u, u);
+			save_same_guid(A, A, u, text);
+			h_expunge(A, "INBOX", u);
+		}
+		h_params(&p);
+		p.mode = MF_ENGINE_BACKUP;
+		p.full = true;
+		p.window = w;
+		ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+		ck_assert_msg(!r.changes_during_sync,
+		              "%u messages, window %u: %s", n, w, r.reason);
+		ck_assert_uint_eq(r.msgs_saved, n);
+		ck_assert_uint_eq(r.msgs_expunged, n);
+		mf_sync_result_free(&r);
+		assert_same();
+	}
+}
+END_TEST
+
 START_TEST(backup_reverse)
 {
 	h_create(B, "INBOX");
@@ -1783,6 +1831,7 @@ static Suite *sync_suite(void)
 	tcase_add_test(tc, backup_reverse);
 	tcase_add_test(tc, backup_dry_run_recreate);
 	tcase_add_test(tc, copy_from_expunged_instance);
+	tcase_add_test(tc, backup_renumbered_many);
 	tcase_add_test(tc, oneway_merge);
 	tcase_add_test(tc, dry_run_changes_nothing);
 	tcase_add_test(tc, filters);
