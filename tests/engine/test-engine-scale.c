@@ -17,11 +17,15 @@
 
 #include "engine-harness.h"
 
-/* peak RSS bound for any size (AddressSanitizer adds its own) */
+/* peak RSS bound for any size. AddressSanitizer keeps freed memory in
+ * its quarantine (256 MB by default): there only a loose bound, and no
+ * growth check. */
 #ifdef __SANITIZE_ADDRESS__
-#define LIMIT_MB 400
+#define LIMIT_MB 500
+#define CHECK_GROWTH 0
 #else
 #define LIMIT_MB 40
+#define CHECK_GROWTH 1
 #endif
 /* what 5 times the messages may add to the peak */
 #define GROWTH_MB 6
@@ -159,7 +163,7 @@ static void both_sizes(void (*run)(uint32_t, int), int arg)
 	        "scale: peak RSS %ld MB at 200,000, %ld MB at "
 	        "1,000,000 messages\n",
 	        small_mb, big_mb);
-	ck_assert_msg(big_mb - small_mb <= GROWTH_MB,
+	ck_assert_msg(!CHECK_GROWTH || big_mb - small_mb <= GROWTH_MB,
 	              "peak RSS grew from %ld MB to %ld MB", small_mb, big_mb);
 	h_cleanup();
 }
