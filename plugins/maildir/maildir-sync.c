@@ -542,6 +542,62 @@ static void build_msgs(struct mailferry_mailbox *box, struct scan *s)
 	mf_buf_free(&tmp);
 }
 
+/* Keyword letters used in file names that dovecot-keywords does not map
+ * (their names were lost) are named "unknown-<n>" and written to the file,
+ * as Dovecot does (maildir_keywords_char_idx()): the messages report that
+ * keyword, and the letter stays taken, so that a new keyword never lands
+ * on files that had another one. held: the uidlist lock when the caller
+ * has it. Returns 0 or an error code. */
+static int name_unknown_letters(struct mailferry_mailbox *box,
+                                struct maildir_dotlock *held)
+{
+	struct mailferry_storage *storage = box->storage;
+	struct maildir_dotlock *lock = held;
+	uint32_t used = 0, missing = 0;
+	char *path, *error = NULL;
+	int ret = 0;
+
+	for (size_t i = 0; i < box->msgs.count; i++)
+		used |= box->msgs.items[i].info.keywords;
+	for (int k = 0; k < MAILDIR_MAX_KEYWORDS; k++) {
+		if ((used & (1u << k)) != 0 && box->keywords.names[k] == NULL)
+			missing |= 1u << k;
+	}
+	if (missing == 0)
+		return 0;
+	if (!storage->readonly && lock == NULL) {
+		if (maildir_uidlist_lock(box, &lock) < 0)
+			lock = NULL; /* named in memory only, as a reader */
+		else if ((ret = read_keywords(box)) < 0)
+			goto out; /* someone may have named them meanwhile */
+	}
+	for (int k = 0; k < MAILDIR_MAX_KEYWORDS; k++) {
+		struct mf_buf name = MF_BUF_INIT;
+
+		if ((missing & (1u << k)) == 0 ||
+		    box->keywords.names[k] != NULL)
+			continue;
+		mf_buf_printf(&name, "unknown-%d", k);
+		while (maildir_keywords_lookup(&box->keywords,
+		                               mf_buf_str(&name)) >= 0)
+			mf_buf_append_c(&name, '?');
+		box->keywords.names[k] = mf_buf_detach(&name);
+	}
+	if (lock == NULL)
+		goto out;
+	path = mf_strdup_printf("%s/" MAILDIR_KEYWORDS_NAME, box->control_dir);
+	if (maildir_keywords_write(&box->keywords, path, &box->perm,
+	                           maildir_fsync_commit(storage), &error) < 0) {
+		maildir_log_warning(storage, "%s", error);
+		free(error);
+	}
+	free(path);
+out:
+	if (lock != held)
+		maildir_dotlock_release(&lock);
+	return ret;
+}
+
 static int cmp_rec_uid(const void *a, const void *b)
 {
 	const struct maildir_uidlist_rec *ra = a, *rb = b;
@@ -689,6 +745,8 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 	build_msgs(box, &s);
 	box->names_known = true;
 	box->lazy = false;
+	if ((ret = name_unknown_letters(box, lock)) < 0)
+		goto out;
 	for (size_t i = 0; i < extra_count; i++) {
 		struct maildir_expunged *e = mf_array_append_zero(&expunged);
 

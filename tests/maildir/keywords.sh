@@ -85,4 +85,22 @@ printf 'begin INBOX\nflags 2 add Seen\ncommit\n' | "$MDWRITER" "$loc" > /dev/nul
 want 3 kw27 kw40
 md_check $? "a mailferry sync keeps index-only keywords it did not change"
 md_compare "$loc" "at the end"
+
+# a letter dovecot-keywords does not map (its name was lost): Dovecot
+# calls it unknown-<n> and keeps the letter taken; so do we
+dc_init kwu "maildir:@ROOT@/Maildir"
+root=$DC_ROOT
+M=$root/Maildir
+loc="maildir:$M"
+mkdir -p "$M/cur" "$M/new" "$M/tmp"
+printf '0 known\n' > "$M/dovecot-keywords"
+cp "$root/../kw/msgs/msg1.eml" "$M/cur/1700000001.M1P1.host:2,Sac"
+cp "$root/../kw/msgs/msg2.eml" "$M/cur/1700000002.M2P1.host:2,"
+"$MAILFERRY" fetch "$loc" 'uid flags' mailbox INBOX uid 1 > "$root/f"
+grep -q '^flags: .*known unknown-2' "$root/f"
+md_check $? "a letter without a name reads as unknown-2: $(grep flags "$root/f")"
+printf 'begin INBOX\nflags 2 add - brandnew\ncommit\n' | "$MDWRITER" "$loc" > /dev/null
+grep -q '^2 unknown-2$' "$M/dovecot-keywords" && ! ls "$M/cur" | grep -q 'M2P1.host:2,c$'
+md_check $? "its letter stays taken: a new keyword gets another ($(ls "$M/cur" | tr '\n' ' '))"
+md_compare "$loc" "unknown letters"
 exit $md_fail
