@@ -34,8 +34,10 @@ void h_init(void)
 
 	if (top == NULL)
 		top = ".";
-	path = mf_strdup_printf(
-	    "%s/tests/engine/.libs:%s/plugins/maildir/.libs", top, top);
+	path =
+	    mf_strdup_printf("%s/tests/engine/.libs:%s/plugins/maildir/.libs:"
+	                     "%s/plugins/sdbox/.libs:%s/plugins/mdbox/.libs",
+	                     top, top, top, top);
 	setenv("MAILFERRY_DRIVER_PATH", path, 1);
 	setenv("MAILFERRY_SKIP_DEFAULT_DIR", "1", 1);
 	free(path);

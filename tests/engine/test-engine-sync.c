@@ -1432,7 +1432,19 @@ enum algo { ALGO_FULL, ALGO_FAST, ALGO_STATE };
 
 /* Run `rounds` rounds of random changes on both sides followed by a sync;
  * returns the final snapshot of A for comparisons between algorithms. */
-enum kind { KIND_MEM, KIND_SEP, KIND_HASH, KIND_MAILDIR, KIND_MIXED };
+enum kind {
+	KIND_MEM,
+	KIND_SEP,
+	KIND_HASH,
+	KIND_MAILDIR,
+	KIND_MIXED,
+	KIND_MAILDIR_SDBOX,
+	KIND_MAILDIR_MDBOX,
+	KIND_SDBOX_MDBOX,
+	KIND_SDBOX_MAILDIR,
+	KIND_MDBOX_MAILDIR,
+	KIND_MDBOX_SDBOX,
+};
 static bool model_verbose;
 
 static void dump_both(const char *when)
@@ -1458,6 +1470,12 @@ static const char *const kind_loc[][2] = {
                    "memdrv:@DIR@/%s-b:NOGUIDS=1"},
     [KIND_MAILDIR] = {"maildir:@DIR@/%s-a", "maildir:@DIR@/%s-b"},
     [KIND_MIXED] = {"memdrv:@DIR@/%s-a", "maildir:@DIR@/%s-b"},
+    [KIND_MAILDIR_SDBOX] = {"maildir:@DIR@/%s-a", "sdbox:@DIR@/%s-b"},
+    [KIND_MAILDIR_MDBOX] = {"maildir:@DIR@/%s-a", "mdbox:@DIR@/%s-b"},
+    [KIND_SDBOX_MDBOX] = {"sdbox:@DIR@/%s-a", "mdbox:@DIR@/%s-b"},
+    [KIND_SDBOX_MAILDIR] = {"sdbox:@DIR@/%s-a", "maildir:@DIR@/%s-b"},
+    [KIND_MDBOX_MAILDIR] = {"mdbox:@DIR@/%s-a", "maildir:@DIR@/%s-b"},
+    [KIND_MDBOX_SDBOX] = {"mdbox:@DIR@/%s-a", "sdbox:@DIR@/%s-b"},
 };
 
 /* Replace A and B by fresh stores of kind, named after tag. */
@@ -1467,13 +1485,18 @@ static void model_open(enum kind kind, const char *tag)
 
 	h_close(&A);
 	h_close(&B);
-	/* Maildir++ cannot hold an empty directory that memdrv can */
-	h_snap_no_dirs = kind == KIND_MIXED;
+	/* Maildir++ cannot hold an empty directory that memdrv can, and a
+	 * dbox store keeps a deleted parent's directory as \NoSelect where
+	 * another format has none: non-selectable entries are compared only
+	 * between stores of one kind */
+	h_snap_no_dirs = kind == KIND_MIXED || kind >= KIND_MAILDIR_SDBOX;
 	snprintf(loc, sizeof(loc), kind_loc[kind][0], tag);
 	A = h_open_loc(loc);
 	snprintf(loc, sizeof(loc), kind_loc[kind][1], tag);
 	B = h_open_loc(loc);
-	if (kind == KIND_MAILDIR) {
+	if (kind == KIND_MAILDIR || kind >= KIND_MAILDIR_SDBOX) {
+		/* (Maildir++ always has an INBOX; dbox stores get one the
+		 * same way so that the trees can agree) */
 		h_create(A, "INBOX");
 		h_create(B, "INBOX");
 	} else if (kind == KIND_MIXED) {
@@ -1780,6 +1803,19 @@ START_TEST(model_random_maildir)
 }
 END_TEST
 
+/* The dbox drivers against maildir and each other, each direction
+ * (issue #6): loop index i picks the pair, stateful and full alternate. */
+START_TEST(model_random_dbox)
+{
+	static const enum kind kinds[] = {
+	    KIND_MAILDIR_SDBOX, KIND_MAILDIR_MDBOX, KIND_SDBOX_MDBOX,
+	    KIND_SDBOX_MAILDIR, KIND_MDBOX_MAILDIR, KIND_MDBOX_SDBOX};
+
+	model_run(6800 + (uint64_t)_i, 12, _i % 2 == 0 ? ALGO_STATE : ALGO_FULL,
+	          kinds[_i % 6], NULL);
+}
+END_TEST
+
 /* The same history synced with full, fast and stateful syncs ends in the
  * same stores. */
 START_TEST(model_algorithms_agree)
@@ -1861,6 +1897,7 @@ static Suite *sync_suite(void)
 	tcase_add_loop_test(tc, model_random_header_hash, 0, 4);
 	tcase_add_loop_test(tc, model_random_maildir, 0, 2);
 	tcase_add_loop_test(tc, model_random_mixed, 0, 2);
+	tcase_add_loop_test(tc, model_random_dbox, 0, 6);
 	tcase_add_loop_test(tc, model_algorithms_agree, 0, 3);
 	tcase_add_loop_test(tc, model_random_backup, 0, 3);
 	tcase_add_loop_test(tc, model_random_oneway, 0, 3);
