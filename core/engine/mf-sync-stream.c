@@ -22,10 +22,11 @@
  *     whole;
  *   - backup: one UID-ordered merge of source and destination.
  *
- * Plans reference the windows' message records, so they are carried out
- * (mf_box_flush) before a window is replaced. Planned expunges wait longer
- * (up to bs->pend_max), after the saves: until then such a message is
- * still a copy source for a save of the same GUID in its mailbox.
+ * Saves refer to the windows' message records, so they are made
+ * (mf_box_flush) before a window is replaced; flag changes wait until a
+ * window's worth is planned. Planned expunges wait longer (up to
+ * bs->pend_max), after the saves: until then such a message is still a
+ * copy source for a save of the same GUID in its mailbox.
  * Stateful syncs read the changes at or below the last common UID in
  * memory (mf_box_read_incremental) and walk above it as above.
  */
@@ -142,6 +143,20 @@ int mf_box_flush(struct mf_box_sync *bs, bool all)
 	return ret;
 }
 
+/* Before a window is replaced: saves refer to its records and must be
+ * made; flag changes and expunges refer to UIDs only and wait (for fewer,
+ * bigger transactions) until a window's worth of them is planned. */
+static int flush_for_window(struct mf_box_sync *bs)
+{
+	for (int i = 0; i < 2; i++) {
+		const struct mf_box_side *b = &bs->b[i];
+		if (b->saves.count > 0 || b->flag_ops.count >= bs->window ||
+		    b->expunges.count >= bs->pend_max)
+			return mf_box_flush(bs, false);
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------- cursors */
 
 /* Read side b's next window: UIDs [cur_next, cur_next + cur_span - 1],
@@ -190,7 +205,7 @@ static int cur_fill(struct mf_box_sync *bs, struct mf_box_side *b)
 static int cur_start(struct mf_box_sync *bs, struct mf_box_side *b,
                      uint32_t first, uint32_t last)
 {
-	int ret = mf_box_flush(bs, false);
+	int ret = flush_for_window(bs);
 
 	if (ret < 0)
 		return ret;
@@ -232,7 +247,7 @@ static int cur_peek(struct mf_box_sync *bs, int i, struct mf_box_msg **m_r)
 	while (b->cur_pos >= b->msgs.count) {
 		if (b->cur_done || bs->saves_aborted || bs->recreate)
 			return 0;
-		ret = mf_box_flush(bs, false);
+		ret = flush_for_window(bs);
 		if (ret < 0)
 			return ret;
 		if (bs->saves_aborted)
@@ -410,7 +425,7 @@ static int one_sided(struct mf_box_sync *bs, int si)
  * numbers them together (mf_box_merge_new), in memory. */
 static int both_sided(struct mf_box_sync *bs)
 {
-	int ret = mf_box_flush(bs, false);
+	int ret = flush_for_window(bs);
 
 	for (int i = 0; i < 2 && ret >= 0; i++)
 		ret = cur_drain(bs, &bs->b[i]);
