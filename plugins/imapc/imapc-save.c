@@ -304,6 +304,33 @@ int imapc_trans_begin(struct mailferry_mailbox *_box, uint32_t flags,
 	return 0;
 }
 
+/* A pending save or copy of trans with params' flags, keywords and date;
+ * INVALID when a keyword cannot be stored over IMAP. */
+static int save_new(struct mailferry_trans *trans,
+                    const struct mailferry_save *params,
+                    struct imapc_save **save_r)
+{
+	struct imapc_storage *storage = trans->box->storage;
+	struct imapc_save *save;
+
+	for (size_t i = 0;
+	     params->keywords != NULL && params->keywords[i] != NULL; i++) {
+		if (!keyword_valid(params->keywords[i]))
+			return imapc_api->set_error(
+			    storage->ctx, MAILFERRY_E_INVALID,
+			    "keyword '%s' cannot be stored over IMAP",
+			    params->keywords[i]);
+	}
+	save = mf_calloc(1, sizeof(*save));
+	save->index = trans->saves.count;
+	save->fd = -1;
+	save->flags = params->flags & MAILFERRY_FLAGS_MASK;
+	save->keywords = strv_dup(params->keywords);
+	save->received_date = params->received_date;
+	*save_r = save;
+	return 0;
+}
+
 int imapc_save_begin(struct mailferry_trans *trans,
                      const struct mailferry_save *params)
 {
@@ -313,20 +340,10 @@ int imapc_save_begin(struct mailferry_trans *trans,
 		return imapc_api->set_error(storage->ctx, MAILFERRY_E_INVALID,
 		                            "save_begin() while another save "
 		                            "is running");
-	for (size_t i = 0;
-	     params->keywords != NULL && params->keywords[i] != NULL; i++) {
-		if (!keyword_valid(params->keywords[i]))
-			return imapc_api->set_error(
-			    storage->ctx, MAILFERRY_E_INVALID,
-			    "keyword '%s' cannot be stored over IMAP",
-			    params->keywords[i]);
-	}
-	struct imapc_save *save = mf_calloc(1, sizeof(*save));
-	save->index = trans->saves.count;
-	save->fd = -1;
-	save->flags = params->flags & MAILFERRY_FLAGS_MASK;
-	save->keywords = strv_dup(params->keywords);
-	save->received_date = params->received_date;
+	struct imapc_save *save;
+	int ret = save_new(trans, params, &save);
+	if (ret < 0)
+		return ret;
 	trans->cur = save;
 	return 0;
 }
@@ -1415,20 +1432,10 @@ int imapc_copy(struct mailferry_trans *trans, struct mailferry_mailbox *_src,
 	if (trans->cur != NULL)
 		return imapc_api->set_error(storage->ctx, MAILFERRY_E_INVALID,
 		                            "copy() while a save is running");
-	for (size_t i = 0;
-	     params->keywords != NULL && params->keywords[i] != NULL; i++) {
-		if (!keyword_valid(params->keywords[i]))
-			return imapc_api->set_error(
-			    storage->ctx, MAILFERRY_E_INVALID,
-			    "keyword '%s' cannot be stored over IMAP",
-			    params->keywords[i]);
-	}
-	struct imapc_save *save = mf_calloc(1, sizeof(*save));
-	save->index = trans->saves.count;
-	save->fd = -1;
-	save->flags = params->flags & MAILFERRY_FLAGS_MASK;
-	save->keywords = strv_dup(params->keywords);
-	save->received_date = params->received_date;
+	struct imapc_save *save;
+	ret = save_new(trans, params, &save);
+	if (ret < 0)
+		return ret;
 	save->copy_src_uid = src_uid;
 	if (src->cache_valid) {
 		/* the listing the core just read tells the source's flags */
