@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "mf-alloc.h"
@@ -211,6 +212,28 @@ const char *dbox_metadata_get(const struct dbox_metadata *meta, char key)
 			return meta->items[i].value;
 	}
 	return NULL;
+}
+
+bool dbox_metadata_fits_save(const struct dbox_metadata *meta,
+                             const struct mailferry_save *save)
+{
+	const char *guid = dbox_metadata_get(meta, 'G');
+	const char *uidl = dbox_metadata_get(meta, 'P');
+	const char *order = dbox_metadata_get(meta, 'O');
+	uint64_t v;
+
+	if (guid == NULL ||
+	    (save->guid != NULL && strcmp(save->guid, guid) != 0))
+		return false;
+	if (save->pop3_uidl != NULL &&
+	    (uidl == NULL || strcmp(save->pop3_uidl, uidl) != 0))
+		return false;
+	if (save->pop3_order != 0 &&
+	    (order == NULL || strtoul(order, NULL, 10) != save->pop3_order))
+		return false;
+	return save->received_date == 0 ||
+	       (dbox_metadata_get_hex(meta, 'R', &v) == 0 &&
+	        (int64_t)v == save->received_date);
 }
 
 int dbox_metadata_get_hex(const struct dbox_metadata *meta, char key,

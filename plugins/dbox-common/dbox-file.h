@@ -13,6 +13,10 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <stdbool.h>
+
+#include <mailferry/driver.h>
+
 #include "mf-buf.h"
 
 /* Size of the message header Dovecot 2.x writes ("M1e"). */
@@ -99,6 +103,11 @@ const char *dbox_metadata_get(const struct dbox_metadata *meta, char key);
 /* Parse a hex number value of key; returns 0, 1 if absent, -1 if bad. */
 int dbox_metadata_get_hex(const struct dbox_metadata *meta, char key,
                           uint64_t *value_r);
+/* True when a message with this metadata can be copied for save by
+ * sharing the metadata: it has a GUID and keeps every GUID, POP3 and
+ * received-date value save asks for. */
+bool dbox_metadata_fits_save(const struct dbox_metadata *meta,
+                             const struct mailferry_save *save);
 /* Add a key (the value is copied). */
 void dbox_metadata_add(struct dbox_metadata *meta, char key, const char *value);
 void dbox_metadata_free(struct dbox_metadata *meta);

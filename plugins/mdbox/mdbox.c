@@ -479,7 +479,6 @@ static int mdbox_copy(struct mailferry_trans *t, struct mailferry_mailbox *src,
 	uint32_t seq = mf_index_lookup_uid(src->idx, src_uid), save_date;
 	uint32_t map_uid;
 	const char *guid, *uidl, *order;
-	uint64_t v;
 	int ret;
 
 	if (seq == 0 || !mdbox_rec(src, seq, &map_uid, &save_date))
@@ -494,14 +493,7 @@ static int mdbox_copy(struct mailferry_trans *t, struct mailferry_mailbox *src,
 	order = dbox_metadata_get(&loc.msg.meta, 'O');
 	/* the stored metadata is shared: only a copy that keeps GUID,
 	 * dates and POP3 data can share it */
-	if (guid == NULL || (save->guid != NULL && strcmp(save->guid, guid)) ||
-	    (save->pop3_uidl != NULL &&
-	     (uidl == NULL || strcmp(save->pop3_uidl, uidl) != 0)) ||
-	    (save->pop3_order != 0 &&
-	     (order == NULL || strtoul(order, NULL, 10) != save->pop3_order)) ||
-	    (save->received_date != 0 &&
-	     (dbox_metadata_get_hex(&loc.msg.meta, 'R', &v) != 0 ||
-	      (int64_t)v != save->received_date))) {
+	if (!dbox_metadata_fits_save(&loc.msg.meta, save)) {
 		dbox_msg_loc_free(&loc);
 		return MAILFERRY_E_NOTSUPP;
 	}

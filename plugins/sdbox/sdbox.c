@@ -436,14 +436,7 @@ static int sdbox_copy(struct mailferry_trans *t, struct mailferry_mailbox *src,
 	guid = dbox_metadata_get(&loc.msg.meta, 'G');
 	uidl = dbox_metadata_get(&loc.msg.meta, 'P');
 	order = dbox_metadata_get(&loc.msg.meta, 'O');
-	if (guid == NULL || (save->guid != NULL && strcmp(save->guid, guid)) ||
-	    (save->pop3_uidl != NULL &&
-	     (uidl == NULL || strcmp(save->pop3_uidl, uidl) != 0)) ||
-	    (save->pop3_order != 0 &&
-	     (order == NULL || strtoul(order, NULL, 10) != save->pop3_order)) ||
-	    (save->received_date != 0 &&
-	     (dbox_metadata_get_hex(&loc.msg.meta, 'R', &v) != 0 ||
-	      (int64_t)v != save->received_date))) {
+	if (!dbox_metadata_fits_save(&loc.msg.meta, save)) {
 		dbox_msg_loc_free(&loc);
 		return MAILFERRY_E_NOTSUPP;
 	}
