@@ -33,6 +33,27 @@ int mf_tree_op_failed(struct mf_sync_ctx *ctx, struct mf_sync_side *s, int ret,
 	                    mf_sync_side_error(s));
 }
 
+/* A mailbox deleted while it had children stayed as their parent
+ * directory; once its last child is gone the stores (Maildir++, dbox, as
+ * Dovecot's) remove that directory too. Forget it here as well, or the
+ * directory sync would create it again on the other side. */
+static void drop_emptied_parents(struct mf_sync_side *s, const char *name)
+{
+	char *parent = mf_strdup(name), *slash;
+
+	while ((slash = strrchr(parent, '/')) != NULL) {
+		struct mf_tnode *p;
+
+		*slash = '\0';
+		p = mf_tree_node_by_name(s, parent);
+		if (p == NULL || !p->exists || p->is_box || !p->deleted_box ||
+		    mf_tree_has_children(s, parent))
+			break;
+		p->exists = false;
+	}
+	free(parent);
+}
+
 int mf_tree_delete(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
                    struct mf_tnode *n)
 {
@@ -55,9 +76,11 @@ int mf_tree_delete(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
 		/* the children stay: what remains is their parent
 		 * directory */
 		n->is_box = false;
+		n->deleted_box = true;
 		memset(n->guid, 0, sizeof(n->guid));
 	} else {
 		n->exists = false;
+		drop_emptied_parents(s, n->name);
 	}
 	ctx->res->boxes_deleted++;
 	return 0;

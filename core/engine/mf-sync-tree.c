@@ -66,15 +66,23 @@ static int fix_duplicate_guids(struct mf_sync_ctx *ctx, struct mf_sync_side *s)
 /* Mailboxes deleted on one side (logged with their GUID) and still present
  * on the other are deleted there, unless the GUID exists again where it was
  * deleted (restored). Two-way and one-way only. */
+static int cmp_node_name_desc(const void *x, const void *y)
+{
+	const struct mf_tnode *const *a = x, *const *b = y;
+	return strcmp((*b)->name, (*a)->name);
+}
+
 static int apply_box_deletes(struct mf_sync_ctx *ctx)
 {
 	for (int i = 0; i < 2; i++) {
 		struct mf_sync_side *s = &ctx->side[i],
 		                    *o = &ctx->side[OTHER(i)];
+		MF_ARRAY(struct mf_tnode *) todo = MF_ARRAY_INIT;
+		int ret = 0;
+
 		for (size_t k = 0; k < s->log.count; k++) {
 			const struct mf_tlog *l = &s->log.items[k];
 			struct mf_tnode *n;
-			int ret;
 
 			if (l->type != MAILFERRY_LOG_DELETE_MAILBOX ||
 			    mf_tree_box_by_guid(s, l->id) != NULL)
@@ -88,10 +96,20 @@ static int apply_box_deletes(struct mf_sync_ctx *ctx)
 				n->exists = false;
 				continue;
 			}
-			ret = mf_tree_delete(ctx, o, n);
-			if (ret < 0)
-				return ret;
+			mf_array_push(&todo, n);
 		}
+		/* Children first (a child's name sorts after its parent's):
+		 * a parent deleted before its children would stay behind as
+		 * a directory in stores that keep one (IMAP servers). */
+		mf_qsort(todo.items, todo.count, sizeof(todo.items[0]),
+		         cmp_node_name_desc);
+		for (size_t k = 0; k < todo.count && ret >= 0; k++) {
+			if (todo.items[k]->exists && todo.items[k]->is_box)
+				ret = mf_tree_delete(ctx, o, todo.items[k]);
+		}
+		mf_array_free(&todo);
+		if (ret < 0)
+			return ret;
 	}
 	return 0;
 }

@@ -425,6 +425,32 @@ out:
 	return ret;
 }
 
+/* Maildir++: fail with EXISTS if a child of old_name would be renamed onto
+ * an existing mailbox directory. */
+static int maildirpp_check_targets(struct mailferry_storage *storage,
+                                   char *const *names, size_t count,
+                                   const char *old_name, const char *new_name)
+{
+	size_t olen = strlen(old_name);
+	int ret = 0;
+
+	for (size_t i = 0; i < count && ret == 0; i++) {
+		char *nn, *path = NULL;
+
+		if (strncmp(names[i], old_name, olen) != 0 ||
+		    names[i][olen] != '/')
+			continue;
+		nn = mf_strdup_printf("%s%s", new_name, names[i] + olen);
+		ret = maildir_box_paths(storage, nn, &path, NULL, NULL);
+		if (ret == 0 && dir_exists(path))
+			ret = maildir_error(storage, MAILFERRY_E_EXISTS,
+			                    "mailbox %s already exists", nn);
+		free(path);
+		free(nn);
+	}
+	return ret;
+}
+
 int maildir_mailbox_rename(struct mailferry_storage *storage,
                            const char *old_name, const char *new_name)
 {
@@ -463,11 +489,20 @@ int maildir_mailbox_rename(struct mailferry_storage *storage,
 		                    "mailbox %s does not exist", old_name);
 		goto out;
 	}
-	if (exists_new) {
+	/* In Maildir++ a parent that only its children imply has no
+	 * directory of its own: renaming onto it is a plain rename, as in
+	 * Dovecot. Every target is checked first, so that a clash never
+	 * leaves the tree half renamed. */
+	if (exists_new &&
+	    (storage->layout != MAILDIR_LAYOUT_MAILDIRPP || dir_exists(np))) {
 		ret = maildir_error(storage, MAILFERRY_E_EXISTS,
 		                    "mailbox %s already exists", new_name);
 		goto out;
 	}
+	if (storage->layout == MAILDIR_LAYOUT_MAILDIRPP &&
+	    (ret = maildirpp_check_targets(storage, names, count, old_name,
+	                                   new_name)) < 0)
+		goto out;
 	if (storage->layout == MAILDIR_LAYOUT_FS) {
 		/* children move with the directory */
 		ret = rename_one(storage, old_name, new_name);

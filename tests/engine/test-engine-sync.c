@@ -1257,6 +1257,81 @@ static void crash_loop(bool full)
 	}
 }
 
+/* Real stores for the tree tests below: loop index i picks the pair. */
+static const char *const tree_pairs[][2] = {
+    {"sdbox:@DIR@/tp-a", "maildir:@DIR@/tp-b"},
+    {"maildir:@DIR@/tp-a", "sdbox:@DIR@/tp-b"},
+    {"maildir:@DIR@/tp-a", "maildir:@DIR@/tp-b"},
+    {"mdbox:@DIR@/tp-a", "maildir:@DIR@/tp-b"},
+};
+
+static void open_pair(int i)
+{
+	h_close(&A);
+	h_close(&B);
+	A = h_open_loc(tree_pairs[i][0]);
+	B = h_open_loc(tree_pairs[i][1]);
+}
+
+/* A parent deleted before its child on one side (model seed 412): the
+ * other side deletes both and keeps no directory of the parent, so the
+ * run creates nothing and a second run deletes nothing. */
+START_TEST(tree_delete_parent_then_child)
+{
+	struct mf_sync_params p;
+	struct mf_sync_result r;
+
+	open_pair(_i);
+	h_create(A, "Lists");
+	h_create(A, "Lists/x");
+	h_save(A, "Lists", 1);
+	h_save(A, "Lists/x", 1);
+	h_create(A, "Work");
+	ck_assert_int_eq(sync2(true), 0);
+	h_tick(2);
+	ck_assert_int_eq(h_delete(A, "Lists"), 0);
+	ck_assert_int_eq(h_delete(A, "Lists/x"), 0);
+	h_params(&p);
+	p.full = true;
+	ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+	ck_assert_msg(r.boxes_deleted == 2 && r.boxes_created == 0,
+	              "%s: %u deleted, %u created", tree_pairs[_i][1],
+	              r.boxes_deleted, r.boxes_created);
+	mf_sync_result_free(&r);
+	assert_same();
+	h_tick(2);
+	assert_noop();
+}
+END_TEST
+
+/* Renaming onto a name that exists only as the parent of another mailbox
+ * on the other side (model seed 419): Work/a created on A while B renamed
+ * Lists to Work. Both end with Work (Lists' GUID), Work/x and Work/a. */
+START_TEST(tree_rename_onto_implied_parent)
+{
+	struct h_snap a;
+
+	open_pair(2); /* Maildir++ both sides */
+	h_create(A, "Lists");
+	h_create(A, "Lists/x");
+	h_save(A, "Lists", 1);
+	ck_assert_int_eq(sync2(true), 0);
+	h_tick(2);
+	h_create(A, "Work/a");
+	ck_assert_int_eq(h_rename(B, "Lists", "Work"), 0);
+	ck_assert_int_eq(sync2(true), 0);
+	assert_same();
+	h_snap(A, &a);
+	ck_assert_ptr_nonnull(h_snap_box(&a, "Work"));
+	ck_assert_ptr_nonnull(h_snap_box(&a, "Work/x"));
+	ck_assert_ptr_nonnull(h_snap_box(&a, "Work/a"));
+	ck_assert_ptr_null(h_snap_box(&a, "Lists"));
+	h_snap_free(&a);
+	h_tick(2);
+	assert_noop();
+}
+END_TEST
+
 START_TEST(crash_anywhere_twoway)
 {
 	crash_loop(_i == 1);
@@ -1879,6 +1954,13 @@ static Suite *sync_suite(void)
 	tcase_add_test(tc, mailbox_guid_filter);
 	tcase_add_test(tc, same_body_twice_in_mailbox);
 	tcase_add_test(tc, many_messages_batched);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("tree-real");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, tree_delete_parent_then_child, 0, 4);
+	tcase_add_test(tc, tree_rename_onto_implied_parent);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("crash");
