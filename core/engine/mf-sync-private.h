@@ -37,6 +37,9 @@ struct mf_tnode {
 	/* A mailbox this run deleted that stayed as its children's parent
 	 * directory: stores drop such a directory with its last child. */
 	bool deleted_box;
+	/* A directory moved to a temporary name so that a renamed mailbox
+	 * could take its name: deleted once its children moved back. */
+	bool vacated;
 	char *want; /* wanted canonical name after the tree sync */
 };
 

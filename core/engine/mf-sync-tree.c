@@ -354,6 +354,58 @@ static bool is_below(const char *name, const char *parent)
 	return strncmp(name, parent, len) == 0 && name[len] == '/';
 }
 
+/* A temporary name for node n of side s that no node has. */
+static char *temp_name(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
+                       const char *base)
+{
+	char *temp;
+
+	for (;;) {
+		temp = mf_strdup_printf("%s-temp-%x", base, ctx->tmp_counter++);
+		if (mf_tree_node_by_name(s, temp) == NULL)
+			return temp;
+		free(temp);
+	}
+}
+
+/* n is to be renamed onto dir, a directory that holds other mailboxes.
+ * Stores with real directories (dbox, Maildir with LAYOUT=fs, IMAP
+ * servers) refuse to rename onto it, so dir moves away with its children
+ * first and n takes its name; the children come back below n in the next
+ * passes (their wanted names did not change) and the emptied temporary
+ * directory is removed at the end. */
+static int take_over_dir(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
+                         struct mf_tnode *n, struct mf_tnode *dir)
+{
+	char *temp = temp_name(ctx, s, dir->name);
+	int ret = mf_tree_rename(ctx, s, dir, temp);
+
+	free(temp);
+	if (ret != 0)
+		return ret;
+	dir->vacated = true;
+	return mf_tree_rename(ctx, s, n, n->want);
+}
+
+/* Directories emptied by take_over_dir() go once their children left. */
+static int drop_vacated_dirs(struct mf_sync_ctx *ctx, struct mf_sync_side *s)
+{
+	for (size_t i = 0; i < s->nodes.count; i++) {
+		struct mf_tnode *d = &s->nodes.items[i];
+		int ret;
+
+		if (!d->exists || d->is_box || !d->vacated ||
+		    mf_tree_has_children(s, d->name))
+			continue;
+		ret = mf_tree_delete(ctx, s, d);
+		if (ret < 0)
+			return ret;
+		/* not a change of the user's tree */
+		ctx->res->boxes_deleted--;
+	}
+	return 0;
+}
+
 /* Move every mailbox of side s to its wanted name. Renames carry the
  * children along, a name still occupied is first vacated through a
  * temporary name, and a move below itself goes via a temporary root name;
@@ -375,25 +427,21 @@ static int apply_renames(struct mf_sync_ctx *ctx, struct mf_sync_side *s)
 			}
 		}
 		if (n == NULL)
-			return 0;
+			return drop_vacated_dirs(ctx, s);
 		occ = mf_tree_node_by_name(s, n->want);
-		if (is_below(n->want, n->name) ||
-		    (occ != NULL && occ->is_box)) {
+		if (occ != NULL && !occ->is_box &&
+		    !is_below(n->want, n->name) &&
+		    mf_tree_has_children(s, occ->name)) {
+			ret = take_over_dir(ctx, s, n, occ);
+		} else if (is_below(n->want, n->name) ||
+		           (occ != NULL && occ->is_box)) {
 			struct mf_tnode *mv =
 			    occ != NULL && occ->is_box &&
 			            !is_below(n->want, n->name)
 			        ? occ
 			        : n;
-			char *temp;
-			do {
-				temp = mf_strdup_printf("%s-temp-%x",
-				                        mv == n ? "mailferry"
-				                                : mv->name,
-				                        ctx->tmp_counter++);
-				if (mf_tree_node_by_name(s, temp) == NULL)
-					break;
-				free(temp);
-			} while (1);
+			char *temp =
+			    temp_name(ctx, s, mv == n ? "mailferry" : mv->name);
 			ret = mf_tree_rename(ctx, s, mv, temp);
 			free(temp);
 		} else {

@@ -1311,7 +1311,7 @@ START_TEST(tree_rename_onto_implied_parent)
 {
 	struct h_snap a;
 
-	open_pair(2); /* Maildir++ both sides */
+	open_pair(_i);
 	h_create(A, "Lists");
 	h_create(A, "Lists/x");
 	h_save(A, "Lists", 1);
@@ -1960,7 +1960,7 @@ static Suite *sync_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, tree_delete_parent_then_child, 0, 4);
-	tcase_add_test(tc, tree_rename_onto_implied_parent);
+	tcase_add_loop_test(tc, tree_rename_onto_implied_parent, 0, 4);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("crash");
