@@ -34,9 +34,6 @@ struct mf_tnode {
 	/* Emptied in place for new UIDs, but the store kept its UIDNEXT:
 	 * messages saved here now get whatever UIDs the store gives. */
 	bool uids_stuck;
-	/* A mailbox this run deleted that stayed as its children's parent
-	 * directory: stores drop such a directory with its last child. */
-	bool deleted_box;
 	/* A directory moved to a temporary name so that a renamed mailbox
 	 * could take its name: deleted once its children moved back. */
 	bool vacated;

@@ -33,11 +33,31 @@ int mf_tree_op_failed(struct mf_sync_ctx *ctx, struct mf_sync_side *s, int ret,
 	                    mf_sync_side_error(s));
 }
 
-/* A mailbox deleted while it had children stayed as their parent
- * directory; once its last child is gone the stores (Maildir++, dbox, as
- * Dovecot's) remove that directory too. Forget it here as well, or the
- * directory sync would create it again on the other side. */
-static void drop_emptied_parents(struct mf_sync_side *s, const char *name)
+/* Node n of side s is gone (deleted by this run): remember it as a
+ * directory delete newer than anything in the logs, as the store's own log
+ * will say on the next run. The directory sync then removes what is left
+ * of it on the other side (a directory kept for children this run deleted
+ * there) instead of creating it back here. */
+static void log_gone(struct mf_sync_side *s, const struct mf_tnode *n)
+{
+	struct mf_tlog l;
+
+	mf_zero(&l);
+	l.type = MAILFERRY_LOG_DELETE_DIR;
+	mf_sync_name_hash(n->real, l.id);
+	l.ts = INT64_MAX;
+	mf_array_push(&s->log, l);
+}
+
+/* The parents of a mailbox this run deleted that have no child left: a
+ * parent only there for its children (Maildir++, or a mailbox deleted
+ * while it had children) goes with the last of them in Dovecot's stores
+ * and in ours; a store that keeps empty directories (an IMAP server) is
+ * asked to remove it, which only ever removes an empty directory. Either
+ * way it is gone from the tree, or the directory sync would create it
+ * again on the other side. */
+static void drop_emptied_parents(struct mf_sync_ctx *ctx,
+                                 struct mf_sync_side *s, const char *name)
 {
 	char *parent = mf_strdup(name), *slash;
 
@@ -46,10 +66,15 @@ static void drop_emptied_parents(struct mf_sync_side *s, const char *name)
 
 		*slash = '\0';
 		p = mf_tree_node_by_name(s, parent);
-		if (p == NULL || !p->exists || p->is_box || !p->deleted_box ||
+		if (p == NULL || !p->exists || p->is_box ||
 		    mf_tree_has_children(s, parent))
 			break;
+		if (!ctx->p->dry_run && !p->planned &&
+		    s->st->ops->mailbox_delete(s->st->st, p->real, 1) < 0)
+			mf_debug("%s: directory %s stays: %s", s->label,
+			         p->real, mf_sync_side_error(s));
 		p->exists = false;
+		log_gone(s, p);
 	}
 	free(parent);
 }
@@ -76,11 +101,11 @@ int mf_tree_delete(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
 		/* the children stay: what remains is their parent
 		 * directory */
 		n->is_box = false;
-		n->deleted_box = true;
 		memset(n->guid, 0, sizeof(n->guid));
 	} else {
 		n->exists = false;
-		drop_emptied_parents(s, n->name);
+		log_gone(s, n);
+		drop_emptied_parents(ctx, s, n->name);
 	}
 	ctx->res->boxes_deleted++;
 	return 0;

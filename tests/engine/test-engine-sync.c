@@ -1263,6 +1263,8 @@ static const char *const tree_pairs[][2] = {
     {"maildir:@DIR@/tp-a", "sdbox:@DIR@/tp-b"},
     {"maildir:@DIR@/tp-a", "maildir:@DIR@/tp-b"},
     {"mdbox:@DIR@/tp-a", "maildir:@DIR@/tp-b"},
+    {"memdrv:@DIR@/tp-a", "maildir:@DIR@/tp-b"},
+    {"maildir:@DIR@/tp-a", "mdbox:@DIR@/tp-b"},
 };
 
 static void open_pair(int i)
@@ -1298,6 +1300,54 @@ START_TEST(tree_delete_parent_then_child)
 	              "%s: %u deleted, %u created", tree_pairs[_i][1],
 	              r.boxes_deleted, r.boxes_created);
 	mf_sync_result_free(&r);
+	assert_same();
+	h_tick(2);
+	assert_noop();
+}
+END_TEST
+
+/* The only child of a parent that exists only through it is deleted on
+ * one side (model seeds 20003, 20007): the parent goes with it on both
+ * sides; the other side's directory is neither created nor deleted. */
+START_TEST(tree_delete_only_child)
+{
+	struct mf_sync_params p;
+	struct mf_sync_result r;
+
+	open_pair(_i % 6);
+	h_create(A, "Lists/x");
+	h_save(A, "Lists/x", 1);
+	ck_assert_int_eq(sync2(true), 0);
+	h_tick(2);
+	ck_assert_int_eq(h_delete(_i < 6 ? B : A, "Lists/x"), 0);
+	h_params(&p);
+	p.full = true;
+	ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+	ck_assert_msg(r.boxes_deleted == 1 && r.boxes_created == 0,
+	              "%s/%s: %u deleted, %u created", tree_pairs[_i % 6][0],
+	              tree_pairs[_i % 6][1], r.boxes_deleted, r.boxes_created);
+	mf_sync_result_free(&r);
+	assert_same();
+	h_tick(2);
+	assert_noop();
+}
+END_TEST
+
+/* A mailbox with a child deleted on one side, the child on the other
+ * (model seed 20003 with memdrv, which keeps the parent's directory):
+ * both go on both sides, nothing comes back. */
+START_TEST(tree_delete_parent_here_child_there)
+{
+	open_pair(_i);
+	h_create(A, "Work");
+	h_create(A, "Work/a");
+	h_save(A, "Work", 1);
+	h_save(A, "Work/a", 1);
+	ck_assert_int_eq(sync2(true), 0);
+	h_tick(2);
+	ck_assert_int_eq(h_delete(A, "Work"), 0);
+	ck_assert_int_eq(h_delete(B, "Work/a"), 0);
+	ck_assert_int_eq(sync2(true), 0);
 	assert_same();
 	h_tick(2);
 	assert_noop();
@@ -1961,6 +2011,8 @@ static Suite *sync_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, tree_delete_parent_then_child, 0, 4);
 	tcase_add_loop_test(tc, tree_rename_onto_implied_parent, 0, 4);
+	tcase_add_loop_test(tc, tree_delete_only_child, 0, 12);
+	tcase_add_loop_test(tc, tree_delete_parent_here_child_there, 0, 6);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("crash");
