@@ -55,7 +55,7 @@ static int sync_run(struct mf_cli *cli, const struct mf_sync_opts *opts)
 	char guid_hex[MF_GUID128_HEX_LEN], *lock_path = NULL, *summary;
 	char **headers = NULL;
 	bool local_is_source;
-	uint64_t interval = 0;
+	uint64_t interval = 0, window = 0;
 	char *error = NULL;
 	int ret, code;
 
@@ -110,6 +110,22 @@ static int sync_run(struct mf_cli *cli, const struct mf_sync_opts *opts)
 		goto out;
 	}
 	p.commit_interval = (unsigned int)interval;
+	/* messages per side the engine reads and decides at a time: memory
+	 * follows it (0 = the engine's default) */
+	if (cli->set != NULL &&
+	    mf_settings_get_uint(cli->set, "dsync_msgs_window", 0, &window,
+	                         &error) < 0) {
+		ret = mf_cli_fail(MF_EX_CONFIG, "%s", error);
+		free(error);
+		goto out;
+	}
+	if (window > 100000000) {
+		ret = mf_cli_fail(MF_EX_CONFIG,
+		                  "dsync_msgs_window: %llu is too big",
+		                  (unsigned long long)window);
+		goto out;
+	}
+	p.window = (unsigned int)window;
 	if ((v = sync_setting(cli, "dsync_hashed_headers")) != NULL) {
 		headers = split_words(v);
 		p.hashed_headers = (const char *const *)headers;

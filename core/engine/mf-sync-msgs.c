@@ -153,6 +153,34 @@ static bool quick_equal(const struct mf_box_sync *bs)
 	       a->messages == b->messages;
 }
 
+/* Stateful fast path (dsync's STATE mode): the mailbox is unchanged since
+ * the saved state when each side's status still has the values the state
+ * recorded. dsync looks at the master's side only; both sides are at hand
+ * here, so a change made only on the other side is not missed. Without
+ * modseqs a flag change would not show in the status: never skipped. */
+static bool state_unchanged(const struct mf_box_sync *bs,
+                            const struct mf_sync_box_state *state)
+{
+	if (state == NULL || state->uidvalidity == 0)
+		return false;
+	for (int i = 0; i < 2; i++) {
+		const struct mf_box_side *b = &bs->b[i];
+		/* by identity each store's modseq has its own field */
+		uint64_t modseq = i == 1 && bs->ids
+		                      ? state->last_common_pvt_modseq
+		                      : state->last_common_modseq;
+
+		if (b->box == NULL || b->node->merged ||
+		    (b->s->caps & MAILFERRY_CAP_MODSEQ) == 0 || modseq == 0 ||
+		    b->st.uidvalidity != state->uidvalidity ||
+		    b->st.uidnext != (uint64_t)state->last_common_uid + 1 ||
+		    b->st.highest_modseq != modseq ||
+		    b->st.messages != state->messages)
+			return false;
+	}
+	return true;
+}
+
 static int raise_counters(struct mf_box_sync *bs)
 {
 	for (int i = 0; i < 2; i++) {
@@ -445,6 +473,15 @@ int mf_sync_mailbox(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
 		ctx->res->boxes_skipped++;
 		ret = 0;
 		goto state_out;
+	}
+	if (!ctx->p->full && !ctx->force_full && state_unchanged(&bs, state)) {
+		/* nothing changed on either side: no message is listed, and
+		 * the state entry stays as it was */
+		ctx->res->boxes_skipped++;
+		if (ctx->p->state != NULL)
+			mf_array_push(&ctx->new_state.boxes, *state);
+		ret = 0;
+		goto out;
 	}
 	/* the messages to copy are known only as the windows go by: the
 	 * progress starts from the difference of the counts */

@@ -65,3 +65,14 @@ EXTRA_DIST += tests/engine/backup-inbox.sh
 # the CLI end to end (maildir + memdrv; no Dovecot needed)
 TESTS += tests/engine/sync-cli.sh
 EXTRA_DIST += tests/engine/sync-cli.sh
+
+# the window size, the stateful no-op and the merge of new mail on both
+# sides through temporary files (memdrv)
+check_PROGRAMS += tests/engine/test-engine-window
+TESTS += tests/engine/test-engine-window
+tests_engine_test_engine_window_SOURCES = tests/engine/test-engine-window.c \
+	tests/engine/engine-harness.c tests/engine/engine-harness.h
+tests_engine_test_engine_window_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/core/engine $(OPENSSL_CFLAGS) $(CHECK_CFLAGS)
+tests_engine_test_engine_window_LDADD = $(MF_ENGINE_TEST_LIBS)
+EXTRA_tests_engine_test_engine_window_DEPENDENCIES = tests/engine/memdrv.la

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Engine tests around the message windows: the window size (the
+ * dsync_msgs_window setting) never changes a result, a stateful sync of
+ * an unchanged mailbox lists no message, and new mail on both sides above
+ * the last common UID (merged through temporary files when it does not
+ * fit a window) ends as the in-memory merge would, two-way and by
+ * identity. Stores are memdrv ones (engine-harness.c).
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "engine-harness.h"
+#include "mf-alloc.h"
+
+static struct mf_storage *A, *B;
+
+static void setup(void)
+{
+	h_init();
+	A = h_open("a", NULL);
+	B = h_open("b", NULL);
+}
+
+static void teardown(void)
+{
+	h_close(&A);
+	h_close(&B);
+	h_cleanup();
+}
+
+/* messages memdrv listed on st so far (ctl 1001) */
+static uint64_t iter_count(struct mf_storage *st)
+{
+	uint64_t n = 0;
+
+	ck_assert_int_eq(st->ops->ctl(st->st, 1001, &n), 0);
+	return n;
+}
+
+static char *sync_state(const char *state, struct mf_sync_result *out)
+{
+	struct mf_sync_params p;
+	struct mf_sync_result r;
+	char *s;
+
+	h_params(&p);
+	p.state = state;
+	ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+	s = mf_strdup(r.state != NULL ? r.state : "");
+	if (out != NULL) {
+		*out = r;
+		out->state = out->reason = out->error = NULL;
+	}
+	mf_sync_result_free(&r);
+	return s;
+}
+
+static void assert_same(void)
+{
+	struct h_snap a, b;
+	char *diff;
+
+	h_snap(A, &a);
+	h_snap(B, &b);
+	diff = h_snap_diff(&a, &b, true);
+	if (diff != NULL) {
+		char *da = h_snap_dump(&a), *db = h_snap_dump(&b);
+		ck_abort_msg("stores differ: %s\nA:\n%sB:\n%s", diff, da, db);
+	}
+	h_snap_free(&a);
+	h_snap_free(&b);
+}
+
+/* A stateful run over an unchanged mailbox lists none of its messages
+ * (dsync's STATE mode skips it); once either side changes, it syncs. */
+START_TEST(stateful_noop_lists_nothing)
+{
+	struct mf_sync_result r;
+	uint64_t a0, b0;
+	char *st, *st2;
+
+	h_create(A, "INBOX");
+	h_create(A, "Other");
+	for (unsigned int i = 1; i <= 40; i++)
+		h_save(A, "INBOX", i);
+	h_save(A, "Other", 100);
+	st = sync_state("", NULL);
+	/* a first stateful run settles the modseqs both sides record */
+	st2 = sync_state(st, NULL);
+	free(st);
+	st = st2;
+	assert_same();
+
+	a0 = iter_count(A);
+	b0 = iter_count(B);
+	st2 = sync_state(st, &r);
+	ck_assert_uint_eq(iter_count(A), a0);
+	ck_assert_uint_eq(iter_count(B), b0);
+	ck_assert_uint_eq(r.boxes_skipped, 2);
+	ck_assert_uint_eq(r.msgs_saved + r.msgs_flag_changed + r.msgs_expunged,
+	                  0);
+	/* the state of an unchanged mailbox is kept as it was */
+	ck_assert_str_eq(st2, st);
+	free(st2);
+
+	/* a flag change on the second side only (dsync would not look) */
+	h_flags(B, "INBOX", 7, MAILFERRY_MODIFY_ADD, MAILFERRY_FLAG_FLAGGED,
+	        NULL);
+	a0 = iter_count(A);
+	st2 = sync_state(st, &r);
+	ck_assert_uint_gt(iter_count(A), a0);
+	ck_assert_uint_eq(r.msgs_flag_changed, 1);
+	ck_assert_uint_eq(r.boxes_skipped, 1); /* Other */
+	assert_same();
+	free(st);
+	st = st2;
+
+	/* new mail, and an expunge that keeps UIDNEXT */
+	h_save(A, "Other", 101);
+	h_expunge(B, "INBOX", 3);
+	st2 = sync_state(st, &r);
+	ck_assert_uint_eq(r.msgs_saved, 1);
+	ck_assert_uint_eq(r.msgs_expunged, 1);
+	assert_same();
+	ck_assert_int_eq(h_count(A, "INBOX"), 39);
+	free(st);
+	st = st2;
+
+	/* and it is quiet again */
+	a0 = iter_count(A);
+	b0 = iter_count(B);
+	st2 = sync_state(st, &r);
+	ck_assert_uint_eq(iter_count(A), a0);
+	ck_assert_uint_eq(iter_count(B), b0);
+	ck_assert_uint_eq(r.boxes_skipped, 2);
+	free(st);
+	free(st2);
+}
+END_TEST
+
+/* Build the same two diverged stores in A and B: common mail, expunges,
+ * flag changes and new mail on both sides, including UID conflicts. */
+static void diverge(void)
+{
+	h_create(A, "INBOX");
+	for (unsigned int i = 1; i <= 12; i++)
+		h_save(A, "INBOX", i);
+	{
+		struct mf_sync_params p;
+		struct mf_sync_result r;
+		h_params(&p);
+		ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+		mf_sync_result_free(&r);
+	}
+	h_expunge(A, "INBOX", 4);
+	h_expunge(B, "INBOX", 9);
+	h_flags(A, "INBOX", 2, MAILFERRY_MODIFY_ADD, MAILFERRY_FLAG_SEEN, "$a");
+	h_flags(B, "INBOX", 2, MAILFERRY_MODIFY_ADD, MAILFERRY_FLAG_ANSWERED,
+	        "$b");
+	/* both sides get new mail at the same UIDs (conflicts), the same
+	 * message on both sides (paired), and more on one side */
+	for (unsigned int i = 20; i < 27; i++)
+		h_save(A, "INBOX", i);
+	for (unsigned int i = 40; i < 45; i++)
+		h_save(B, "INBOX", i);
+	h_save(B, "INBOX", 22);
+	h_save(A, "INBOX", 41);
+	h_save(A, "INBOX", 41);
+	h_flags(B, "INBOX", 13, MAILFERRY_MODIFY_ADD, MAILFERRY_FLAG_FLAGGED,
+	        NULL);
+}
+
+/* The result of a sync does not depend on the window: 1, 2, 3, 5 and the
+ * default give the same stores. */
+START_TEST(window_size_same_result)
+{
+	static const unsigned int windows[] = {0, 1, 2, 3, 5};
+	char *ref_a = NULL;
+
+	for (size_t w = 0; w < MF_N_ELEMENTS(windows); w++) {
+		struct mf_sync_params p;
+		struct mf_sync_result r;
+		struct h_snap a, b;
+		char *da;
+
+		char seed[32];
+
+		/* the same GUIDs each time: "N#run" restarts sequence N */
+		snprintf(seed, sizeof(seed), "7#%zu", w);
+		setenv("MEMDRV_SEED", seed, 1);
+		h_close(&A);
+		h_close(&B);
+		h_cleanup();
+		setup();
+		diverge();
+		h_params(&p);
+		p.window = windows[w];
+		p.full = true;
+		ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+		mf_sync_result_free(&r);
+		assert_same();
+		h_snap(A, &a);
+		da = h_snap_dump(&a);
+		if (ref_a == NULL) {
+			ref_a = da;
+		} else {
+			if (strcmp(ref_a, da) != 0)
+				fprintf(stderr, "window %u:\n%s\ndefault:\n%s",
+				        windows[w], da, ref_a);
+			ck_assert_msg(strcmp(ref_a, da) == 0,
+			              "window %u:\n%s\ndefault:\n%s",
+			              windows[w], da, ref_a);
+			free(da);
+		}
+		h_snap(B, &b);
+		h_snap_free(&a);
+		h_snap_free(&b);
+	}
+	free(ref_a);
+	unsetenv("MEMDRV_SEED");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("engine-window");
+	TCase *tc = tcase_create("window");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, stateful_noop_lists_nothing);
+	tcase_add_test(tc, window_size_same_result);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
