@@ -465,12 +465,15 @@ int maildir_index_sync(struct mailferry_mailbox *box,
 	if (hdr->uid_validity != 0 &&
 	    hdr->uid_validity != box->uidlist.uidvalidity) {
 		/* Dovecot resets the index in this case: the cache is for
-		 * another generation of UIDs */
-		maildir_log_warning(storage,
-		                    "mailbox %s: UIDVALIDITY changed (%u -> "
-		                    "%u), rebuilding the index",
-		                    box->vname, hdr->uid_validity,
-		                    box->uidlist.uidvalidity);
+		 * another generation of UIDs. An empty mailbox given a new
+		 * UIDVALIDITY (a sync handing INBOX the other side's) loses
+		 * nothing: no warning then. */
+		if (hdr->messages_count != 0 || box->uidlist.recs.count != 0)
+			maildir_log_warning(storage,
+			                    "mailbox %s: UIDVALIDITY changed "
+			                    "(%u -> %u), rebuilding the index",
+			                    box->vname, hdr->uid_validity,
+			                    box->uidlist.uidvalidity);
 		mf_index_unlock(idx);
 		mf_index_close(&box->index);
 		remove_index_files(box);
