@@ -20,7 +20,8 @@ plugins_maildir_maildir_la_SOURCES = \
 	plugins/maildir/maildir-sync.c \
 	plugins/maildir/maildir-index.c \
 	plugins/maildir/maildir-mail.c \
-	plugins/maildir/maildir-save.c
+	plugins/maildir/maildir-save.c \
+	plugins/maildir/maildir-journal.c plugins/maildir/maildir-journal.h
 plugins_maildir_maildir_la_CPPFLAGS = $(AM_CPPFLAGS) \
 	-I$(top_srcdir)/core/index $(OPENSSL_CFLAGS)
 # compressed mail (Dovecot's zlib plugin) comes from libmfcompress

@@ -16,6 +16,7 @@
 #include "mf-index.h"
 #include "mf-mailbox-log.h"
 #include "mf-uidvalidity.h"
+#include "maildir-journal.h"
 #include "maildir-storage.h"
 
 static bool dir_exists(const char *path)
@@ -860,6 +861,8 @@ int maildir_mailbox_quick_status(struct mailferry_storage *storage,
 	     hdr.uidlist_mtime_nsecs == (uint32_t)ul_st.st_mtim.tv_nsec &&
 	     maildir_uidlist_read_header(p, &ul) == 0;
 	free(p);
+	/* a killed commit's journal: the open's full sync applies it */
+	ok = ok && !maildir_journal_exists(control);
 	if (ok) {
 		ihdr = mf_index_get_header(idx);
 		ok = ihdr->uid_validity != 0 &&

@@ -18,6 +18,7 @@
 #include "mf-compress.h"
 #include "mf-file.h"
 #include "mf-index.h"
+#include "maildir-journal.h"
 #include "maildir-storage.h"
 
 struct save_item {
@@ -81,6 +82,9 @@ struct mailferry_trans {
 	MF_ARRAY(struct mailferry_uid_range) expunges;
 	MF_ARRAY(struct modseq_change) modseqs;
 	uint32_t last_want_uid;
+	/* the save journal's record lines as written (maildir-journal.h);
+	 * empty when this commit wrote none */
+	struct mf_buf journal;
 };
 
 static char **strv_dup(const char *const *v)
@@ -139,6 +143,7 @@ static void trans_free(struct mailferry_trans *t, bool unlink_tmp)
 	mf_array_free(&t->move_changes);
 	mf_array_free(&t->expunges);
 	mf_array_free(&t->modseqs);
+	mf_buf_free(&t->journal);
 	free(t);
 }
 
@@ -768,6 +773,83 @@ static int rename_noreplace(const char *from, const char *to)
 	return rename(from, to);
 }
 
+/* The base name of item's file when it is not its GUID: our unique name
+ * with Dovecot's ,S= and ,W= sizes. */
+static void item_plain_name(const struct save_item *item, struct mf_buf *out)
+{
+	mf_buf_truncate(out, 0);
+	mf_buf_printf(out, "%s,S=%llu,W=%llu", item->base,
+	              (unsigned long long)item->size,
+	              (unsigned long long)item->vsize);
+}
+
+/* The uidlist extensions of item other than its GUID (POP3 UIDL and
+ * order) into out; false when there are none. */
+static bool item_ext(const struct save_item *item, struct mf_buf *out)
+{
+	mf_buf_truncate(out, 0);
+	if (item->pop3_uidl != NULL)
+		mf_buf_printf(out, "P%s", item->pop3_uidl);
+	if (item->pop3_order != 0)
+		mf_buf_printf(out, "%sO%u", out->len > 0 ? " " : "",
+		              item->pop3_order);
+	return out->len > 0;
+}
+
+/* Add item's uidlist record (UID uid, not named after its GUID) to the
+ * journal lines in t->journal, when the name alone would lose something
+ * (a GUID, POP3 fields). Returns whether a line was added. */
+static bool journal_add_item(struct mailferry_trans *t,
+                             const struct save_item *item, uint32_t uid)
+{
+	struct mf_buf name = MF_BUF_INIT, ext = MF_BUF_INIT;
+	bool has_ext = item_ext(item, &ext);
+
+	if (item->guid == NULL && !has_ext)
+		return false;
+	item_plain_name(item, &name);
+	maildir_uidlist_format_line(uid, item->guid,
+	                            has_ext ? mf_buf_str(&ext) : NULL,
+	                            mf_buf_str(&name), &t->journal);
+	mf_buf_free(&name);
+	mf_buf_free(&ext);
+	return true;
+}
+
+/* Before the first rename: the uidlist records of the saves whose file
+ * names will not carry everything (see maildir-journal.h) go into the
+ * save journal, with the UIDs commit_saves() is going to give them.
+ * Nothing is written when every name says it all. Returns 0 or an error
+ * code. */
+static int write_journal(struct mailferry_trans *t, bool do_fsync)
+{
+	uint32_t next = t->box->uidlist.next_uid;
+	bool any = false;
+	int ret;
+
+	mf_buf_truncate(&t->journal, 0);
+	for (size_t i = 0; i < t->saves.count; i++) {
+		const struct save_item *item = &t->saves.items[i];
+		uint32_t uid = item->want_uid != 0 ? item->want_uid : next;
+
+		if (item->skipped)
+			continue;
+		if (next <= uid)
+			next = uid + 1;
+		if (item->move || item->guid_as_base)
+			continue; /* a move keeps its file and record */
+		any = journal_add_item(t, item, uid) || any;
+	}
+	if (!any)
+		return 0;
+	ret = maildir_journal_write(t->box, &t->journal, do_fsync);
+	if (ret < 0)
+		mf_buf_truncate(&t->journal, 0);
+	else
+		maildir_crash_point("commit-journal");
+	return ret;
+}
+
 /* Rename every saved file into new/ or cur/ and add it to the uidlist;
  * moves (only when expunged is not NULL) are applied in memory. */
 static int commit_saves(struct mailferry_trans *t, bool *kw_changed,
@@ -781,6 +863,7 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed,
 	/* per save: its keywords without a letter (index only) */
 	const char ***extra = mf_calloc(t->saves.count + 1, sizeof(*extra));
 	size_t nfiles = 0;
+	bool batch_fsync;
 	int ret = 0;
 
 	/* validate everything before the first rename */
@@ -808,12 +891,20 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed,
 		if (!item->move)
 			nfiles++;
 	}
+	batch_fsync = storage->fsync_mode == MAILDIR_FSYNC_OPTIMIZED &&
+	              nfiles > MAILDIR_FSYNC_BATCH_MIN;
+	if (ret == 0) {
+		pick_base_names(t);
+		/* the syncfs() below covers the journal of a batch */
+		ret = write_journal(t, maildir_fsync_commit(storage) &&
+		                           !batch_fsync);
+	}
 	if (ret == 0 && storage->fsync_mode == MAILDIR_FSYNC_OPTIMIZED &&
 	    nfiles > 0) {
 		/* data before names, once per commit and never per save:
 		 * a few files are fsync'd one by one, a batch with one
 		 * syncfs() of the filesystem holding tmp/ */
-		if (nfiles <= MAILDIR_FSYNC_BATCH_MIN) {
+		if (!batch_fsync) {
 			for (size_t i = 0; i < t->saves.count && ret == 0;
 			     i++) {
 				const char *tp = t->saves.items[i].tmp_path;
@@ -825,8 +916,6 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed,
 			ret = syncfs_dir(storage, box->path);
 		}
 	}
-	if (ret == 0)
-		pick_base_names(t);
 	mf_array_reserve(&box->saved_uids, t->saves.count);
 	for (size_t i = 0; i < t->saves.count && ret == 0; i++) {
 		struct save_item *item = &t->saves.items[i];
@@ -847,13 +936,12 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed,
 			continue;
 		}
 	again:
-		mf_buf_truncate(&name, 0);
-		if (item->guid_as_base)
+		if (item->guid_as_base) {
+			mf_buf_truncate(&name, 0);
 			mf_buf_append_str(&name, item->guid);
-		else
-			mf_buf_printf(&name, "%s,S=%llu,W=%llu", item->base,
-			              (unsigned long long)item->size,
-			              (unsigned long long)item->vsize);
+		} else {
+			item_plain_name(item, &name);
+		}
 		mf_buf_truncate(&dest, 0);
 		mf_buf_printf(&dest, "%s/%s/", box->path,
 		              to_new ? "new" : "cur");
@@ -871,8 +959,14 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed,
 			r = rename(item->tmp_path, mf_buf_str(&dest));
 		if (r < 0 && errno == EEXIST && item->guid_as_base) {
 			/* a file of that name not (yet) in the uidlist,
-			 * e.g. just delivered: a name of our own */
+			 * e.g. just delivered: a name of our own, whose GUID
+			 * the journal must then keep */
 			item->guid_as_base = false;
+			if (journal_add_item(t, item, uid) &&
+			    (ret = maildir_journal_write(
+			         box, &t->journal,
+			         maildir_fsync_commit(storage))) < 0)
+				break;
 			goto again;
 		}
 		if (r < 0) {
@@ -895,15 +989,11 @@ static int commit_saves(struct mailferry_trans *t, bool *kw_changed,
 		item->final_keywords = bits[i];
 		for (size_t k = 0; extra[i] != NULL && extra[i][k] != NULL; k++)
 			maildir_kw_op_add(box, uid, extra[i][k], true);
-		mf_buf_truncate(&ext, 0);
-		if (item->pop3_uidl != NULL)
-			mf_buf_printf(&ext, "P%s", item->pop3_uidl);
-		if (item->pop3_order != 0)
-			mf_buf_printf(&ext, "%sO%u", ext.len > 0 ? " " : "",
-			              item->pop3_order);
 		maildir_uidlist_add(ul, uid, mf_buf_str(&name), item->guid,
-		                    ext.len > 0 ? mf_buf_str(&ext) : NULL);
+		                    item_ext(item, &ext) ? mf_buf_str(&ext)
+		                                         : NULL);
 		mf_array_push(&box->saved_uids, uid);
+		maildir_crash_point("commit-renamed-one");
 	}
 	free(bits);
 	for (size_t i = 0; i < t->saves.count; i++)
@@ -1172,8 +1262,9 @@ static int commit_saves_only(struct mailferry_trans *t,
 	(void)lock;
 	if ((ret = maildir_sync_refresh_uidlist(box)) < 0)
 		return ret;
+	/* a killed commit's journal is applied by a full sync first */
 	if (ul->version != 3 || ul->needs_rewrite || !box->uidlist_id.valid ||
-	    box->keywords.broken)
+	    box->keywords.broken || maildir_journal_exists(box->control_dir))
 		return 1;
 	first_rec = ul->recs.count;
 	ret = commit_saves(t, &kw_changed, NULL);
@@ -1205,6 +1296,8 @@ static int commit_saves_only(struct mailferry_trans *t,
 		return ret;
 	}
 	maildir_uidlist_remember(box);
+	if (t->journal.len > 0)
+		maildir_journal_remove(box); /* the uidlist has it all now */
 	if (maildir_fsync_commit(storage)) {
 		char *p = mf_strdup_printf("%s/cur", box->path);
 
@@ -1224,8 +1317,10 @@ static int commit_saves_only(struct mailferry_trans *t,
 	return ret;
 }
 
-/* Write dovecot-keywords (when kw_changed) and dovecot-uidlist. */
-static int write_state(struct mailferry_mailbox *box, bool kw_changed)
+/* Write dovecot-keywords (when kw_changed) and dovecot-uidlist; remove
+ * the save journal (when journal) once the uidlist has its records. */
+static int write_state(struct mailferry_mailbox *box, bool kw_changed,
+                       bool journal)
 {
 	struct mailferry_storage *storage = box->storage;
 	char *error = NULL, *path;
@@ -1252,6 +1347,8 @@ static int write_state(struct mailferry_mailbox *box, bool kw_changed)
 		box->uidlist_id.valid = false;
 	} else {
 		maildir_uidlist_remember(box);
+		if (journal)
+			maildir_journal_remove(box);
 	}
 	mf_free(&error);
 	free(path);
@@ -1299,7 +1396,7 @@ int maildir_trans_commit(struct mailferry_trans **tp,
 		if (pass > 0) {
 			/* a client renamed files under us: list what is
 			 * done so far, rescan (still locked), go again */
-			ret = write_state(box, kw_changed);
+			ret = write_state(box, kw_changed, t->journal.len > 0);
 			kw_changed = false;
 			if (ret == 0)
 				ret = maildir_sync_ext(
@@ -1317,7 +1414,7 @@ int maildir_trans_commit(struct mailferry_trans **tp,
 	}
 	/* whatever was renamed must be listed, even after a failure */
 	{
-		int r = write_state(box, kw_changed);
+		int r = write_state(box, kw_changed, t->journal.len > 0);
 
 		if (r < 0 && ret == 0)
 			ret = r;

@@ -26,6 +26,7 @@
 #include "mf-hex.h"
 #include "mf-index.h"
 #include "mf-uidvalidity.h"
+#include "maildir-journal.h"
 #include "maildir-storage.h"
 
 struct scan_file {
@@ -34,6 +35,9 @@ struct scan_file {
 	bool in_new;
 	bool matched;
 	uint32_t uid; /* assigned UID when new */
+	/* while assign_uids() runs: the save journal's record of a new
+	 * file, NULL when it has none */
+	const struct maildir_uidlist_rec *jrec;
 };
 
 struct scan {
@@ -421,17 +425,56 @@ static int read_keywords(struct mailferry_mailbox *box)
 	return ret;
 }
 
+/* The files a killed commit renamed (named in the save journal) first,
+ * in the order of their planned UIDs, then the others in delivery
+ * order. */
 static int cmp_new_file(const void *a, const void *b)
 {
-	const struct scan_file *const *fa = a, *const *fb = b;
+	const struct scan_file *fa = *(struct scan_file *const *)a;
+	const struct scan_file *fb = *(struct scan_file *const *)b;
 
-	return maildir_fname_cmp((*fa)->fname, (*fb)->fname);
+	if ((fa->jrec != NULL) != (fb->jrec != NULL))
+		return fa->jrec != NULL ? -1 : 1;
+	if (fa->jrec != NULL && fa->jrec->uid != fb->jrec->uid)
+		return fa->jrec->uid < fb->jrec->uid ? -1 : 1;
+	return maildir_fname_cmp(fa->fname, fb->fname);
 }
 
-/* Give every unmatched file a UID, in delivery order. */
-static void assign_uids(struct mailferry_mailbox *box, struct scan *s)
+/* Records that Dovecot listed after a killed commit without the GUID or
+ * POP3 fields the save journal j has for them get those. Returns whether
+ * anything changed. */
+static bool journal_fill_recs(struct maildir_uidlist *ul,
+                              const struct maildir_uidlist *j)
+{
+	bool changed = false;
+
+	for (size_t i = 0; i < ul->recs.count && j->recs.count > 0; i++) {
+		struct maildir_uidlist_rec *rec = &ul->recs.items[i];
+		const struct maildir_uidlist_rec *jr;
+
+		if (rec->guid != NULL ||
+		    (jr = maildir_journal_find(j, rec->base)) == NULL)
+			continue;
+		if (jr->guid != NULL) {
+			rec->guid = mf_strdup(jr->guid);
+			changed = true;
+		}
+		if (rec->ext == NULL && jr->ext != NULL) {
+			rec->ext = mf_strdup(jr->ext);
+			changed = true;
+		}
+	}
+	return changed;
+}
+
+/* Give every unmatched file a UID, in delivery order. A file the save
+ * journal j (may be NULL) names gets its GUID and extensions from there,
+ * and the UID its commit meant for it when that is still free. */
+static void assign_uids(struct mailferry_mailbox *box, struct scan *s,
+                        const struct maildir_uidlist *j)
 {
 	struct maildir_uidlist *ul = &box->uidlist;
+	bool same_uv = j != NULL && j->uidvalidity == ul->uidvalidity;
 	struct scan_file **newf;
 	size_t n = 0;
 
@@ -439,12 +482,18 @@ static void assign_uids(struct mailferry_mailbox *box, struct scan *s)
 		return;
 	newf = mf_calloc(s->new_count, sizeof(*newf));
 	for (size_t i = 0; i < s->files.count; i++) {
-		if (!s->files.items[i].matched)
-			newf[n++] = &s->files.items[i];
+		struct scan_file *f = &s->files.items[i];
+
+		if (f->matched)
+			continue;
+		f->jrec = maildir_journal_find(j, f->base);
+		newf[n++] = f;
 	}
 	if (n > 1)
 		qsort(newf, n, sizeof(*newf), cmp_new_file);
 	for (size_t i = 0; i < n; i++) {
+		const struct maildir_uidlist_rec *jr = newf[i]->jrec;
+
 		if (ul->next_uid == UINT32_MAX) {
 			maildir_log_warning(box->storage,
 			                    "mailbox %s: UIDs exhausted, %s "
@@ -453,8 +502,11 @@ static void assign_uids(struct mailferry_mailbox *box, struct scan *s)
 			continue;
 		}
 		newf[i]->uid = ul->next_uid;
-		maildir_uidlist_add(ul, newf[i]->uid, newf[i]->base, NULL,
-		                    NULL);
+		if (jr != NULL && same_uv && jr->uid > ul->next_uid)
+			newf[i]->uid = jr->uid;
+		maildir_uidlist_add(ul, newf[i]->uid, newf[i]->base,
+		                    jr != NULL ? jr->guid : NULL,
+		                    jr != NULL ? jr->ext : NULL);
 		mf_array_push(&s->rec_file, (long)(newf[i] - s->files.items));
 		newf[i]->matched = true;
 	}
@@ -635,18 +687,23 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 	struct maildir_uidlist *ul = &box->uidlist;
 	struct maildir_dotlock *lock = held;
 	struct maildir_expunged_list expunged = MF_ARRAY_INIT;
+	struct maildir_uidlist journal;
+	bool need_write, have_journal = false;
 	struct scan s;
-	bool need_write;
 	int ret;
 
 	mf_zero(&s);
+	mf_zero(&journal);
 	if ((ret = read_uidlist_if_changed(box)) < 0 ||
 	    (ret = read_keywords(box)) < 0 ||
 	    (ret = scan_and_match(box, &s)) < 0)
 		goto out;
+	/* a save journal left by a killed commit: its records go into
+	 * the uidlist (and it away) under the lock */
 	need_write = s.new_count > 0 || s.missing_count > 0 ||
 	             ul->version != 3 || ul->needs_rewrite ||
-	             box->keywords.broken;
+	             box->keywords.broken ||
+	             maildir_journal_exists(box->control_dir);
 	if (need_write && !storage->readonly) {
 		if (lock == NULL &&
 		    (ret = maildir_uidlist_lock(box, &lock)) < 0) {
@@ -671,6 +728,12 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 		}
 	}
 	if (need_write) {
+		/* read now, under the lock (or as a reader of a store we
+		 * cannot write, for our view only) */
+		if ((ret = maildir_journal_read(box, &journal)) < 0)
+			goto out;
+		have_journal = ret > 0;
+		ret = 0;
 		if (ul->version != 3 || ul->uidvalidity == 0 ||
 		    !ul->have_guid) {
 			if ((ret = init_header(box)) < 0)
@@ -699,7 +762,9 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 		}
 		ul->recs.count = kept;
 		s.rec_file.count = kept;
-		assign_uids(box, &s);
+		if (have_journal)
+			(void)journal_fill_recs(ul, &journal);
+		assign_uids(box, &s, have_journal ? &journal : NULL);
 		if (ul->recs.count > 1)
 			qsort(ul->recs.items, ul->recs.count,
 			      sizeof(ul->recs.items[0]), cmp_rec_uid);
@@ -723,6 +788,8 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 			free(path);
 			ul->needs_rewrite = false;
 			maildir_uidlist_remember(box);
+			if (have_journal)
+				maildir_journal_remove(box);
 			if (box->keywords.broken) {
 				char *kpath = mf_strdup_printf(
 				    "%s/" MAILDIR_KEYWORDS_NAME,
@@ -767,6 +834,7 @@ out:
 	for (size_t i = 0; i < expunged.count; i++)
 		free(expunged.items[i].guid);
 	mf_array_free(&expunged);
+	maildir_uidlist_clear(&journal);
 	scan_free(&s);
 	return ret;
 }
@@ -958,7 +1026,9 @@ int maildir_sync_try_quick(struct mailferry_mailbox *box)
 	struct maildir_file_id ulid;
 	int ret;
 
-	if (box->index == NULL || !index_describes(box, &hdr, &ulid))
+	/* a killed commit's journal: only a full sync applies it */
+	if (box->index == NULL || maildir_journal_exists(box->control_dir) ||
+	    !index_describes(box, &hdr, &ulid))
 		return 0;
 	if (!ulid.valid) {
 		/* box->msgs is still the mailbox */
@@ -1038,8 +1108,8 @@ int maildir_sync_try_lazy(struct mailferry_mailbox *box)
 
 	if (!box->lazy && box->msgs.count > 0)
 		return maildir_sync_try_quick(box);
-	if (box->index == NULL || !index_describes(box, &hdr, &ulid) ||
-	    !ulid.valid)
+	if (box->index == NULL || maildir_journal_exists(box->control_dir) ||
+	    !index_describes(box, &hdr, &ulid) || !ulid.valid)
 		return maildir_sync_try_quick(box);
 	path = mf_strdup_printf("%s/new", box->path);
 	ok = maildir_status_without_new(box->index, path);

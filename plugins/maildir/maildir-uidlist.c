@@ -349,19 +349,27 @@ int maildir_uidlist_read(struct maildir_uidlist *ul, const char *path,
 	return 0;
 }
 
+void maildir_uidlist_format_line(uint32_t uid, const char *guid,
+                                 const char *ext, const char *base,
+                                 struct mf_buf *out)
+{
+	mf_buf_printf(out, "%u", uid);
+	if (guid != NULL)
+		mf_buf_printf(out, " G%s", guid);
+	if (ext != NULL)
+		mf_buf_printf(out, " %s", ext);
+	mf_buf_printf(out, " :%s\n", base);
+}
+
 static void format_rec(const struct maildir_uidlist_rec *rec,
                        struct mf_buf *out)
 {
-	mf_buf_printf(out, "%u", rec->uid);
-	if (rec->guid != NULL)
-		mf_buf_printf(out, " G%s", rec->guid);
-	if (rec->ext != NULL)
-		mf_buf_printf(out, " %s", rec->ext);
-	mf_buf_printf(out, " :%s\n", rec->base);
+	maildir_uidlist_format_line(rec->uid, rec->guid, rec->ext, rec->base,
+	                            out);
 }
 
-void maildir_uidlist_format(const struct maildir_uidlist *ul,
-                            struct mf_buf *out)
+void maildir_uidlist_format_header(const struct maildir_uidlist *ul,
+                                   struct mf_buf *out)
 {
 	char guid[MF_GUID128_HEX_LEN];
 
@@ -371,6 +379,12 @@ void maildir_uidlist_format(const struct maildir_uidlist *ul,
 	if (ul->hdr_extra != NULL)
 		mf_buf_printf(out, " %s", ul->hdr_extra);
 	mf_buf_append_c(out, '\n');
+}
+
+void maildir_uidlist_format(const struct maildir_uidlist *ul,
+                            struct mf_buf *out)
+{
+	maildir_uidlist_format_header(ul, out);
 	for (size_t i = 0; i < ul->recs.count; i++)
 		format_rec(&ul->recs.items[i], out);
 }

@@ -63,6 +63,14 @@ int maildir_uidlist_read(struct maildir_uidlist *ul, const char *path,
 void maildir_uidlist_format(const struct maildir_uidlist *ul,
                             struct mf_buf *out);
 
+/* The header line of ul (as maildir_uidlist_format() writes it). */
+void maildir_uidlist_format_header(const struct maildir_uidlist *ul,
+                                   struct mf_buf *out);
+/* One version 3 record line; guid and ext may be NULL. */
+void maildir_uidlist_format_line(uint32_t uid, const char *guid,
+                                 const char *ext, const char *base,
+                                 struct mf_buf *out);
+
 /* Write ul to path via path.tmp + rename (fdatasync first when
  * do_fsync); the new file gets perm's mode and owner (NULL: 0600, ours).
  * The caller holds the uidlist lock. Returns 0 or -1 with *error_r. */
