@@ -8,7 +8,7 @@ core_engine_libmfengine_la_SOURCES = \
 	core/engine/mf-sync-tree.c core/engine/mf-sync-tree.h \
 	core/engine/mf-sync-tree-fill.c core/engine/mf-sync-tree-ops.c \
 	core/engine/mf-sync-msgs.c core/engine/mf-sync-box.h \
-	core/engine/mf-sync-stream.c \
+	core/engine/mf-sync-stream.c core/engine/mf-sync-spill.c \
 	core/engine/mf-sync-read.c core/engine/mf-sync-merge.c \
 	core/engine/mf-sync-apply.c core/engine/mf-sync-kw.c \
 	core/engine/mf-sync-flags.c \

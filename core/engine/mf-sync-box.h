@@ -122,6 +122,8 @@ struct mf_flag_op {
 	uint64_t min_modseq;
 };
 
+struct mf_spill;
+
 struct mf_box_sync {
 	struct mf_sync_ctx *ctx;
 	struct mf_box_side b[2];
@@ -147,6 +149,9 @@ struct mf_box_sync {
 	size_t pend_max;
 	/* the plans were carried out window by window and are gone */
 	bool streamed;
+	/* the merge through temporary files (mf-sync-spill.c), owned; kept
+	 * until the state is made (by identity it knows what was saved) */
+	struct mf_spill *spill;
 	/* saves and moves planned, and what the progress total counts of
 	 * this mailbox */
 	uint64_t planned, progress_msgs;
@@ -187,6 +192,11 @@ int mf_box_read_incremental(struct mf_box_sync *bs, bool above);
 bool mf_box_id_equal(const struct mf_box_msg *a, const struct mf_box_msg *b);
 void mf_box_add_flag_op(struct mf_box_side *b, uint32_t uid, uint32_t flags,
                         uint32_t kw, uint64_t min_modseq);
+/* The flags and keywords both sides get for a message both have (l the
+ * local instance, r the remote one). */
+void mf_box_merge_flags(struct mf_box_sync *bs, const struct mf_box_msg *l,
+                        const struct mf_box_msg *r, uint32_t *flags_r,
+                        uint32_t *kw_r);
 void mf_box_set_common_flags(struct mf_box_sync *bs, const struct mf_box_msg *l,
                              const struct mf_box_msg *r);
 /* Plan the expunge of uid (message id) on b. */
@@ -225,6 +235,9 @@ int mf_box_apply_changes(struct mf_box_sync *bs, int di, bool expunges);
 /* Carry out both sides' planned saves and flag changes, and the planned
  * expunges when all is set or too many are waiting; then forget them. */
 int mf_box_flush(struct mf_box_sync *bs, bool all);
+/* Side i's next unconsumed message of its cursor (NULL at the end);
+ * reading a new window carries out the plans first. */
+int mf_box_cur_peek(struct mf_box_sync *bs, int i, struct mf_box_msg **m_r);
 /* Carry out every plan (saves, flags, expunges) and keep the plans. */
 int mf_box_apply_all(struct mf_box_sync *bs);
 /* The windowed sync of one mailbox (everything but by-identity syncs):
@@ -242,6 +255,17 @@ int mf_box_backup_ids_stream(struct mf_box_sync *bs);
 int mf_box_read_state(struct mf_box_sync *bs,
                       const struct mf_sync_box_state *state, bool above);
 void mf_box_side_reset(struct mf_box_side *b);
+
+/* mf-sync-spill.c */
+/* New mail on both sides above the last common UID (or by identity,
+ * anything above it), from the cursors' positions to their ends, merged
+ * through temporary files: decides and applies, sets bs->next_uid. */
+int mf_box_spill_merge(struct mf_box_sync *bs);
+/* Log the saves just made (by identity), for the state. */
+void mf_box_spill_log_saves(struct mf_box_sync *bs);
+/* mf_box_verified_lcu() after a spilled merge. */
+uint32_t mf_box_spill_verified_lcu(struct mf_box_sync *bs);
+void mf_box_spill_free(struct mf_spill **spp);
 
 /* mf-sync-msgs.c */
 int mf_box_refresh_status(struct mf_box_side *b);

@@ -152,9 +152,9 @@ static bool prefer_local_side(const struct mf_box_sync *bs,
 }
 
 /* Merge a message both sides have: each side gets the merged flags. */
-static void merge_common(struct mf_box_sync *bs, const struct mf_box_msg *l,
-                         const struct mf_box_msg *r, uint32_t *flags_r,
-                         uint32_t *kw_r)
+void mf_box_merge_flags(struct mf_box_sync *bs, const struct mf_box_msg *l,
+                        const struct mf_box_msg *r, uint32_t *flags_r,
+                        uint32_t *kw_r)
 {
 	bool prefer_local;
 
@@ -184,7 +184,7 @@ void mf_box_set_common_flags(struct mf_box_sync *bs, const struct mf_box_msg *l,
 	uint32_t flags, kw;
 	uint64_t modseq = MF_MAX(l->modseq, r->modseq);
 
-	merge_common(bs, l, r, &flags, &kw);
+	mf_box_merge_flags(bs, l, r, &flags, &kw);
 	if (flags != l->flags || kw != l->kw)
 		add_flag_op(&bs->b[0], l->uid, flags, kw, modseq);
 	if (flags != r->flags || kw != r->kw)
@@ -475,7 +475,7 @@ void mf_box_merge_new(struct mf_box_sync *bs)
 		if (mo != NULL) {
 			const struct mf_box_msg *l = a->side == 0 ? ma : mo;
 			const struct mf_box_msg *r = a->side == 0 ? mo : ma;
-			merge_common(bs, l, r, &flags, &kw);
+			mf_box_merge_flags(bs, l, r, &flags, &kw);
 			modseq = MF_MAX(l->modseq, r->modseq);
 		} else if (p->mode == MF_ENGINE_BACKUP &&
 		           a->side != bs->ctx->source) {
@@ -638,6 +638,8 @@ uint32_t mf_box_verified_lcu(struct mf_box_sync *bs)
 		return bs->lcu;
 	if (bs->streamed)
 		return 0; /* the plans are gone: vouch for nothing */
+	if (bs->spill != NULL)
+		return mf_box_spill_verified_lcu(bs);
 	for (int k = 0; k < 2; k++)
 		after_apply(bs, &bs->b[k], &l[k], &cap);
 	while (i < l[0].count || j < l[1].count) {

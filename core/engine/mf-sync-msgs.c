@@ -277,7 +277,10 @@ static int sync_box(struct mf_box_sync *bs,
 		mf_box_side_reset(&bs->b[i]);
 	bs->start_modseq =
 	    MF_MIN(bs->b[0].st.highest_modseq, bs->b[1].st.highest_modseq);
-	if (bs->ids)
+	mf_box_spill_free(&bs->spill);
+	/* a backup by identity makes the destination the source's multiset
+	 * (both lists whole); every other sync walks windows */
+	if (bs->ids && bs->ctx->p->mode == MF_ENGINE_BACKUP)
 		return sync_in_memory(bs, state);
 	return mf_box_sync_stream(bs, state);
 }
@@ -577,6 +580,7 @@ state_out:
 out:
 	for (int i = 0; i < 2; i++)
 		bside_free(&bs.b[i]);
+	mf_box_spill_free(&bs.spill);
 	mf_kw_free(&bs.kw);
 	return ret < 0 ? ret : 0;
 }

@@ -117,8 +117,10 @@ int mf_box_flush(struct mf_box_sync *bs, bool all)
 
 	for (int i = 0; i < 2; i++)
 		exp[i] = all || bs->b[i].expunges.count >= bs->pend_max;
-	if (!bs->saves_aborted)
+	if (!bs->saves_aborted) {
 		ret = apply_plans(bs, exp);
+		mf_box_spill_log_saves(bs);
+	}
 	for (int i = 0; i < 2; i++) {
 		struct mf_box_side *b = &bs->b[i];
 		b->saves.count = 0;
@@ -174,6 +176,12 @@ static int cur_fill(struct mf_box_sync *bs, struct mf_box_side *b)
 	if (end >= b->cur_last || end + 1 >= b->st.uidnext)
 		end = b->cur_last;
 	mf_box_query_init(&q, mf_box_query_fields(bs));
+	if (bs->ids && bs->stateful) {
+		/* by identity, flags are merged by modseq against the
+		 * state (the whole logged history would bring back
+		 * changes the state already covers) */
+		q.fields &= ~MAILFERRY_FIELD_CHANGES;
+	}
 	q.uid_first = b->cur_next;
 	q.uid_last = (uint32_t)end;
 	ret = mf_box_read_msgs(bs, b, &q, bs->window, &full);
@@ -238,7 +246,7 @@ static void cur_preload(struct mf_box_side *b)
 /* The next unconsumed message of side i (NULL at the end, or once the
  * mailbox is given up for this run). Consuming it is cur_pos++. Reading
  * a new window carries out the plans first. */
-static int cur_peek(struct mf_box_sync *bs, int i, struct mf_box_msg **m_r)
+int mf_box_cur_peek(struct mf_box_sync *bs, int i, struct mf_box_msg **m_r)
 {
 	struct mf_box_side *b = &bs->b[i];
 	int ret;
@@ -287,10 +295,10 @@ static int cur_drain(struct mf_box_sync *bs, struct mf_box_side *b)
 static int peek2(struct mf_box_sync *bs, struct mf_box_msg **l_r,
                  struct mf_box_msg **r_r)
 {
-	int ret = cur_peek(bs, 0, l_r);
+	int ret = mf_box_cur_peek(bs, 0, l_r);
 
 	if (ret == 0)
-		ret = cur_peek(bs, 1, r_r);
+		ret = mf_box_cur_peek(bs, 1, r_r);
 	/* reading side 1 never replaces side 0's window */
 	return ret;
 }
@@ -389,11 +397,11 @@ static int one_sided(struct mf_box_sync *bs, int si)
 	 * when it cannot be written) */
 	if (O->s->writable) {
 		uint32_t start = MF_MAX(first, onext);
-		ret = cur_peek(bs, si, &m);
+		ret = mf_box_cur_peek(bs, si, &m);
 		if (ret == 0 && (m == NULL || m->uid < start))
 			ret = cur_start(bs, S, start, UINT32_MAX);
 		while (ret == 0) {
-			ret = cur_peek(bs, si, &m);
+			ret = mf_box_cur_peek(bs, si, &m);
 			if (ret < 0 || m == NULL)
 				break;
 			(void)plan_one(bs, si, m, m->uid);
@@ -407,7 +415,7 @@ static int one_sided(struct mf_box_sync *bs, int si)
 	if ((O->s->writable || S->s->writable) && onext > first) {
 		ret = cur_start(bs, S, first, onext - 1);
 		while (ret == 0) {
-			ret = cur_peek(bs, si, &m);
+			ret = mf_box_cur_peek(bs, si, &m);
 			if (ret < 0 || m == NULL)
 				break;
 			if (plan_one(bs, si, m, next))
@@ -422,10 +430,17 @@ static int one_sided(struct mf_box_sync *bs, int si)
 }
 
 /* Both sides have messages above the last common UID: dsync pairs and
- * numbers them together (mf_box_merge_new), in memory. */
+ * numbers them together, in memory (mf_box_merge_new) when what is left
+ * was read already, else through temporary files (mf-sync-spill.c). By
+ * identity the files also tell the state what holds the same message on
+ * both sides afterwards. */
 static int both_sided(struct mf_box_sync *bs)
 {
-	int ret = flush_for_window(bs);
+	int ret;
+
+	if (bs->ids || !bs->b[0].cur_done || !bs->b[1].cur_done)
+		return mf_box_spill_merge(bs);
+	ret = flush_for_window(bs);
 
 	for (int i = 0; i < 2 && ret >= 0; i++)
 		ret = cur_drain(bs, &bs->b[i]);
@@ -442,7 +457,7 @@ static int sync_above(struct mf_box_sync *bs)
 
 	if (ret < 0)
 		return ret;
-	if (l != NULL && r != NULL)
+	if ((l != NULL && r != NULL) || (bs->ids && (l != NULL || r != NULL)))
 		return both_sided(bs);
 	if (l != NULL || r != NULL)
 		return one_sided(bs, l != NULL ? 0 : 1);
@@ -470,9 +485,9 @@ static int backup_walk(struct mf_box_sync *bs)
 	int ret;
 
 	for (;;) {
-		ret = cur_peek(bs, si, &s);
+		ret = mf_box_cur_peek(bs, si, &s);
 		if (ret == 0)
-			ret = cur_peek(bs, di, &d);
+			ret = mf_box_cur_peek(bs, di, &d);
 		if (ret < 0)
 			return ret;
 		if (s == NULL && d == NULL)
@@ -509,7 +524,7 @@ int mf_box_backup_ids_stream(struct mf_box_sync *bs)
 	bs->next_uid = 0; /* nothing to raise: UIDs are the store's */
 	ret = cur_start(bs, S, 1, UINT32_MAX);
 	while (ret == 0) {
-		ret = cur_peek(bs, si, &s);
+		ret = mf_box_cur_peek(bs, si, &s);
 		if (ret < 0 || s == NULL)
 			break;
 		mf_box_backup_ids_save(bs, s);

@@ -9,6 +9,13 @@
  * changed flags are kept sparsely, other saved messages as records.
  * Changes are kept in memory only: enough for the engine to sync two such
  * stores and for the test to check the result.
+ *
+ * Options: OFFSET=d with FROM=f: the message at UID u > f is message
+ * number u + d (GUID hex(u + d), Message-ID <u+d@gen>) instead of u, so
+ * two stores can share a first part and then differ, or hold the same
+ * messages at other UIDs; NOGUIDS=1: no message GUIDs (the engine matches
+ * by header hash); NOSAVEUID=1: saves cannot ask for a UID (the engine
+ * matches by identity, as with an IMAP server).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +48,7 @@ struct mailferry_storage {
 	MF_ARRAY(struct extra) extra;    /* sorted by UID */
 	uint32_t count;
 	uint32_t uidnext;
+	uint32_t from, offset; /* OFFSET= / FROM= */
 	uint64_t modseq;
 	struct mailferry_storage_info info;
 };
@@ -104,6 +112,12 @@ static void over_set(struct mailferry_storage *st, uint32_t uid, uint32_t flags)
 	o->modseq = st->modseq;
 }
 
+/* The message number of a generated message at uid. */
+static uint32_t gen_number(const struct mailferry_storage *st, uint32_t uid)
+{
+	return uid > st->from ? uid + st->offset : uid;
+}
+
 static uint32_t gen_flags(struct mailferry_storage *st, uint32_t uid)
 {
 	const struct flag_over *o = over_find(st, uid);
@@ -153,6 +167,21 @@ static int g_open(struct mailferry_ctx *ctx,
 	                MAILFERRY_CAP_SAVE_UID | MAILFERRY_CAP_MODSEQ |
 	                MAILFERRY_CAP_MAILBOX_GUIDS |
 	                MAILFERRY_CAP_GUID128_ONLY;
+	for (size_t i = 0; i < p->option_count; i++) {
+		const char *k = p->option_keys[i], *v = p->option_values[i];
+		uint32_t val = v != NULL ? (uint32_t)strtoul(v, NULL, 10) : 0;
+
+		if (strcmp(k, "OFFSET") == 0)
+			st->offset = val;
+		else if (strcmp(k, "FROM") == 0)
+			st->from = val;
+		else if (strcmp(k, "NOGUIDS") == 0)
+			st->info.caps &= ~(MAILFERRY_CAP_MSG_GUIDS |
+			                   MAILFERRY_CAP_SAVE_GUID |
+			                   MAILFERRY_CAP_GUID128_ONLY);
+		else if (strcmp(k, "NOSAVEUID") == 0)
+			st->info.caps &= ~MAILFERRY_CAP_SAVE_UID;
+	}
 	st->info.hier_sep = '/';
 	st->info.display = "gendrv";
 	*st_r = st;
@@ -364,7 +393,8 @@ static int g_iter_next(struct mailferry_msg_iter *it,
 		/* generated messages never changed after modseq u */
 		if (it->q.changed_since >= gen_modseq(st, p))
 			continue;
-		snprintf(it->guid, sizeof(it->guid), "%032x", p);
+		snprintf(it->guid, sizeof(it->guid), "%032x",
+		         gen_number(st, p));
 		it->msg.uid = p;
 		it->msg.guid = it->guid;
 		it->msg.flags = gen_flags(st, p);
@@ -394,11 +424,11 @@ static int g_msg_open(struct mailferry_mailbox *box, uint32_t uid,
 {
 	struct mailferry_stream *s = mf_calloc(1, sizeof(*s));
 
-	(void)box;
+	uint32_t n = gen_number(box->st, uid);
+
 	(void)flags;
-	s->len =
-	    (size_t)snprintf(s->text, sizeof(s->text),
-	                     "Message-ID: <%u@gen>\n\nbody %u\n", uid, uid);
+	s->len = (size_t)snprintf(s->text, sizeof(s->text),
+	                          "Message-ID: <%u@gen>\n\nbody %u\n", n, n);
 	*s_r = s;
 	return 0;
 }
@@ -534,7 +564,7 @@ static int g_commit(struct mailferry_trans **tp,
 			e.uid = st->uidnext;
 		st->uidnext = e.uid + 1;
 		st->count++;
-		snprintf(hex, sizeof(hex), "%032x", e.uid);
+		snprintf(hex, sizeof(hex), "%032x", gen_number(st, e.uid));
 		if (strcmp(hex, e.guid) == 0) {
 			/* the form of a generated message: one bit */
 			set_present(st, e.uid, true);

@@ -148,6 +148,93 @@ static void into_empty(uint32_t n, enum mf_engine_mode mode)
 	h_close(&b);
 }
 
+/* New mail on both sides above the last common UID: two stores share
+ * their first 50,000 messages, then each has n other ones at the same
+ * UIDs (all conflicts: every one of them gets a new UID on both sides).
+ * A dry run does all the reading, pairing and numbering without making
+ * the stores grow, so the peak is the engine's; a real run of a smaller
+ * pair checks the result. */
+static void both_new(uint32_t n, bool dry_run)
+{
+	char loc[96];
+	struct mf_storage *a, *b;
+	struct mf_sync_params p;
+	struct mf_sync_result r;
+	double t0;
+
+	a = gen(50000 + n);
+	snprintf(loc, sizeof(loc), "gendrv:%u:FROM=50000:OFFSET=10000000",
+	         50000 + n);
+	b = h_open_loc(loc);
+	h_params(&p);
+	p.window = 0;
+	p.full = true;
+	p.dry_run = dry_run;
+	t0 = now();
+	ck_assert_int_eq(h_sync(&p, a, b, &r), 0);
+	/* each side: its own n moved to new UIDs, the other's n saved */
+	ck_assert_uint_eq(r.msgs_saved, 2 * (uint64_t)n);
+	ck_assert_uint_eq(r.msgs_moved, 2 * (uint64_t)n);
+	ck_assert_uint_eq(r.msgs_expunged, 0);
+	mf_sync_result_free(&r);
+	report(dry_run ? "two-way, new mail on both sides (dry run)"
+	               : "two-way, new mail on both sides",
+	       n, now() - t0);
+	if (!dry_run) {
+		ck_assert_int_eq(h_count(a, "INBOX"), (int)(50000 + 2 * n));
+		ck_assert_int_eq(h_count(b, "INBOX"), (int)(50000 + 2 * n));
+		assert_noop(&p, a, b, n);
+	}
+	h_close(&a);
+	h_close(&b);
+}
+
+START_TEST(twoway_both_sides_new)
+{
+	h_init();
+	both_new(200000, true);
+	both_new(20000, false);
+	h_cleanup();
+}
+END_TEST
+
+/* By identity (header hashes; one side cannot keep UIDs, as an IMAP
+ * server): n messages each, the last 50,000 of one side are the first
+ * 50,000 of the other (the same messages at other UIDs). Dry run, as
+ * above: both sides get what they lack. */
+START_TEST(twoway_by_identity)
+{
+	const uint32_t n = 200000, overlap = 50000;
+	char loc[96];
+	struct mf_storage *a, *b;
+	struct mf_sync_params p;
+	struct mf_sync_result r;
+	double t0;
+
+	h_init();
+	snprintf(loc, sizeof(loc), "gendrv:%u:NOGUIDS=1", n);
+	a = h_open_loc(loc);
+	snprintf(loc, sizeof(loc), "gendrv:%u:NOGUIDS=1:NOSAVEUID=1:OFFSET=%u",
+	         n, n - overlap);
+	b = h_open_loc(loc);
+	h_params(&p);
+	p.window = 0;
+	p.full = true;
+	p.dry_run = true;
+	t0 = now();
+	ck_assert_int_eq(h_sync(&p, a, b, &r), 0);
+	ck_assert_uint_eq(r.msgs_saved, 2 * (uint64_t)(n - overlap));
+	ck_assert_uint_eq(r.msgs_moved + r.msgs_expunged + r.msgs_flag_changed,
+	                  0);
+	mf_sync_result_free(&r);
+	report("two-way by identity, 50,000 in common (dry run)", n,
+	       now() - t0);
+	h_close(&a);
+	h_close(&b);
+	h_cleanup();
+}
+END_TEST
+
 /* 200,000 messages, then 1,000,000 in the same process: the peak after
  * the big one is no more than GROWTH_MB above the small one's. */
 static void both_sizes(void (*run)(uint32_t, int), int arg)
@@ -208,6 +295,12 @@ int main(void)
 	tcase_add_test(tc, twoway_new_and_flags);
 	tcase_add_test(tc, conversion_into_empty);
 	tcase_add_test(tc, first_twoway_into_empty);
+	suite_add_tcase(s, tc);
+	/* what is merged through temporary files (CK_RUN_CASE=merge) */
+	tc = tcase_create("merge");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, twoway_both_sides_new);
+	tcase_add_test(tc, twoway_by_identity);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -223,6 +223,76 @@ START_TEST(window_size_same_result)
 }
 END_TEST
 
+/* By identity (B cannot keep UIDs, neither has GUIDs): the in-memory
+ * merge (the default window) and the one through temporary files
+ * (windows 1 and 3) give the same stores and the same state, and a
+ * stateful run after it finds nothing to do. */
+START_TEST(by_identity_window_same_result)
+{
+	static const unsigned int windows[] = {0, 1, 3};
+	char *ref[3] = {NULL, NULL, NULL};
+
+	for (size_t w = 0; w < MF_N_ELEMENTS(windows); w++) {
+		struct mf_sync_params p;
+		struct mf_sync_result r;
+		struct h_snap a, b;
+		char seed[32], *cur[3], *st;
+
+		snprintf(seed, sizeof(seed), "9#%zu", w);
+		setenv("MEMDRV_SEED", seed, 1);
+		h_close(&A);
+		h_close(&B);
+		h_cleanup();
+		h_init();
+		A = h_open("a", ":NOGUIDS=1");
+		B = h_open("b", ":NOGUIDS=1:IMAPLIKE=1");
+		h_create(A, "INBOX");
+		h_create(B, "INBOX");
+		/* 2, 5, 8 on both sides (at other UIDs), the rest on one */
+		for (unsigned int i = 1; i <= 9; i++)
+			h_save(A, "INBOX", i);
+		for (unsigned int i = 2; i <= 14; i += 3)
+			h_save(B, "INBOX", i);
+		h_save(B, "INBOX", 20);
+		h_flags(B, "INBOX", 1, MAILFERRY_MODIFY_ADD,
+		        MAILFERRY_FLAG_FLAGGED, "$x");
+		h_params(&p);
+		p.window = windows[w];
+		p.state = "";
+		ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+		st = mf_strdup(r.state);
+		mf_sync_result_free(&r);
+		h_snap(A, &a);
+		h_snap(B, &b);
+		cur[0] = h_snap_dump(&a);
+		cur[1] = h_snap_dump(&b);
+		cur[2] = st;
+		ck_assert_ptr_null(h_snap_diff_content(&a, &b));
+		h_snap_free(&a);
+		h_snap_free(&b);
+		/* nothing left to do, with the state */
+		p.state = st;
+		ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+		ck_assert_uint_eq(
+		    r.msgs_saved + r.msgs_flag_changed + r.msgs_expunged, 0);
+		mf_sync_result_free(&r);
+		for (int k = 0; k < 3; k++) {
+			if (ref[k] == NULL) {
+				ref[k] = cur[k];
+				continue;
+			}
+			ck_assert_msg(strcmp(ref[k], cur[k]) == 0,
+			              "window %u:\n%s\ndefault:\n%s",
+			              windows[w], cur[k], ref[k]);
+			free(cur[k]);
+		}
+	}
+	for (int k = 0; k < 3; k++)
+		free(ref[k]);
+	unsetenv("MEMDRV_SEED");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("engine-window");
@@ -234,6 +304,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, stateful_noop_lists_nothing);
 	tcase_add_test(tc, window_size_same_result);
+	tcase_add_test(tc, by_identity_window_same_result);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
