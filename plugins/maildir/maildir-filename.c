@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -161,7 +162,22 @@ static void append_escaped_host(struct mf_buf *dest)
 	}
 }
 
+void maildir_fname_suffix(struct mf_buf *dest)
+{
+	mf_buf_printf(dest, "P%ld.", (long)getpid());
+	append_escaped_host(dest);
+}
+
 void maildir_fname_generate(struct mf_buf *dest)
+{
+	struct mf_buf suffix = MF_BUF_INIT;
+
+	maildir_fname_suffix(&suffix);
+	maildir_fname_generate_with(dest, mf_buf_str(&suffix));
+	mf_buf_free(&suffix);
+}
+
+void maildir_fname_generate_with(struct mf_buf *dest, const char *suffix)
 {
 	static struct timeval last;
 	struct timeval tv;
@@ -176,9 +192,27 @@ void maildir_fname_generate(struct mf_buf *dest)
 		}
 	}
 	last = tv;
-	mf_buf_printf(dest, "%lld.M%ldP%ld.", (long long)tv.tv_sec,
-	              (long)tv.tv_usec, (long)getpid());
-	append_escaped_host(dest);
+	mf_buf_printf(dest, "%lld.M%ld%s", (long long)tv.tv_sec,
+	              (long)tv.tv_usec, suffix);
+}
+
+uint64_t maildir_count_bare_lf(const void *data, size_t size, bool *last_cr)
+{
+	const char *p = data, *end = p + size, *nl;
+	bool cr_before = *last_cr;
+	uint64_t n = 0;
+
+	if (size == 0)
+		return 0;
+	/* memchr() is vectorised: mail has few LFs per byte */
+	while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		if (!(nl > p ? nl[-1] == '\r' : cr_before))
+			n++;
+		p = nl + 1;
+		cr_before = false; /* the byte before p is this LF */
+	}
+	*last_cr = end[-1] == '\r';
+	return n;
 }
 
 /* Parse "<secs>.M<usecs>" at the start of name. */

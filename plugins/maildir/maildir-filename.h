@@ -50,6 +50,18 @@ void maildir_fname_build(const char *fname,
  * (hostname with '/' and ':' escaped as Dovecot does). Unique within the
  * process even when called twice in the same microsecond. */
 void maildir_fname_generate(struct mf_buf *dest);
+/* The same with the "P<pid>.<host>" part given: suffix as
+ * maildir_fname_suffix() made it in this process (saves compute it once
+ * per transaction: getpid() and gethostname() are system calls). */
+void maildir_fname_generate_with(struct mf_buf *dest, const char *suffix);
+/* Append "P<pid>.<host>" (escaped) to dest. */
+void maildir_fname_suffix(struct mf_buf *dest);
+
+/* The number of LFs in data (size bytes) not preceded by a CR: what the
+ * virtual size (CRLF line ends) adds to the size. *last_cr says whether
+ * the byte before data was a CR (false at the start) and is updated to
+ * the last byte of data, so a stream can be counted in pieces. */
+uint64_t maildir_count_bare_lf(const void *data, size_t size, bool *last_cr);
 
 /* Order of two file names for assigning UIDs to new files: by the seconds
  * and microseconds in the unique part when both have them, then by name. */

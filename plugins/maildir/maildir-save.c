@@ -82,6 +82,8 @@ struct mailferry_trans {
 	MF_ARRAY(struct mailferry_uid_range) expunges;
 	MF_ARRAY(struct modseq_change) modseqs;
 	uint32_t last_want_uid;
+	/* "P<pid>.<host>" of the tmp file names, computed once */
+	struct mf_buf name_suffix;
 	/* the save journal's record lines as written (maildir-journal.h);
 	 * empty when this commit wrote none */
 	struct mf_buf journal;
@@ -144,6 +146,7 @@ static void trans_free(struct mailferry_trans *t, bool unlink_tmp)
 	mf_array_free(&t->expunges);
 	mf_array_free(&t->modseqs);
 	mf_buf_free(&t->journal);
+	mf_buf_free(&t->name_suffix);
 	free(t);
 }
 
@@ -165,6 +168,7 @@ int maildir_trans_begin(struct mailferry_mailbox *box, uint32_t flags,
 	t->box = box;
 	t->flags = flags;
 	t->cur_fd = -1;
+	maildir_fname_suffix(&t->name_suffix);
 	*trans_r = t;
 	return 0;
 }
@@ -222,7 +226,7 @@ static struct save_item *new_item(struct mailferry_trans *t,
 	struct save_item *item = mf_array_append_zero(&t->saves);
 	struct mf_buf base = MF_BUF_INIT;
 
-	maildir_fname_generate(&base);
+	maildir_fname_generate_with(&base, mf_buf_str(&t->name_suffix));
 	item->base = mf_buf_detach(&base);
 	item->tmp_path =
 	    mf_strdup_printf("%s/tmp/%s", t->box->path, item->base);
@@ -336,7 +340,6 @@ static int save_output(struct mailferry_trans *t, const void *data, size_t size,
 
 int maildir_save_write(struct mailferry_trans *t, const void *data, size_t size)
 {
-	const char *p = data;
 	int ret;
 
 	if (t->cur == NULL)
@@ -348,11 +351,7 @@ int maildir_save_write(struct mailferry_trans *t, const void *data, size_t size)
 		t->cur_failed = true;
 		return ret;
 	}
-	for (size_t i = 0; i < size; i++) {
-		if (p[i] == '\n' && !t->cur_last_cr)
-			t->cur->vsize++;
-		t->cur_last_cr = p[i] == '\r';
-	}
+	t->cur->vsize += maildir_count_bare_lf(data, size, &t->cur_last_cr);
 	t->cur->size += size;
 	t->cur->vsize += size;
 	return 0;
@@ -1553,13 +1552,8 @@ static int vsize_of_path(const char *path, uint64_t size, uint64_t *vsize_r)
 	if (fd < 0)
 		return -1;
 	*vsize_r = size;
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		for (ssize_t i = 0; i < n; i++) {
-			if (buf[i] == '\n' && !last_cr)
-				(*vsize_r)++;
-			last_cr = buf[i] == '\r';
-		}
-	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		*vsize_r += maildir_count_bare_lf(buf, (size_t)n, &last_cr);
 	close(fd);
 	return n < 0 ? -1 : 0;
 }

@@ -198,6 +198,42 @@ START_TEST(test_fname_generate)
 }
 END_TEST
 
+/* Bare LFs counted per byte, the reference for maildir_count_bare_lf(). */
+static uint64_t bare_lf_ref(const char *s, size_t len)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n += s[i] == '\n' && (i == 0 || s[i - 1] != '\r');
+	return n;
+}
+
+START_TEST(test_count_bare_lf)
+{
+	static const char *const samples[] = {
+	    "",   "\n",        "\r\n",       "a\nb\r\nc\n\n\r\r\n",
+	    "\r", "x\r\n\n\r", "no newline", "\n\n\n\r\n\r\n",
+	};
+
+	for (size_t k = 0; k < sizeof(samples) / sizeof(samples[0]); k++) {
+		const char *s = samples[k];
+		size_t len = strlen(s);
+
+		/* whole, and split at every position (a CR ending one
+		 * write and its LF starting the next) */
+		for (size_t cut = 0; cut <= len; cut++) {
+			bool last_cr = false;
+			uint64_t n = maildir_count_bare_lf(s, cut, &last_cr);
+
+			n +=
+			    maildir_count_bare_lf(s + cut, len - cut, &last_cr);
+			ck_assert_uint_eq(n, bare_lf_ref(s, len));
+			ck_assert(last_cr == (len > 0 && s[len - 1] == '\r'));
+		}
+	}
+}
+END_TEST
+
 /* ---- dovecot-keywords ---- */
 
 START_TEST(test_keywords)
@@ -526,6 +562,7 @@ static Suite *formats_suite(void)
 	tcase_add_test(tc, test_fname_parse);
 	tcase_add_test(tc, test_fname_build);
 	tcase_add_test(tc, test_fname_generate);
+	tcase_add_test(tc, test_count_bare_lf);
 	tcase_add_test(tc, test_keywords);
 	tcase_add_test(tc, test_keywords_write_read);
 	tcase_add_test(tc, test_uidlist_v3);
