@@ -123,6 +123,7 @@ scenario() {
 declare -A SCEN_KNOWN
 SCEN_KNOWN[same-name-created]="doveadm sync never converges here (exit 2 each run: 'Remote lost mailbox GUID'), each side keeps its own Projects; mailferry merges them into one with the higher GUID (reference §2.6)"
 SCEN_KNOWN[rename-vs-newmail]="A renamed Work to Work2 without moving its subscription (doveadm mailbox rename without -s, like IMAP RENAME): mailferry keeps exactly that on both sides (Work subscribed, Work2 not); dsync subscribes Work2 on A only, so its two sides disagree"
+SCEN_KNOWN[rename-onto-parent]="dsync moves A's Proj/a out of the way to a temporary name (Proj-temp-1/a on A, Proj-temp-<guid>/a on B: its two sides disagree) and leaves it there; mailferry gives both sides Proj (B's renamed Lists) with Proj/a below it"
 # scenarios tagged 'bugs' (none at the moment) show open bugs and run only
 # with QA_SCEN_SET=bugs
 SCEN_SET=${QA_SCEN_SET:-pass}
@@ -207,6 +208,19 @@ changes() { # parent renamed on B (with its child), mail into the child on A
 	msg a-child2 | dca "$1" save -m 'Parent/Child'
 }
 scenario rename-parent
+
+changes() { # the only child of a parent that exists through it, deleted on B
+	gone_of "$2" 'Parent/Child' '1:*'
+	dca "$2" mailbox delete 'Parent/Child'
+}
+scenario delete-only-child
+
+changes() { # B renames Lists onto Proj, a name A's new Proj/a implies
+	dca "$1" mailbox create 'Proj/a'
+	msg a-proj-a | dca "$1" save -m 'Proj/a'
+	dca "$2" mailbox rename Lists Proj
+}
+scenario rename-onto-parent
 
 [ $qa_fail = 0 ] && echo "ok: twoway ($SCEN_SET)"
 exit $qa_fail
