@@ -8,15 +8,18 @@
  *   mf-sync-read.c   reading message lists (a query, full / changes)
  *   mf-sync-merge.c  deciding: last common UID, flags, expunges, new mails
  *   mf-sync-uids.c   UIDs for new mail both sides have above the last
- *                    common UID (dsync's conflict numbering)
+ *                    common UID (dsync's conflict numbering), in memory
+ *   mf-sync-spill.c  the same through temporary files, for what does not
+ *                    fit a window, and by-identity two-way syncs
  *   mf-sync-apply.c  doing: saves in batches, flag changes, expunges
  *   mf-sync-kw.c     interned keyword sets and the per-keyword merge
  *
  * Memory: one compact struct mf_box_msg per message and side (UID, flags,
  * keyword-set index, modseq, 16-byte id), never a body, and only for a
- * window of messages (mf_sync_params.window per side), except where new
- * mail on both sides above the last common UID has to be numbered together
- * and in by-identity syncs (see doc/architecture.md, "Memory").
+ * window of messages (mf_sync_params.window per side); new mail on both
+ * sides above the last common UID and by-identity two-way syncs are
+ * merged through temporary files (mf-sync-spill.c); by-identity backups
+ * keep both lists (see doc/architecture.md, "Memory").
  */
 #ifndef MF_SYNC_BOX_H
 #define MF_SYNC_BOX_H
@@ -216,7 +219,6 @@ void mf_box_plan_instance(struct mf_box_sync *bs, int side, uint32_t final,
 /* Backup: plan a source message the destination lacks. Returns false
  * when the destination has to be rebuilt (bs->recreate set). */
 bool mf_box_backup_save(struct mf_box_sync *bs, const struct mf_box_msg *s);
-void mf_box_find_last_common(struct mf_box_sync *bs);
 void mf_box_merge_common(struct mf_box_sync *bs);
 void mf_box_merge_new(struct mf_box_sync *bs);
 void mf_box_merge_backup_ids(struct mf_box_sync *bs);

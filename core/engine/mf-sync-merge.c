@@ -191,50 +191,6 @@ void mf_box_set_common_flags(struct mf_box_sync *bs, const struct mf_box_msg *l,
 		add_flag_op(&bs->b[1], r->uid, flags, kw, modseq);
 }
 
-/* Walk both sides from UID 1 to the first divergence (non-stateful). A
- * UID only one side has counts as common when the other side's expunge
- * history shows the same message was expunged there. */
-void mf_box_find_last_common(struct mf_box_sync *bs)
-{
-	struct mf_box_side *L = &bs->b[0], *R = &bs->b[1];
-	size_t i = 0, j = 0;
-
-	bs->lcu = 0;
-	while (i < L->msgs.count || j < R->msgs.count) {
-		const struct mf_box_msg *l =
-		    i < L->msgs.count ? &L->msgs.items[i] : NULL;
-		const struct mf_box_msg *r =
-		    j < R->msgs.count ? &R->msgs.items[j] : NULL;
-
-		if (l != NULL && r != NULL && l->uid == r->uid) {
-			if (!id_equal(l, r))
-				return;
-			bs->lcu = l->uid;
-			i++;
-			j++;
-			continue;
-		}
-		/* the lower UID exists on one side only */
-		struct mf_box_side *have =
-		    (r == NULL || (l != NULL && l->uid < r->uid)) ? L : R;
-		struct mf_box_side *other = have == L ? R : L;
-		const struct mf_box_msg *m = have == L ? l : r;
-		const struct mf_box_exp *e;
-
-		if (m->uid >= other->st.uidnext)
-			return;
-		e = mf_box_exp_find(other, m->uid);
-		if (e == NULL || !e->have_guid || !bs->ctx->use_guids ||
-		    memcmp(e->guid, m->id, 16) != 0)
-			return; /* unknown or different: preserve it */
-		bs->lcu = m->uid;
-		if (have == L)
-			i++;
-		else
-			j++;
-	}
-}
-
 /* Messages at or below the last common UID. */
 void mf_box_merge_common(struct mf_box_sync *bs)
 {

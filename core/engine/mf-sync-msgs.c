@@ -10,8 +10,8 @@
  *
  * This file opens the mailbox on both sides, handles UIDVALIDITY, the fast
  * skip, backup rebuilds, counters and the state; the messages themselves
- * are walked a window at a time by mf-sync-stream.c (by-identity syncs:
- * sync_in_memory() here).
+ * are walked a window at a time by mf-sync-stream.c (by-identity backups:
+ * backup_by_identity() here).
  *
  * Memory: one compact record per message and side (UID, flags, keyword-set
  * index, modseq, 16-byte id) for a window of messages, never a body.
@@ -216,51 +216,30 @@ static int raise_counters(struct mf_box_sync *bs)
 	return 0;
 }
 
-/* By identity (a side cannot keep UIDs): both whole lists in memory,
- * matched as multisets, planned, then carried out. The plans stay for
- * mf_box_verified_lcu(). */
-static int sync_in_memory(struct mf_box_sync *bs,
-                          const struct mf_sync_box_state *state)
+/* Backup by identity (the destination cannot keep UIDs): the destination
+ * is made the source's multiset of messages, so both whole lists are read
+ * into memory and matched (mf_box_merge_backup_ids); a conversion into an
+ * empty destination streams the source instead. Never with a state. */
+static int backup_by_identity(struct mf_box_sync *bs)
 {
 	struct mf_sync_ctx *ctx = bs->ctx;
-	int ret = mf_box_read_state(bs, state, true);
+	int ret;
 
-	if (ret < 0)
-		return ret;
-	if (!bs->stateful) {
-		/* the destination first: a conversion into an empty one
-		 * needs no list of the source in memory */
-		for (int k = 0; k < 2; k++) {
-			int i = ctx->source == 0 ? 1 - k : k;
-			ret = mf_box_read_full(bs, &bs->b[i]);
-			if (ret < 0)
-				return mf_sync_fail(
-				    ctx, ret, "%s: mailbox %s: reading: %s",
-				    bs->b[i].s->label, bs->b[i].node->real,
-				    mf_box_side_err(&bs->b[i]));
-			if (ctx->p->mode == MF_ENGINE_BACKUP && k == 0 &&
-			    bs->b[i].msgs.count == 0)
-				return mf_box_backup_ids_stream(bs);
-		}
+	bs->stateful = false;
+	/* the destination first: a conversion into an empty one needs no
+	 * list of the source in memory */
+	for (int k = 0; k < 2; k++) {
+		int i = ctx->source == 0 ? 1 - k : k;
+		ret = mf_box_read_full(bs, &bs->b[i]);
+		if (ret < 0)
+			return mf_sync_fail(
+			    ctx, ret, "%s: mailbox %s: reading: %s",
+			    bs->b[i].s->label, bs->b[i].node->real,
+			    mf_box_side_err(&bs->b[i]));
+		if (k == 0 && bs->b[i].msgs.count == 0)
+			return mf_box_backup_ids_stream(bs);
 	}
-	if (ctx->p->mode == MF_ENGINE_BACKUP) {
-		mf_box_merge_backup_ids(bs);
-		return mf_box_apply_all(bs);
-	}
-	if (!bs->stateful)
-		mf_box_find_last_common(bs);
-	mf_box_merge_common(bs);
-	if (bs->anomaly) {
-		if (bs->stateful)
-			return 1; /* caller redoes it in full */
-		mf_sync_changed(ctx, "mailbox %s: unexpected GUID mismatch",
-		                bs->b[0].node->real);
-		ctx->require_full_resync = true;
-		for (int i = 0; i < 2; i++)
-			mf_box_side_reset(&bs->b[i]);
-		return 0;
-	}
-	mf_box_merge_new(bs);
+	mf_box_merge_backup_ids(bs);
 	return mf_box_apply_all(bs);
 }
 
@@ -281,7 +260,7 @@ static int sync_box(struct mf_box_sync *bs,
 	/* a backup by identity makes the destination the source's multiset
 	 * (both lists whole); every other sync walks windows */
 	if (bs->ids && bs->ctx->p->mode == MF_ENGINE_BACKUP)
-		return sync_in_memory(bs, state);
+		return backup_by_identity(bs);
 	return mf_box_sync_stream(bs, state);
 }
 

@@ -16,10 +16,10 @@
  *     side never issued (kept), then those below its UIDNEXT, which get new
  *     UIDs above both UIDNEXTs in UID order (dsync's numbering for one
  *     side, mf-sync-uids.c) and are moved on their own side too;
- *   - above the last common UID with messages on both sides: dsync numbers
- *     these together by GUID (mf_sync_assign_uids), so this part, normally
- *     the mail since the last sync, is read into memory and merged as a
- *     whole;
+ *   - above the last common UID with messages on both sides (and by
+ *     identity, anything above it): dsync pairs and numbers these together
+ *     by GUID; in memory (mf_sync_assign_uids) when the windows hold all of
+ *     it, else through temporary files (mf-sync-spill.c);
  *   - backup: one UID-ordered merge of source and destination.
  *
  * Saves refer to the windows' message records, so they are made
