@@ -10,9 +10,9 @@
 static void MF_NORETURN mf_oom(size_t size)
 {
 	char msg[96];
-	int len = snprintf(msg, sizeof(msg),
-			   "mailferry: out of memory allocating %zu bytes\n",
-			   size);
+	int len =
+	    snprintf(msg, sizeof(msg),
+	             "mailferry: out of memory allocating %zu bytes\n", size);
 	if (len > 0 && write(STDERR_FILENO, msg, (size_t)len) < 0) {
 		/* nothing more we can do */
 	}
@@ -101,4 +101,48 @@ void mf_array_grow_(void **items, size_t *cap, size_t need, size_t itemsize)
 		newcap = newcap > SIZE_MAX / 2 ? need : newcap * 2;
 	*items = mf_reallocarray(*items, newcap, itemsize);
 	*cap = newcap;
+}
+
+size_t mf_strv_len(const char *const *v)
+{
+	size_t n = 0;
+
+	while (v != NULL && v[n] != NULL)
+		n++;
+	return n;
+}
+
+char **mf_strv_dup(const char *const *v)
+{
+	size_t n = mf_strv_len(v);
+	char **out;
+
+	if (n == 0)
+		return NULL;
+	out = mf_calloc(n + 1, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		out[i] = mf_strdup(v[i]);
+	return out;
+}
+
+void mf_strv_free(char ***v)
+{
+	if (*v == NULL)
+		return;
+	for (size_t i = 0; (*v)[i] != NULL; i++)
+		free((*v)[i]);
+	mf_free(v);
+}
+
+bool mf_strv_equal(const char *const *a, const char *const *b)
+{
+	size_t n = mf_strv_len(a);
+
+	if (n != mf_strv_len(b))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	}
+	return true;
 }

@@ -23,6 +23,17 @@ char *mf_strdup_printf(const char *fmt, ...) MF_PRINTF(1, 2);
  * strlen(src) (truncated if >= dstsize). */
 size_t mf_strlcpy(char *dst, const char *src, size_t dstsize);
 
+/* NULL-terminated string vectors (keyword lists and the like). One rule
+ * everywhere: an empty vector may be NULL, and every function here takes
+ * NULL as empty. */
+size_t mf_strv_len(const char *const *v);
+/* Newly allocated deep copy; NULL when v is NULL or empty. */
+char **mf_strv_dup(const char *const *v);
+/* Free the strings and the vector, set *v to NULL. */
+void mf_strv_free(char ***v);
+/* Same strings in the same order (NULL equals empty). */
+bool mf_strv_equal(const char *const *a, const char *const *b);
+
 /* Free *ptr and set it to NULL. */
 #define mf_free(ptr)                                                           \
 	do {                                                                   \
