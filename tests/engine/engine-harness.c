@@ -581,3 +581,27 @@ int h_sync(const struct mf_sync_params *p, struct mf_storage *a,
 		        res_r->error != NULL ? res_r->error : "?");
 	return mf_sync_exit_code(ret, res_r);
 }
+
+void h_assert_identical(struct mf_storage *a, struct mf_storage *b)
+{
+	struct h_snap sa, sb;
+	char *diff;
+
+	h_snap(a, &sa);
+	h_snap(b, &sb);
+	diff = h_snap_diff(&sa, &sb, true);
+	if (diff != NULL) {
+		char *da = h_snap_dump(&sa), *db = h_snap_dump(&sb);
+		ck_abort_msg("stores differ: %s\nA:\n%sB:\n%s", diff, da, db);
+	}
+	h_snap_free(&sa);
+	h_snap_free(&sb);
+}
+
+bool h_result_noop(const struct mf_sync_result *r)
+{
+	return r->msgs_saved == 0 && r->msgs_expunged == 0 &&
+	       r->msgs_moved == 0 && r->msgs_flag_changed == 0 &&
+	       r->boxes_created == 0 && r->boxes_deleted == 0 &&
+	       r->boxes_renamed == 0;
+}

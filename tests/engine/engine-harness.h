@@ -79,10 +79,15 @@ char *h_snap_diff(const struct h_snap *a, const struct h_snap *b,
 char *h_snap_diff_content(const struct h_snap *a, const struct h_snap *b);
 const struct h_box *h_snap_box(const struct h_snap *s, const char *name);
 char *h_snap_dump(const struct h_snap *s);
+/* Abort the test unless a and b are identical (h_snap_diff with UIDs and
+ * flags), printing both stores. */
+void h_assert_identical(struct mf_storage *a, struct mf_storage *b);
 
 /* Run a sync; returns the exit code (0, 2, 75...). */
 int h_sync(const struct mf_sync_params *p, struct mf_storage *a,
            struct mf_storage *b, struct mf_sync_result *res_r);
 void h_params(struct mf_sync_params *p);
+/* True when a run's result says it changed nothing. */
+bool h_result_noop(const struct mf_sync_result *r);
 
 #endif

@@ -62,14 +62,6 @@ static int run_ok(enum mf_engine_mode mode)
 	return code;
 }
 
-static bool result_noop(const struct mf_sync_result *r)
-{
-	return r->msgs_saved == 0 && r->msgs_expunged == 0 &&
-	       r->msgs_moved == 0 && r->msgs_flag_changed == 0 &&
-	       r->boxes_created == 0 && r->boxes_deleted == 0 &&
-	       r->boxes_renamed == 0;
-}
-
 /* A second run changes nothing and exits 0 (fast and full). */
 static void assert_noop(enum mf_engine_mode mode)
 {
@@ -77,7 +69,7 @@ static void assert_noop(enum mf_engine_mode mode)
 		struct mf_sync_result r;
 		int code = run(mode, full != 0, NULL, &r);
 
-		ck_assert_msg(code == 0 && result_noop(&r),
+		ck_assert_msg(code == 0 && h_result_noop(&r),
 		              "%s second run: exit %d (%s), %u/%u boxes, "
 		              "%llu/%llu/%llu msgs",
 		              full ? "full" : "fast", code,
@@ -110,18 +102,7 @@ static void assert_same_content(const char *when)
 /* Everything, UIDs, UIDVALIDITY and GUIDs included. */
 static void assert_identical(void)
 {
-	struct h_snap a, b;
-	char *diff;
-
-	h_snap(A, &a);
-	h_snap(B, &b);
-	diff = h_snap_diff(&a, &b, true);
-	if (diff != NULL) {
-		char *da = h_snap_dump(&a), *db = h_snap_dump(&b);
-		ck_abort_msg("stores differ: %s\nA:\n%sB:\n%s", diff, da, db);
-	}
-	h_snap_free(&a);
-	h_snap_free(&b);
+	h_assert_identical(A, B);
 }
 
 /* B's INBOX is there and no "-temp-" name was made. */
@@ -229,7 +210,7 @@ START_TEST(backup_to_empty_imaplike_streamed)
 		                  b->msgs.items[i].uid);
 	h_snap_free(&s);
 	ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
-	ck_assert(result_noop(&r));
+	ck_assert(h_result_noop(&r));
 	mf_sync_result_free(&r);
 }
 END_TEST
@@ -322,7 +303,7 @@ START_TEST(twoway_state_carries_expunges)
 	ck_assert_int_eq(h_count(A, "Solo"), 2);
 
 	ck_assert_int_eq(run(MF_ENGINE_TWOWAY, false, state, &r), 0);
-	ck_assert_msg(result_noop(&r), "stateful second run not a no-op");
+	ck_assert_msg(h_result_noop(&r), "stateful second run not a no-op");
 	mf_sync_result_free(&r);
 	free(state);
 }
@@ -728,7 +709,7 @@ static void model_backup(uint64_t seed, unsigned int rounds)
 		h_snap_free(&a1);
 		assert_same_content("model backup");
 		code = run(MF_ENGINE_BACKUP, false, NULL, &res);
-		ck_assert_msg(code == 0 && result_noop(&res),
+		ck_assert_msg(code == 0 && h_result_noop(&res),
 		              "seed %llu round %u: second run not a no-op",
 		              (unsigned long long)seed, round);
 		mf_sync_result_free(&res);
@@ -809,7 +790,7 @@ static void model_twoway(uint64_t seed, unsigned int rounds, bool stateful)
 		h_snap_free(&after);
 		code =
 		    run(MF_ENGINE_TWOWAY, false, stateful ? state : NULL, &res);
-		ck_assert_msg(code == 0 && result_noop(&res),
+		ck_assert_msg(code == 0 && h_result_noop(&res),
 		              "seed %llu round %u: second run not a no-op "
 		              "(exit %d)",
 		              (unsigned long long)seed, round, code);

@@ -51,18 +51,7 @@ static int sync2(bool full)
 /* Both stores identical (tree, GUIDs, UIDs, flags, keywords, bodies). */
 static void assert_same(void)
 {
-	struct h_snap a, b;
-	char *diff;
-
-	h_snap(A, &a);
-	h_snap(B, &b);
-	diff = h_snap_diff(&a, &b, true);
-	if (diff != NULL) {
-		char *da = h_snap_dump(&a), *db = h_snap_dump(&b);
-		ck_abort_msg("stores differ: %s\nA:\n%sB:\n%s", diff, da, db);
-	}
-	h_snap_free(&a);
-	h_snap_free(&b);
+	h_assert_identical(A, B);
 }
 
 /* A second run must change nothing and exit 0. */
@@ -77,10 +66,7 @@ static void assert_noop(void)
 	code = h_sync(&p, A, B, &r);
 	ck_assert_msg(code == 0, "second run exit %d: %s", code,
 	              r.reason != NULL ? r.reason : "");
-	ck_assert_msg(r.msgs_saved == 0 && r.msgs_expunged == 0 &&
-	                  r.msgs_moved == 0 && r.msgs_flag_changed == 0 &&
-	                  r.boxes_created == 0 && r.boxes_deleted == 0 &&
-	                  r.boxes_renamed == 0,
+	ck_assert_msg(h_result_noop(&r),
 	              "second run not a no-op: %u/%u/%u boxes, %llu/%llu/%llu "
 	              "msgs",
 	              r.boxes_created, r.boxes_deleted, r.boxes_renamed,
