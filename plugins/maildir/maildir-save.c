@@ -1014,7 +1014,8 @@ static int change_msg_flags(struct mailferry_mailbox *box,
                             bool last_pass, bool *missed, struct mf_buf *from,
                             struct mf_buf *to)
 {
-	struct maildir_fname_info info = msg->info;
+	struct maildir_msg_info mi = msg->info;
+	struct maildir_fname_info info;
 	uint32_t named = 0;
 
 	if (ch->modify == MAILFERRY_MODIFY_REPLACE)
@@ -1035,22 +1036,25 @@ static int change_msg_flags(struct mailferry_mailbox *box,
 	}
 	switch (ch->modify) {
 	case MAILFERRY_MODIFY_ADD:
-		info.flags |= ch->flags;
-		info.keywords |= bits;
+		mi.flags |= ch->flags;
+		mi.keywords |= bits;
 		break;
 	case MAILFERRY_MODIFY_REMOVE:
-		info.flags &= ~ch->flags;
-		info.keywords &= ~bits;
+		mi.flags &= ~ch->flags;
+		mi.keywords &= ~bits;
 		break;
 	case MAILFERRY_MODIFY_REPLACE:
-		info.flags = ch->flags;
+		mi.flags = ch->flags;
 		/* letters without a name are not ours to drop: keep them */
-		info.keywords = bits | (info.keywords & ~named);
+		mi.keywords = bits | (mi.keywords & ~named);
 		break;
 	}
-	if (info.flags == msg->info.flags &&
-	    info.keywords == msg->info.keywords)
+	if (mi.flags == msg->info.flags && mi.keywords == msg->info.keywords)
 		return 0;
+	/* the name's other letters (not kept in msg) as they are now */
+	(void)maildir_fname_parse_info(msg->fname, &info);
+	info.flags = mi.flags;
+	info.keywords = mi.keywords;
 	maildir_msg_path(box, msg, from);
 	mf_buf_truncate(to, 0);
 	mf_buf_printf(to, "%s/%s/", box->path, msg->in_new ? "new" : "cur");
@@ -1075,7 +1079,9 @@ static int change_msg_flags(struct mailferry_mailbox *box,
 	}
 	free(msg->fname);
 	msg->fname = mf_strdup(strrchr(mf_buf_str(to), '/') + 1);
-	msg->info = info;
+	msg->info.flags = mi.flags;
+	msg->info.keywords = mi.keywords;
+	msg->info.has_info = true;
 	return 0;
 }
 

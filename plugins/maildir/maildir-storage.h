@@ -77,6 +77,20 @@ struct maildir_index_hdr {
  * may have changed unseen in the same second: it is scanned again. */
 #define MAILDIR_SYNC_SECS 1
 
+/* What a message keeps of its file name's info part. The letters that
+ * are neither flags nor keywords (rare) are not kept per message (they
+ * took 64 bytes each): a flag change reads them from the name again. */
+struct maildir_msg_info {
+	uint32_t flags;    /* MAILFERRY_FLAG_* system flags */
+	uint32_t keywords; /* bit i = keyword letter 'a' + i */
+	bool has_info;     /* the name had a ":2," info part */
+	bool foreign_info; /* an info part we do not rewrite */
+};
+
+/* Parse the info part of fname into info (foreign when the name has too
+ * many unknown letters to be rewritten). Returns 0, or -1 in that case. */
+int maildir_msg_info_parse(const char *fname, struct maildir_msg_info *info);
+
 /* One message as of the last refresh. */
 struct maildir_msg {
 	uint32_t uid;
@@ -84,7 +98,7 @@ struct maildir_msg {
 	 * was built from the index without a scan of cur/ */
 	char *fname;
 	bool in_new;
-	struct maildir_fname_info info;
+	struct maildir_msg_info info;
 	char *guid;     /* G extension or the base name, owned */
 	uint64_t psize; /* UINT64_MAX when unknown */
 	uint64_t vsize; /* UINT64_MAX when unknown */

@@ -559,6 +559,12 @@ static void build_msgs(struct mailferry_mailbox *box, struct scan *s)
 	struct mf_buf tmp = MF_BUF_INIT;
 
 	free_msgs(box);
+	/* exactly what is needed: no doubling slack per message */
+	if (box->msgs.cap < ul->recs.count) {
+		box->msgs.items = mf_reallocarray(
+		    box->msgs.items, ul->recs.count, sizeof(*box->msgs.items));
+		box->msgs.cap = ul->recs.count;
+	}
 	for (size_t i = 0; i < ul->recs.count; i++) {
 		const struct maildir_uidlist_rec *rec = &ul->recs.items[i];
 		long fi = i < s->rec_file.count ? s->rec_file.items[i] : -1;
@@ -573,14 +579,12 @@ static void build_msgs(struct mailferry_mailbox *box, struct scan *s)
 		msg->uid = rec->uid;
 		msg->fname = mf_strdup(f->fname);
 		msg->in_new = f->in_new;
-		if (maildir_fname_parse_info(f->fname, &msg->info) < 0) {
+		if (maildir_msg_info_parse(f->fname, &msg->info) < 0)
 			maildir_log_warning(box->storage,
 			                    "%s: too many unknown flag letters "
 			                    "in file name; its flags are read "
 			                    "but never rewritten",
 			                    f->fname);
-			msg->info.foreign_info = true;
-		}
 		msg->guid =
 		    mf_strdup(rec->guid != NULL ? rec->guid : rec->base);
 		msg->psize = msg->vsize = UINT64_MAX;
@@ -898,6 +902,12 @@ static int quick_build(struct mailferry_mailbox *box)
 		scan_free(&s);
 		return ret;
 	}
+	/* exactly what is needed: no doubling slack per message */
+	if (ul->recs.count > 0) {
+		msgs.items =
+		    mf_reallocarray(NULL, ul->recs.count, sizeof(*msgs.items));
+		msgs.cap = ul->recs.count;
+	}
 	ret = 1;
 	if (s.files.count > 1)
 		qsort(s.files.items, s.files.count, sizeof(struct scan_file),
@@ -922,8 +932,7 @@ static int quick_build(struct mailferry_mailbox *box)
 			f->matched = true;
 			msg->fname = mf_strdup(f->fname);
 			msg->in_new = true;
-			if (maildir_fname_parse_info(f->fname, &msg->info) < 0)
-				msg->info.foreign_info = true;
+			(void)maildir_msg_info_parse(f->fname, &msg->info);
 		} else {
 			names_known = false;
 			msg->info.has_info = true;
@@ -1186,6 +1195,18 @@ struct maildir_msg *maildir_msg_find(struct mailferry_mailbox *box,
 			hi = mid;
 	}
 	return NULL;
+}
+
+int maildir_msg_info_parse(const char *fname, struct maildir_msg_info *info)
+{
+	struct maildir_fname_info fi;
+	int ret = maildir_fname_parse_info(fname, &fi);
+
+	info->flags = fi.flags;
+	info->keywords = fi.keywords;
+	info->has_info = fi.has_info;
+	info->foreign_info = fi.foreign_info || ret < 0;
+	return ret < 0 ? -1 : 0;
 }
 
 void maildir_msg_path(struct mailferry_mailbox *box,
