@@ -59,18 +59,7 @@ static char *sync_state(const char *state, struct mf_sync_result *out)
 
 static void assert_same(void)
 {
-	struct h_snap a, b;
-	char *diff;
-
-	h_snap(A, &a);
-	h_snap(B, &b);
-	diff = h_snap_diff(&a, &b, true);
-	if (diff != NULL) {
-		char *da = h_snap_dump(&a), *db = h_snap_dump(&b);
-		ck_abort_msg("stores differ: %s\nA:\n%sB:\n%s", diff, da, db);
-	}
-	h_snap_free(&a);
-	h_snap_free(&b);
+	h_assert_identical(A, B);
 }
 
 /* A stateful run over an unchanged mailbox lists none of its messages
