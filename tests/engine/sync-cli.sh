@@ -102,4 +102,18 @@ check $? "backup -R made the local store a copy"
 grep -q '0 messages saved, 0 expunged, 0 flag changes' "$T/err"
 check $? "second backup is a no-op"
 
+# 8. -o dsync_msgs_window=N: a tiny window gives the same copy; a bad value
+# is refused with one line naming the setting
+"$MAILFERRY" -o dsync_msgs_window=2 backup gendrv:25 "maildir:$T/win" 2> "$T/err"
+check $? "backup with dsync_msgs_window=2 exits 0"
+[ "$(count "maildir:$T/win" INBOX)" = 25 ]
+check $? "window of 2: all 25 messages copied"
+"$MAILFERRY" -o dsync_msgs_window=2 sync -f gendrv:25 "maildir:$T/win" 2> "$T/err"
+grep -q '0 messages saved, 0 expunged, 0 flag changes' "$T/err"
+check $? "window of 2: the next full sync is a no-op"
+"$MAILFERRY" -o dsync_msgs_window=lots sync gendrv:25 "maildir:$T/win" 2> "$T/err"
+rc=$?
+[ $rc != 0 ] && [ $rc != 2 ] && grep -q dsync_msgs_window "$T/err" && [ "$(wc -l < "$T/err")" = 1 ]
+check $? "bad dsync_msgs_window: exit $rc, $(head -1 "$T/err")"
+
 exit $fail
