@@ -2,7 +2,10 @@
 /* mf-index-file.c - the main index file (dovecot.index, §7): parse into a
  * map and serialise a map. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "mf-alloc.h"
 #include "mf-file.h"
@@ -53,27 +56,88 @@ static int corrupt(char **error_r, const char *path, size_t offset,
 	return MF_INDEX_ERR_CORRUPT;
 }
 
+/* Check that the record uids ascend, reading the file through a small
+ * buffer: the records themselves are mapped later and only the pages
+ * that get used are ever loaded into this process. */
+static int check_record_uids(int fd, const char *path, uint32_t hdr_size,
+                             uint32_t record_size, uint32_t count,
+                             char **error_r)
+{
+	uint32_t per = MF_MAX(1u, (uint32_t)(256 * 1024 / record_size));
+	uint8_t *buf = mf_malloc((size_t)per * record_size);
+	uint32_t prev = 0;
+	int ret = 0;
+
+	for (uint32_t i = 0; i < count && ret == 0; i += per) {
+		uint32_t n = MF_MIN(per, count - i);
+		off_t off = (off_t)hdr_size + (off_t)i * record_size;
+
+		if (mf_pread_full(fd, buf, (size_t)n * record_size, off) < 0) {
+			*error_r = mf_strdup_printf("pread(%s) failed: %s",
+			                            path, strerror(errno));
+			ret = MF_INDEX_ERR_IO;
+			break;
+		}
+		for (uint32_t j = 0; j < n; j++) {
+			uint32_t uid = mf_le32(buf + (size_t)j * record_size);
+
+			if (uid == 0 || (i + j > 0 && uid <= prev)) {
+				ret = corrupt(error_r, path,
+				              hdr_size +
+				                  (size_t)(i + j) * record_size,
+				              "record uids not ascending");
+				break;
+			}
+			prev = uid;
+		}
+	}
+	free(buf);
+	return ret;
+}
+
 int mf_index_file_read(const char *path, struct mf_map *map, char **error_r)
 {
 	struct mf_buf buf = MF_BUF_INIT;
 	const uint8_t *d;
 	uint32_t base_size, hdr_size, off, msgs;
+	size_t file_len, head_len;
+	struct stat st;
 	const char *why;
-	char *err = NULL;
-	int ret = MF_INDEX_ERR_CORRUPT;
+	int fd, ret = MF_INDEX_ERR_CORRUPT;
 
 	mf_map_init(map);
-	if (mf_file_read_all(path, &buf, &err) < 0) {
-		if (errno == ENOENT) {
-			free(err);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
 			return MF_INDEX_ERR_NOTFOUND;
-		}
-		*error_r = err;
+		*error_r = mf_strdup_printf("open(%s) failed: %s", path,
+		                            strerror(errno));
 		return MF_INDEX_ERR_IO;
 	}
+	if (fstat(fd, &st) < 0) {
+		*error_r = mf_strdup_printf("fstat(%s) failed: %s", path,
+		                            strerror(errno));
+		ret = MF_INDEX_ERR_IO;
+		goto out;
+	}
+	/* Only the header part is read here; the records are mapped. */
+	file_len = (size_t)st.st_size;
+	head_len = MF_MIN(file_len, (size_t)MF_IDX_BASE_HDR_SIZE);
+	if (file_len >= 8) {
+		uint8_t first[8];
+
+		if (mf_pread_full(fd, first, sizeof(first), 0) < 0)
+			goto read_error;
+		head_len =
+		    MF_MIN(file_len, MF_MAX(head_len, mf_le32(first + 4)));
+	}
+	mf_buf_reserve(&buf, head_len + 1);
+	if (mf_pread_full(fd, buf.data, head_len, 0) < 0)
+		goto read_error;
+	buf.len = head_len;
 	d = (const uint8_t *)buf.data;
-	if (buf.len < MF_IDX_MIN_BASE_HDR_SIZE) {
-		if (buf.len > 0 && d[0] != MF_IDX_MAJOR)
+	if (file_len < MF_IDX_MIN_BASE_HDR_SIZE) {
+		if (file_len > 0 && d[0] != MF_IDX_MAJOR)
 			goto ignore;
 		ret = corrupt(error_r, path, 0, "file shorter than a header");
 		goto out;
@@ -82,6 +146,7 @@ int mf_index_file_read(const char *path, struct mf_map *map, char **error_r)
 	ignore:
 		/* another major version: Dovecot ignores the file */
 		mf_buf_free(&buf);
+		(void)close(fd);
 		return MF_INDEX_ERR_NOTFOUND;
 	}
 	if (d[12] != MF_IDX_COMPAT_LE) {
@@ -99,11 +164,12 @@ int mf_index_file_read(const char *path, struct mf_map *map, char **error_r)
 		ret = corrupt(error_r, path, 2, "invalid header sizes");
 		goto out;
 	}
-	if (hdr_size > buf.len) {
+	if (hdr_size > file_len) {
 		ret = corrupt(error_r, path, 4,
 		              "header size larger than the file");
 		goto out;
 	}
+	/* (hdr_size <= head_len from here on) */
 	memcpy(map->hdr, d, MF_MIN(base_size, MF_IDX_BASE_HDR_SIZE));
 	if (base_size < MF_IDX_BASE_HDR_SIZE)
 		memset(map->hdr + base_size, 0,
@@ -172,25 +238,26 @@ int mf_index_file_read(const char *path, struct mf_map *map, char **error_r)
 	}
 
 	msgs = mf_map_hdr32(map, MF_HOFF_MESSAGES);
-	if ((uint64_t)msgs * map->record_size > buf.len - hdr_size) {
+	if ((uint64_t)msgs * map->record_size > file_len - hdr_size) {
 		ret = corrupt(error_r, path, 32,
 		              "messages_count larger than the file holds");
 		goto out;
 	}
-	map->count = msgs;
-	map->records_cap = msgs + 1;
-	map->records = mf_malloc((size_t)map->records_cap * map->record_size);
-	memcpy(map->records, d + hdr_size, (size_t)msgs * map->record_size);
-	for (uint32_t i = 0; i < msgs; i++) {
-		uint32_t uid = mf_le32(mf_map_rec(map, i + 1));
-
-		if (uid == 0 || (i > 0 && uid <= mf_le32(mf_map_rec(map, i)))) {
-			ret = corrupt(error_r, path,
-			              hdr_size + (size_t)i * map->record_size,
-			              "record uids not ascending");
-			goto out;
-		}
+	ret = check_record_uids(fd, path, hdr_size, map->record_size, msgs,
+	                        error_r);
+	if (ret != 0)
+		goto out;
+	if (mf_map_records_map_file(map, fd, hdr_size, msgs) == 0) {
+		fd = -1; /* the map's now */
+	} else {
+		/* no mmap here (e.g. a file system without it): a copy */
+		mf_map_records_reserve(map, msgs + 1);
+		if (mf_pread_full(fd, map->records,
+		                  (size_t)msgs * map->record_size,
+		                  hdr_size) < 0)
+			goto read_error;
 	}
+	map->count = msgs;
 	if ((why = mf_map_check_header(map)) != NULL) {
 		ret = corrupt(error_r, path, 0, why);
 		goto out;
@@ -202,8 +269,15 @@ int mf_index_file_read(const char *path, struct mf_map *map, char **error_r)
 		goto out;
 	}
 	ret = 0;
+	goto out;
+read_error:
+	*error_r =
+	    mf_strdup_printf("pread(%s) failed: %s", path, strerror(errno));
+	ret = MF_INDEX_ERR_IO;
 out:
 	mf_buf_free(&buf);
+	if (fd >= 0)
+		(void)close(fd);
 	if (ret != 0)
 		mf_map_free(map);
 	return ret;
@@ -237,5 +311,4 @@ void mf_index_file_build(const struct mf_map *map, struct mf_buf *out)
 	}
 	mf_put32(out->data + hdr_size_pos, (uint32_t)(out->len - start));
 	mf_put32(out->data + start + MF_HOFF_MESSAGES, map->count);
-	mf_buf_append(out, map->records, (size_t)map->count * map->record_size);
 }

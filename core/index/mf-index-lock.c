@@ -350,6 +350,7 @@ int mf_index_write_main_locked(struct mf_index *index)
 		goto out;
 	}
 	if (mf_write_full(fd, buf.data, buf.len) < 0 ||
+	    mf_map_records_write(&index->map, fd) < 0 ||
 	    ((index->flags & MF_INDEX_OPEN_FSYNC) != 0 && fsync(fd) < 0)) {
 		ret = mf_index_set_error(index, MF_INDEX_ERR_IO,
 		                         "write(%s) failed: %s", tmp,

@@ -3,10 +3,215 @@
  * keyword names, maintained the way Dovecot's map is (record layout,
  * keyword header growth) so that a main index file written from it is
  * what Dovecot itself would write. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "mf-alloc.h"
+#include "mf-file.h"
 #include "mf-index-private.h"
+
+#ifndef MAP_ANONYMOUS
+#define MAP_ANONYMOUS MAP_ANON
+#endif
+#ifndef MAP_NORESERVE
+#define MAP_NORESERVE 0
+#endif
+
+/* Room a new record region gets beyond what is asked for. It is address
+ * space only (MAP_NORESERVE, pages untouched until used), so a backup
+ * appending hundreds of thousands of records moves them rarely. */
+#define MF_MAP_REGION_SLACK ((size_t)64 * 1024 * 1024)
+
+static size_t page_round(size_t n)
+{
+	static size_t ps;
+
+	if (ps == 0) {
+		long v = sysconf(_SC_PAGESIZE);
+
+		ps = v > 0 ? (size_t)v : 4096;
+	}
+	return (n + ps - 1) / ps * ps;
+}
+
+/* A fresh zeroed anonymous region of want bytes, or less (down to min)
+ * when the system refuses the reservation (strict overcommit). */
+static uint8_t *region_alloc(size_t min, size_t want, size_t *size_r)
+{
+	size_t size;
+
+	min = page_round(MF_MAX(min, 1));
+	size = page_round(MF_MAX(want, min));
+	for (;;) {
+		void *p =
+		    mmap(NULL, size, PROT_READ | PROT_WRITE,
+		         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+		if (p != MAP_FAILED) {
+			*size_r = size;
+			return p;
+		}
+		if (size <= min)
+			break;
+		size = page_round(MF_MAX(min, size / 2));
+	}
+	/* the same policy as mf_malloc() */
+	fprintf(stderr, "mf-index: out of memory (mapping %zu bytes): %s\n",
+	        min, strerror(errno));
+	abort();
+}
+
+static void region_free(struct mf_map *map)
+{
+	if (map->region != NULL)
+		(void)munmap(map->region, map->region_size);
+	if (map->file_fd >= 0)
+		(void)close(map->file_fd);
+	map->region = map->records = NULL;
+	map->region_size = 0;
+	map->file_fd = -1;
+	map->file_map_size = 0;
+	map->file_rec_off = 0;
+	map->clean_count = 0;
+	map->records_cap = 0;
+}
+
+static void set_region(struct mf_map *map, uint8_t *region, size_t size,
+                       size_t rec_off)
+{
+	map->region = region;
+	map->region_size = size;
+	map->records = region + rec_off;
+	map->records_cap =
+	    (uint32_t)MF_MIN((size - rec_off) / map->record_size, UINT32_MAX);
+}
+
+void mf_map_records_reserve(struct mf_map *map, uint32_t count)
+{
+	size_t off, need, size;
+	uint32_t copy_from = 0;
+	uint8_t *region;
+
+	if (map->region != NULL && count <= map->records_cap)
+		return;
+	off = map->region != NULL ? (size_t)(map->records - map->region) : 0;
+	need = off + (size_t)count * map->record_size;
+#ifdef MREMAP_MAYMOVE
+	if (map->region != NULL && map->file_fd < 0) {
+		/* all anonymous: the kernel moves the pages, nothing is
+		 * copied and the old and new array never exist at once */
+		size = page_round(need * 2 + MF_MAP_REGION_SLACK);
+		void *p =
+		    mremap(map->region, map->region_size, size, MREMAP_MAYMOVE);
+		if (p != MAP_FAILED) {
+			set_region(map, p, size, off);
+			return;
+		}
+	}
+#endif
+	region = region_alloc(need, need * 2 + MF_MAP_REGION_SLACK, &size);
+	if (map->file_fd >= 0 && map->clean_count > 0) {
+		if (mmap(region, map->file_map_size, PROT_READ | PROT_WRITE,
+		         MAP_PRIVATE | MAP_FIXED, map->file_fd,
+		         0) != MAP_FAILED) {
+			/* the clean records stay the file's pages; only the
+			 * changed and appended ones are copied */
+			copy_from = map->clean_count;
+		} else if (mmap(region, map->file_map_size,
+		                PROT_READ | PROT_WRITE,
+		                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+		                0) == MAP_FAILED) {
+			/* a failed MAP_FIXED may have left a hole */
+			fprintf(stderr, "mf-index: mmap() failed: %s\n",
+			        strerror(errno));
+			abort();
+		}
+	}
+	if (map->count > copy_from)
+		memcpy(region + off + (size_t)copy_from * map->record_size,
+		       map->records + (size_t)copy_from * map->record_size,
+		       (size_t)(map->count - copy_from) * map->record_size);
+	if (map->region != NULL)
+		(void)munmap(map->region, map->region_size);
+	if (copy_from == 0 && map->file_fd >= 0) {
+		(void)close(map->file_fd);
+		map->file_fd = -1;
+		map->file_map_size = 0;
+		map->clean_count = 0;
+	}
+	set_region(map, region, size, off);
+}
+
+int mf_map_records_map_file(struct mf_map *map, int fd, uint32_t rec_off,
+                            uint32_t count)
+{
+	size_t bytes = (size_t)count * map->record_size;
+	size_t map_size = page_round((size_t)rec_off + bytes), size;
+	uint8_t *region;
+
+	region_free(map);
+	if (count == 0) {
+		/* nothing worth mapping; appends get an anonymous region */
+		(void)close(fd);
+		return 0;
+	}
+	region = region_alloc(
+	    map_size, (size_t)rec_off + bytes * 2 + MF_MAP_REGION_SLACK, &size);
+	/* Only whole pages up to the one holding the last record's end are
+	 * mapped, all inside the file (a page wholly past EOF would fault
+	 * with SIGBUS). */
+	if (mmap(region, map_size, PROT_READ | PROT_WRITE,
+	         MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED) {
+		int err = errno;
+
+		(void)munmap(region, size);
+		errno = err;
+		return -1;
+	}
+	set_region(map, region, size, rec_off);
+	map->file_fd = fd;
+	map->file_map_size = map_size;
+	map->file_rec_off = rec_off;
+	map->clean_count = count;
+	return 0;
+}
+
+int mf_map_records_write(const struct mf_map *map, int out_fd)
+{
+	uint32_t clean =
+	    map->file_fd >= 0 ? MF_MIN(map->clean_count, map->count) : 0;
+	size_t left = (size_t)clean * map->record_size;
+	off_t in_off = map->file_rec_off;
+
+	if (left > 0) {
+		/* through a small buffer from the file (page cache): records
+		 * nobody looked at are not pulled into this process */
+		size_t bufsize = MF_MIN(left, (size_t)256 * 1024);
+		uint8_t *buf = mf_malloc(bufsize);
+
+		while (left > 0) {
+			size_t n = MF_MIN(left, bufsize);
+
+			if (mf_pread_full(map->file_fd, buf, n, in_off) < 0 ||
+			    mf_write_full(out_fd, buf, n) < 0) {
+				int err = errno;
+
+				free(buf);
+				errno = err;
+				return -1;
+			}
+			left -= n;
+			in_off += (off_t)n;
+		}
+		free(buf);
+	}
+	return mf_write_full(out_fd,
+	                     map->records + (size_t)clean * map->record_size,
+	                     (size_t)(map->count - clean) * map->record_size);
+}
 
 void mf_map_init(struct mf_map *map)
 {
@@ -20,6 +225,7 @@ void mf_map_init(struct mf_map *map)
 	mf_map_set_hdr32(map, MF_HOFF_UNSEEN_LOW, 1);
 	mf_map_set_hdr32(map, MF_HOFF_DELETED_LOW, 1);
 	map->record_size = MF_IDX_REC_MIN_SIZE;
+	map->file_fd = -1;
 }
 
 static void free_keywords(struct mf_map *map)
@@ -36,9 +242,10 @@ void mf_map_free(struct mf_map *map)
 		free(map->exts.items[i].hdr);
 	}
 	mf_array_free(&map->exts);
-	free(map->records);
+	region_free(map);
 	free_keywords(map);
 	mf_zero(map);
+	map->file_fd = -1;
 }
 
 int mf_map_ext_find(const struct mf_map *map, const char *name)
@@ -75,6 +282,7 @@ static void relayout(struct mf_map *map, uint32_t idx, uint16_t old_size)
 	uint32_t *order = mf_calloc(n + 1, sizeof(uint32_t));
 	uint32_t offset = MF_IDX_REC_BASE, max_align = 4, new_size;
 	uint8_t *recs;
+	size_t region_size;
 
 	for (size_t i = 0; i < n; i++) {
 		old_off[i] = map->exts.items[i].record_offset;
@@ -128,7 +336,11 @@ static void relayout(struct mf_map *map, uint32_t idx, uint16_t old_size)
 		offset += max_align - (offset % max_align);
 	new_size = offset;
 
-	recs = mf_calloc((size_t)map->count + 1, new_size);
+	/* a new layout is a new array (every record changes) */
+	recs = region_alloc(((size_t)map->count + 1) * new_size,
+	                    ((size_t)map->count + 1) * new_size * 2 +
+	                        MF_MAP_REGION_SLACK,
+	                    &region_size);
 	for (uint32_t r = 0; r < map->count; r++) {
 		const uint8_t *src =
 		    map->records + (size_t)r * map->record_size;
@@ -142,10 +354,9 @@ static void relayout(struct mf_map *map, uint32_t idx, uint16_t old_size)
 			       src + old_off[i], copy[i]);
 		}
 	}
-	free(map->records);
-	map->records = recs;
-	map->records_cap = map->count + 1;
+	region_free(map);
 	map->record_size = new_size;
+	set_region(map, recs, region_size, 0);
 	free(old_off);
 	free(copy);
 	free(order);

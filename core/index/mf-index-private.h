@@ -189,14 +189,36 @@ struct mf_map_ext {
 	uint16_t record_align;
 };
 
+/* The records live in one private memory mapping ("region") rather than
+ * on the heap, so that memory follows what is used, not the mailbox size:
+ * when the map was read from a main index file, that file is mapped
+ * copy-on-write at the region's start (the way Dovecot mmaps
+ * dovecot.index): records never written stay page cache and records never
+ * looked at are never read; anonymous pages after it take appended
+ * records, so appends neither copy the array nor need twice its size
+ * (realloc doubling did). Writers go through mf_map_rec_mut(), which
+ * keeps clean_count: records 1..clean_count are still byte-for-byte the
+ * file's, so rewriting the main index copies them file to file instead of
+ * through memory. Nobody modifies dovecot.index in place (Dovecot and we
+ * write a new file and rename it), so the mapped file never changes under
+ * us. */
 struct mf_map {
 	uint8_t hdr[MF_IDX_BASE_HDR_SIZE];
 	uint32_t record_size;
 	MF_ARRAY(struct mf_map_ext) exts;
-	uint8_t *records; /* count * record_size */
+	uint8_t *records; /* count * record_size, inside region */
 	uint32_t count;
-	uint32_t records_cap;
+	uint32_t records_cap; /* records that fit in the region */
 	MF_ARRAY(char *) keywords;
+	/* the mapping (NULL when there are no records yet) */
+	uint8_t *region;
+	size_t region_size;
+	/* the main index file mapped at the region's start, -1 when none;
+	 * owned (closed by mf_map_free()) */
+	int file_fd;
+	size_t file_map_size;  /* bytes of the region that map file_fd */
+	uint32_t file_rec_off; /* the file's header size */
+	uint32_t clean_count;  /* records 1..clean_count equal the file's */
 };
 
 static inline uint32_t mf_map_hdr32(const struct mf_map *map, unsigned off)
@@ -208,13 +230,36 @@ static inline void mf_map_set_hdr32(struct mf_map *map, unsigned off,
 {
 	mf_put32(map->hdr + off, v);
 }
-static inline uint8_t *mf_map_rec(const struct mf_map *map, uint32_t seq)
+/* Record seq (1..count) for reading. */
+static inline const uint8_t *mf_map_rec(const struct mf_map *map, uint32_t seq)
 {
+	return map->records + (size_t)(seq - 1) * map->record_size;
+}
+/* Record seq for changing it: from here on the records from seq on no
+ * longer count as equal to the mapped file's. */
+static inline uint8_t *mf_map_rec_mut(struct mf_map *map, uint32_t seq)
+{
+	if (map->clean_count >= seq)
+		map->clean_count = seq - 1;
 	return map->records + (size_t)(seq - 1) * map->record_size;
 }
 
 void mf_map_init(struct mf_map *map);
 void mf_map_free(struct mf_map *map);
+/* Make room for at least count records (aborts like mf_malloc() when no
+ * memory can be had at all). Existing records stay; records may move. */
+void mf_map_records_reserve(struct mf_map *map, uint32_t count);
+/* Use the records of the main index file open as fd (taken over: closed
+ * by mf_map_free(), also on failure): count records of record_size bytes
+ * at offset rec_off. Returns 0, or -1 with errno when it cannot be
+ * mapped (the caller then reads the records with
+ * mf_map_records_reserve() + pread()). */
+int mf_map_records_map_file(struct mf_map *map, int fd, uint32_t rec_off,
+                            uint32_t count);
+/* Write the records to out_fd (at its current position): the clean ones
+ * copied from the mapped file without touching them in memory, the rest
+ * from memory. Returns 0 or -1 with errno. */
+int mf_map_records_write(const struct mf_map *map, int out_fd);
 /* Index of ext name, -1 if absent. */
 int mf_map_ext_find(const struct mf_map *map, const char *name);
 /* Add an extension (positions never change afterwards) and re-lay out the
@@ -245,7 +290,8 @@ const char *mf_map_check_header(const struct mf_map *map);
  * naming the file and offset. An index of another major version is
  * reported as NOTFOUND (Dovecot ignores it silently). */
 int mf_index_file_read(const char *path, struct mf_map *map, char **error_r);
-/* Serialise map (header_size computed) into out. */
+/* Serialise map's header part (header_size computed, records not
+ * included: mf_map_records_write() writes them after it) into out. */
 void mf_index_file_build(const struct mf_map *map, struct mf_buf *out);
 
 /* --- applying log records to a map --- */

@@ -57,11 +57,11 @@ static void modseq_set_range(struct mf_map *map, uint64_t modseq, bool nonzeros,
 	if (e == NULL)
 		return;
 	for (uint32_t s = seq1; s <= seq2; s++) {
-		uint8_t *p = mf_map_rec(map, s) + e->record_offset;
-		uint64_t cur = mf_le64(p);
+		uint64_t cur = mf_le64(mf_map_rec(map, s) + e->record_offset);
 
 		if (cur == 0 || (nonzeros && cur < modseq))
-			mf_put64(p, modseq);
+			mf_put64(mf_map_rec_mut(map, s) + e->record_offset,
+			         modseq);
 	}
 }
 
@@ -186,13 +186,9 @@ static int sync_append(struct mf_sync_ctx *ctx, const uint8_t *d, uint32_t size)
 			return fail(ctx,
 			            "append with uid %u, but next_uid = %u",
 			            uid, next);
-		if (map->count + 1 >= map->records_cap) {
-			map->records_cap = map->records_cap * 2 + 16;
-			map->records = mf_reallocarray(
-			    map->records, map->records_cap, map->record_size);
-		}
+		mf_map_records_reserve(map, map->count + 1);
 		map->count++;
-		rec = mf_map_rec(map, map->count);
+		rec = mf_map_rec_mut(map, map->count);
 		memset(rec, 0, map->record_size);
 		mf_put32(rec, uid);
 		rec[4] = flags;
@@ -228,7 +224,7 @@ static int sync_flags(struct mf_sync_ctx *ctx, const uint8_t *d, uint32_t size)
 			                 mf_map_hdr32(map, MF_HOFF_FLAGS) |
 			                     MF_IDX_HDR_FLAG_HAVE_DIRTY);
 		for (uint32_t s = seq1; s <= seq2; s++) {
-			uint8_t *rec = mf_map_rec(map, s);
+			uint8_t *rec = mf_map_rec_mut(map, s);
 			uint8_t old = rec[4];
 
 			rec[4] = (uint8_t)((old & ~rm) | add);
@@ -243,7 +239,7 @@ static int sync_flags(struct mf_sync_ctx *ctx, const uint8_t *d, uint32_t size)
 static void expunge_seq(struct mf_sync_ctx *ctx, uint32_t seq)
 {
 	struct mf_map *map = ctx->map;
-	uint8_t *rec = mf_map_rec(map, seq);
+	uint8_t *rec = mf_map_rec_mut(map, seq);
 
 	(void)update_counts(ctx, rec[4], 0);
 	memmove(rec, rec + map->record_size,
@@ -411,7 +407,7 @@ static int sync_ext_reset(struct mf_sync_ctx *ctx, const uint8_t *d,
 	if (!preserve) {
 		memset(e->hdr, 0, e->hdr_size);
 		for (uint32_t s = 1; s <= map->count; s++)
-			memset(mf_map_rec(map, s) + e->record_offset, 0,
+			memset(mf_map_rec_mut(map, s) + e->record_offset, 0,
 			       e->record_size);
 	}
 	return 0;
@@ -478,7 +474,7 @@ static int sync_ext_rec(struct mf_sync_ctx *ctx, const uint8_t *d,
 		seq = mf_map_find_uid(map, uid);
 		if (seq == 0)
 			continue;
-		p = mf_map_rec(map, seq) + e->record_offset;
+		p = mf_map_rec_mut(map, seq) + e->record_offset;
 		n = MF_MIN(ctx->cur_ext_record_size, e->record_size);
 		memcpy(p, d + i + 4, n);
 		if (n < e->record_size)
@@ -520,7 +516,7 @@ static int sync_ext_inc(struct mf_sync_ctx *ctx, const uint8_t *d,
 		seq = mf_map_find_uid(map, uid);
 		if (seq == 0)
 			continue;
-		p = mf_map_rec(map, seq) + e->record_offset;
+		p = mf_map_rec_mut(map, seq) + e->record_offset;
 		v = rs == 1   ? p[0]
 		    : rs == 2 ? mf_le16(p)
 		    : rs == 4 ? mf_le32(p)
@@ -591,7 +587,7 @@ static int sync_keyword(struct mf_sync_ctx *ctx, const uint8_t *d,
 		modseq_touch(ctx, seq1, seq2);
 		for (uint32_t s = seq1; s <= seq2; s++) {
 			uint8_t *p =
-			    mf_map_rec(map, s) + e->record_offset + kw / 8;
+			    mf_map_rec_mut(map, s) + e->record_offset + kw / 8;
 			if (remove)
 				*p &= (uint8_t)~mask;
 			else
@@ -619,7 +615,7 @@ static int sync_keyword_reset(struct mf_sync_ctx *ctx, const uint8_t *d,
 			continue;
 		modseq_touch(ctx, seq1, seq2);
 		for (uint32_t s = seq1; s <= seq2; s++)
-			memset(mf_map_rec(map, s) + e->record_offset, 0,
+			memset(mf_map_rec_mut(map, s) + e->record_offset, 0,
 			       e->record_size);
 	}
 	return 0;
@@ -645,7 +641,7 @@ static int sync_modseq_update(struct mf_sync_ctx *ctx, const uint8_t *d,
 		if (e == NULL || !ctx->modseq_tracking)
 			return fail(ctx, "modseqs updated before they were "
 			                 "enabled");
-		p = mf_map_rec(map, seq) + e->record_offset;
+		p = mf_map_rec_mut(map, seq) + e->record_offset;
 		if (mf_le64(p) <= m)
 			mf_put64(p, m);
 	}
