@@ -385,12 +385,47 @@ static int log_parse(struct mf_log_file *f, char **error_r)
 	return log_parse_records(f, error_r);
 }
 
+/* Read fd from offset *len to EOF into *data (grown as needed, to the
+ * file's size at once: a buffer doubling while it fills would hold up to
+ * twice the log). Returns 0 or -1 with *error_r. */
+static int read_to_eof(int fd, const char *path, uint8_t **data, size_t *len,
+                       char **error_r)
+{
+	struct stat st;
+	size_t cap = *len + 1;
+
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size >= *len)
+		cap = (size_t)st.st_size + 1;
+	*data = mf_realloc(*data, cap);
+	for (;;) {
+		ssize_t n;
+
+		if (*len + 1 >= cap) {
+			/* it grew after the fstat() */
+			cap += cap / 4 + 65536;
+			*data = mf_realloc(*data, cap);
+		}
+		n = pread(fd, *data + *len, cap - *len - 1, (off_t)*len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*error_r = mf_strdup_printf("read(%s) failed: %s", path,
+			                            strerror(errno));
+			return -1;
+		}
+		if (n == 0)
+			break;
+		*len += (size_t)n;
+	}
+	return 0;
+}
+
 int mf_log_file_read(const char *path, int use_fd, struct mf_log_file *file_r,
                      char **error_r)
 {
-	struct mf_buf buf = MF_BUF_INIT;
+	uint8_t *data = NULL;
+	size_t len = 0;
 	struct stat st;
-	off_t pos = 0;
 	int fd = use_fd, ret;
 
 	mf_zero(file_r);
@@ -410,33 +445,18 @@ int mf_log_file_read(const char *path, int use_fd, struct mf_log_file *file_r,
 			close(fd);
 		return MF_INDEX_ERR_IO;
 	}
-	for (;;) {
-		ssize_t n;
-
-		mf_buf_reserve(&buf, 65536);
-		n = pread(fd, buf.data + buf.len, buf.cap - buf.len - 1, pos);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*error_r = mf_strdup_printf("read(%s) failed: %s", path,
-			                            strerror(errno));
-			if (use_fd < 0)
-				close(fd);
-			mf_buf_free(&buf);
-			return MF_INDEX_ERR_IO;
-		}
-		if (n == 0)
-			break;
-		buf.len += (size_t)n;
-		pos += n;
-	}
+	ret = read_to_eof(fd, path, &data, &len, error_r);
 	/* Never close the caller's fd: closing any descriptor of a file
 	 * drops all of this process's fcntl locks on it. */
 	if (use_fd < 0)
 		close(fd);
+	if (ret < 0) {
+		free(data);
+		return MF_INDEX_ERR_IO;
+	}
 	file_r->path = mf_strdup(path);
-	file_r->file_size = buf.len;
-	file_r->data = (uint8_t *)mf_buf_detach(&buf);
+	file_r->file_size = len;
+	file_r->data = data;
 	file_r->dev = st.st_dev;
 	file_r->ino = st.st_ino;
 	ret = log_parse(file_r, error_r);
@@ -447,32 +467,11 @@ int mf_log_file_read(const char *path, int use_fd, struct mf_log_file *file_r,
 
 int mf_log_file_extend(struct mf_log_file *f, int fd, char **error_r)
 {
-	struct mf_buf buf = MF_BUF_INIT;
-	off_t pos = (off_t)f->valid_size;
-
 	/* what follows the last complete record may have been rewritten
-	 * (a torn write cut and replaced), so read again from there */
-	mf_buf_append(&buf, f->data, f->valid_size);
-	for (;;) {
-		ssize_t n;
-
-		mf_buf_reserve(&buf, 65536);
-		n = pread(fd, buf.data + buf.len, buf.cap - buf.len - 1, pos);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*error_r = mf_strdup_printf("read(%s) failed: %s",
-			                            f->path, strerror(errno));
-			mf_buf_free(&buf);
-			return MF_INDEX_ERR_IO;
-		}
-		if (n == 0)
-			break;
-		buf.len += (size_t)n;
-		pos += n;
-	}
-	free(f->data);
-	f->file_size = buf.len;
-	f->data = (uint8_t *)mf_buf_detach(&buf);
+	 * (a torn write cut and replaced), so read again from there; the
+	 * buffer grows in place instead of being copied */
+	f->file_size = f->valid_size;
+	if (read_to_eof(fd, f->path, &f->data, &f->file_size, error_r) < 0)
+		return MF_INDEX_ERR_IO;
 	return log_parse_records(f, error_r);
 }
