@@ -14,6 +14,7 @@ struct kw_acc {
 };
 
 struct acc {
+	uint32_t seq;
 	bool used, appended;
 	uint8_t last_add, last_rm; /* flags whose last change added/removed */
 	uint64_t modseq;
@@ -22,7 +23,14 @@ struct acc {
 
 struct scan {
 	struct mf_index *index;
-	struct acc *accs;             /* by map seq - 1 */
+	/* The messages the logs touch, in the order first seen, and a hash
+	 * table of them by seq (slot = index + 1, 0 empty). Sized by what
+	 * the logs hold, not by the mailbox: an array for every message of
+	 * a large mailbox cost ~40 bytes each on every query. */
+	struct acc *accs;
+	uint32_t accs_count, accs_cap;
+	uint32_t *slots;
+	uint32_t slots_mask;          /* slot count - 1 (a power of two) */
 	uint32_t first_logged_append; /* lowest uid appended in the logs */
 	uint32_t last_append;         /* highest uid appended so far */
 	uint64_t modseq;
@@ -72,10 +80,48 @@ static bool uid_existed(const struct scan *sc, uint32_t uid)
 	return uid < sc->first_logged_append || uid <= sc->last_append;
 }
 
+static uint32_t seq_slot(const struct scan *sc, uint32_t seq)
+{
+	uint32_t i = (seq * 2654435761u) & sc->slots_mask;
+
+	while (sc->slots[i] != 0 && sc->accs[sc->slots[i] - 1].seq != seq)
+		i = (i + 1) & sc->slots_mask;
+	return i;
+}
+
+static void slots_grow(struct scan *sc)
+{
+	uint32_t n = sc->slots == NULL ? 1024 : (sc->slots_mask + 1) * 2;
+
+	free(sc->slots);
+	sc->slots = mf_calloc(n, sizeof(*sc->slots));
+	sc->slots_mask = n - 1;
+	for (uint32_t k = 0; k < sc->accs_count; k++)
+		sc->slots[seq_slot(sc, sc->accs[k].seq)] = k + 1;
+}
+
+/* The accumulator of seq (created zeroed). The pointer is valid until the
+ * next call. */
 static struct acc *acc_get(struct scan *sc, uint32_t seq)
 {
-	struct acc *a = &sc->accs[seq - 1];
+	struct acc *a;
+	uint32_t i;
 
+	if (sc->slots == NULL || sc->accs_count * 2 >= sc->slots_mask)
+		slots_grow(sc);
+	i = seq_slot(sc, seq);
+	if (sc->slots[i] == 0) {
+		if (sc->accs_count == sc->accs_cap) {
+			sc->accs_cap = sc->accs_cap * 2 + 64;
+			sc->accs = mf_reallocarray(sc->accs, sc->accs_cap,
+			                           sizeof(*sc->accs));
+		}
+		a = &sc->accs[sc->accs_count++];
+		mf_zero(a);
+		a->seq = seq;
+		sc->slots[i] = sc->accs_count;
+	}
+	a = &sc->accs[sc->slots[i] - 1];
 	if (sc->modseq > a->modseq)
 		a->modseq = sc->modseq;
 	a->used = true;
@@ -234,6 +280,13 @@ static uint32_t first_append_uid(const struct mf_log_file *const *files,
 	return UINT32_MAX;
 }
 
+static int acc_seq_cmp(const void *a, const void *b)
+{
+	const struct acc *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 int mf_index_changes_since(struct mf_index *index, uint64_t since_modseq,
                            enum mf_index_changes_flags flags,
                            struct mf_index_changes *changes_r)
@@ -247,7 +300,6 @@ int mf_index_changes_since(struct mf_index *index, uint64_t since_modseq,
 		return ret;
 	mf_zero(&sc);
 	sc.index = index;
-	sc.accs = mf_calloc(index->map.count + 1, sizeof(struct acc));
 	sc.first_logged_append = first_append_uid(files, nfiles);
 	for (int f = 0; f < nfiles; f++) {
 		const struct mf_log_file *lf = files[f];
@@ -282,8 +334,12 @@ int mf_index_changes_since(struct mf_index *index, uint64_t since_modseq,
 		}
 	}
 
-	for (uint32_t s = 1; s <= index->map.count; s++) {
-		struct acc *a = &sc.accs[s - 1];
+	/* ascending seq is ascending uid */
+	if (sc.accs_count > 1)
+		mf_qsort(sc.accs, sc.accs_count, sizeof(*sc.accs), acc_seq_cmp);
+	for (uint32_t ai = 0; ai < sc.accs_count; ai++) {
+		struct acc *a = &sc.accs[ai];
+		uint32_t s = a->seq;
 		struct mf_index_change *c;
 
 		if (!a->used)
@@ -321,6 +377,7 @@ int mf_index_changes_since(struct mf_index *index, uint64_t since_modseq,
 		mf_array_free(&a->kws);
 	}
 	free(sc.accs);
+	free(sc.slots);
 	return 0;
 }
 
