@@ -76,11 +76,19 @@ static int uid_cmp(const void *a, const void *b)
 	uint32_t x = ((const struct file_uid *)a)->uid;
 	uint32_t y = ((const struct file_uid *)b)->uid;
 
-	return x < y ? -1 : x > y;
+	if (x != y)
+		return x < y ? -1 : 1;
+	/* the primary copy before the ALT one */
+	return (int)((const struct file_uid *)a)->alt -
+	       (int)((const struct file_uid *)b)->alt;
 }
 
-/* The u.<uid> files of dir; with journals_ also the move journals. */
-static void scan_dir(const char *dir, bool alt, void *arr_, void *journals_)
+/* The u.<uid> files of dir with uid >= min_uid (a writer's open only
+ * looks for files at or above next_uid: keeping every file of a large
+ * mailbox cost 16 bytes a message on each open); with journals_ also the
+ * move journals. */
+static void scan_dir(const char *dir, bool alt, uint32_t min_uid, void *arr_,
+                     void *journals_)
 {
 	MF_ARRAY(struct file_uid) *arr = arr_;
 	MF_ARRAY(char *) *journals = journals_;
@@ -91,7 +99,6 @@ static void scan_dir(const char *dir, bool alt, void *arr_, void *journals_)
 		char *end;
 		unsigned long uid;
 		struct file_uid f;
-		bool dup = false;
 
 		if (journals != NULL &&
 		    mf_str_begins(de->d_name, DBOX_MOVE_PREFIX)) {
@@ -101,12 +108,9 @@ static void scan_dir(const char *dir, bool alt, void *arr_, void *journals_)
 		if (strncmp(de->d_name, "u.", 2) != 0)
 			continue;
 		uid = strtoul(de->d_name + 2, &end, 10);
-		if (*end != '\0' || uid == 0 || uid >= UINT32_MAX)
+		if (*end != '\0' || uid == 0 || uid >= UINT32_MAX ||
+		    uid < min_uid)
 			continue;
-		for (size_t i = 0; i < arr->count && alt; i++)
-			dup = dup || arr->items[i].uid == uid;
-		if (dup)
-			continue; /* primary copy wins */
 		f.uid = (uint32_t)uid;
 		f.alt = alt;
 		mf_array_push(arr, f);
@@ -145,7 +149,7 @@ int sdbox_resync_mode(struct mailferry_mailbox *box, bool adopt_only)
 	MF_ARRAY(char *) journals = MF_ARRAY_INIT;
 	struct mf_index *idx = box->idx, *bak = NULL;
 	struct mf_index_trans *t;
-	uint32_t next_uid, count, changes = 0;
+	uint32_t next_uid, count, changes = 0, min_uid;
 	size_t fi = 0;
 	char *err = NULL;
 	int ret;
@@ -153,8 +157,9 @@ int sdbox_resync_mode(struct mailferry_mailbox *box, bool adopt_only)
 	ret = mf_index_lock(idx);
 	if (ret < 0)
 		return dbox_index_error(st, idx, ret);
-	scan_dir(box->dir, false, &files, &journals);
-	scan_dir(box->alt_dir, true, &files, NULL);
+	min_uid = adopt_only ? mf_index_get_header(idx)->next_uid : 0;
+	scan_dir(box->dir, false, min_uid, &files, &journals);
+	scan_dir(box->alt_dir, true, min_uid, &files, NULL);
 	if (journals.count > 0) {
 		/* moves a killed writer never committed go back first:
 		 * their new names must not be taken for new mail */
@@ -172,11 +177,23 @@ int sdbox_resync_mode(struct mailferry_mailbox *box, bool adopt_only)
 		}
 		if (changed) {
 			files.count = 0;
-			scan_dir(box->dir, false, &files, NULL);
-			scan_dir(box->alt_dir, true, &files, NULL);
+			scan_dir(box->dir, false, min_uid, &files, NULL);
+			scan_dir(box->alt_dir, true, min_uid, &files, NULL);
 		}
 	}
 	mf_qsort(files.items, files.count, sizeof(*files.items), uid_cmp);
+	{
+		/* a uid in both storages: the primary copy wins */
+		size_t n = 0;
+
+		for (size_t i = 0; i < files.count; i++) {
+			if (n > 0 &&
+			    files.items[n - 1].uid == files.items[i].uid)
+				continue;
+			files.items[n++] = files.items[i];
+		}
+		files.count = n;
+	}
 	next_uid = mf_index_get_header(idx)->next_uid;
 	count = mf_index_count(idx);
 	if (mf_index_open(box->dir, DBOX_INDEX_PREFIX ".backup",
