@@ -10,7 +10,7 @@
  *   mf-sync-uids.c   UIDs for new mail both sides have above the last
  *                    common UID (dsync's conflict numbering), in memory
  *   mf-sync-spill.c  the same through temporary files, for what does not
- *                    fit a window, and by-identity two-way syncs
+ *                    fit a window, and by-identity syncs and backups
  *   mf-sync-apply.c  doing: saves in batches, flag changes, expunges
  *   mf-sync-kw.c     interned keyword sets and the per-keyword merge
  *
@@ -18,8 +18,9 @@
  * keyword-set index, modseq, 16-byte id), never a body, and only for a
  * window of messages (mf_sync_params.window per side); new mail on both
  * sides above the last common UID and by-identity two-way syncs are
- * merged through temporary files (mf-sync-spill.c); by-identity backups
- * keep both lists (see doc/architecture.md, "Memory").
+ * merged through temporary files (mf-sync-spill.c), and so are
+ * by-identity backups into a non-empty destination (see
+ * doc/architecture.md, "Memory").
  */
 #ifndef MF_SYNC_BOX_H
 #define MF_SYNC_BOX_H
@@ -185,7 +186,6 @@ int mf_box_read_msgs(struct mf_box_sync *bs, struct mf_box_side *b,
 void mf_box_msgs_normalize(struct mf_box_side *b);
 int mf_box_read_expunges(struct mf_box_sync *bs, struct mf_box_side *b,
                          uint64_t since);
-int mf_box_read_full(struct mf_box_sync *bs, struct mf_box_side *b);
 int mf_box_cmp_u32(const void *x, const void *y);
 /* Stateful read of the changes at or below the last common UID, and
  * with above every message above it too. */
@@ -251,9 +251,11 @@ int mf_box_sync_stream(struct mf_box_sync *bs,
 /* Whether the saved state can be used; if so bs->stateful is set and the
  * changes are read (with above, also everything above the last common
  * UID). */
-/* Backup by identity into an empty destination: the source's messages
- * saved window by window (bs->streamed: no plans are kept). */
-int mf_box_backup_ids_stream(struct mf_box_sync *bs);
+/* Backup by identity (never with a state): into an empty destination
+ * the source streamed (bs->streamed: no plans are kept); when both sides
+ * fit their first window, matched in memory (mf_box_merge_backup_ids);
+ * otherwise through temporary files (mf_box_spill_backup). */
+int mf_box_backup_ids(struct mf_box_sync *bs);
 int mf_box_read_state(struct mf_box_sync *bs,
                       const struct mf_sync_box_state *state, bool above);
 void mf_box_side_reset(struct mf_box_side *b);
@@ -263,6 +265,10 @@ void mf_box_side_reset(struct mf_box_side *b);
  * anything above it), from the cursors' positions to their ends, merged
  * through temporary files: decides and applies, sets bs->next_uid. */
 int mf_box_spill_merge(struct mf_box_sync *bs);
+/* Backup by identity through the same files: both sides from their
+ * cursors' positions (UID 1) to their ends, ids paired as
+ * mf_box_merge_backup_ids() pairs them; decides and applies. */
+int mf_box_spill_backup(struct mf_box_sync *bs);
 /* Log the saves just made (by identity), for the state. */
 void mf_box_spill_log_saves(struct mf_box_sync *bs);
 /* mf_box_verified_lcu() after a spilled merge. */

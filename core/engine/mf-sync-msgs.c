@@ -10,8 +10,7 @@
  *
  * This file opens the mailbox on both sides, handles UIDVALIDITY, the fast
  * skip, backup rebuilds, counters and the state; the messages themselves
- * are walked a window at a time by mf-sync-stream.c (by-identity backups:
- * backup_by_identity() here).
+ * are walked a window at a time by mf-sync-stream.c.
  *
  * Memory: one compact record per message and side (UID, flags, keyword-set
  * index, modseq, 16-byte id) for a window of messages, never a body.
@@ -216,33 +215,6 @@ static int raise_counters(struct mf_box_sync *bs)
 	return 0;
 }
 
-/* Backup by identity (the destination cannot keep UIDs): the destination
- * is made the source's multiset of messages, so both whole lists are read
- * into memory and matched (mf_box_merge_backup_ids); a conversion into an
- * empty destination streams the source instead. Never with a state. */
-static int backup_by_identity(struct mf_box_sync *bs)
-{
-	struct mf_sync_ctx *ctx = bs->ctx;
-	int ret;
-
-	bs->stateful = false;
-	/* the destination first: a conversion into an empty one needs no
-	 * list of the source in memory */
-	for (int k = 0; k < 2; k++) {
-		int i = ctx->source == 0 ? 1 - k : k;
-		ret = mf_box_read_full(bs, &bs->b[i]);
-		if (ret < 0)
-			return mf_sync_fail(
-			    ctx, ret, "%s: mailbox %s: reading: %s",
-			    bs->b[i].s->label, bs->b[i].node->real,
-			    mf_box_side_err(&bs->b[i]));
-		if (k == 0 && bs->b[i].msgs.count == 0)
-			return mf_box_backup_ids_stream(bs);
-	}
-	mf_box_merge_backup_ids(bs);
-	return mf_box_apply_all(bs);
-}
-
 /* Decide and apply one mailbox's messages: 0, 1 when the saved state did
  * not match (nothing changed; redo without it), or an error. */
 static int sync_box(struct mf_box_sync *bs,
@@ -257,10 +229,10 @@ static int sync_box(struct mf_box_sync *bs,
 	bs->start_modseq =
 	    MF_MIN(bs->b[0].st.highest_modseq, bs->b[1].st.highest_modseq);
 	mf_box_spill_free(&bs->spill);
-	/* a backup by identity makes the destination the source's multiset
-	 * (both lists whole); every other sync walks windows */
+	/* a backup by identity makes the destination the source's
+	 * multiset; every other sync walks UIDs */
 	if (bs->ids && bs->ctx->p->mode == MF_ENGINE_BACKUP)
-		return backup_by_identity(bs);
+		return mf_box_backup_ids(bs);
 	return mf_box_sync_stream(bs, state);
 }
 

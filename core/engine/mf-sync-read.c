@@ -299,22 +299,6 @@ void mf_box_query_init(struct mailferry_msg_query *q, uint32_t fields)
 	q->flags = MAILFERRY_QUERY_SKIP_SYNC_CHANGES;
 }
 
-int mf_box_read_full(struct mf_box_sync *bs, struct mf_box_side *b)
-{
-	struct mailferry_msg_query q;
-	int ret;
-
-	b->msgs.count = 0;
-	if (b->box == NULL || b->emptied)
-		return 0;
-	mf_box_query_init(&q, mf_box_query_fields(bs));
-	ret = mf_box_read_msgs(bs, b, &q, 0, NULL);
-	if (ret < 0)
-		return ret;
-	mf_box_msgs_normalize(b);
-	return mf_box_read_expunges(bs, b, 0);
-}
-
 int mf_box_cmp_u32(const void *x, const void *y)
 {
 	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;

@@ -92,6 +92,9 @@ struct mf_spill {
 	MF_ARRAY(struct spill_key) run;
 	MF_ARRAY(uint64_t) runs; /* first key of each run */
 	size_t run_max;
+	/* a backup by identity (mf_box_spill_backup): no filter candidates,
+	 * ids paired in UID order */
+	bool backup;
 };
 
 #define WBUF_RECS 256
@@ -231,8 +234,10 @@ static int spill_add(struct mf_box_sync *bs, struct mf_spill *sp, int i,
 		sp->str_len += rec->guid_len;
 	}
 	/* -t/-e/-I/-O skip a message the other side lacks (decided with
-	 * the other side's ids once they are paired) */
-	rec->cand = !other_has_uid && mf_box_save_filtered(bs, m) &&
+	 * the other side's ids once they are paired); a backup asks the
+	 * filters only about the source messages it saves */
+	rec->cand = !sp->backup && !other_has_uid &&
+	            mf_box_save_filtered(bs, m) &&
 	            !mf_box_copy_source(&bs->b[1 - i], m->id, &cp);
 	memcpy(k->id, m->id, 16);
 	k->uid = m->uid;
@@ -365,6 +370,14 @@ static int pair_group(struct mf_box_sync *bs, struct mf_spill *sp,
 
 	while (mid < n && g[mid].side == 0)
 		mid++;
+	if (sp->backup) {
+		/* the k-th instance of the source with the k-th of the
+		 * destination, both in UID order (mf_box_merge_backup_ids);
+		 * the rest of either side is saved or expunged */
+		for (i = 0; i < mid && mid + i < n && ret == 0; i++)
+			ret = link_pair(bs, sp, &g[i], &g[mid + i]);
+		return ret;
+	}
 	if (mid == 0 || mid == n) {
 		for (i = 0; i < n && ret == 0; i++) {
 			if (g[i].cand)
@@ -769,6 +782,94 @@ static int new_pass(struct mf_box_sync *bs, struct mf_spill *sp)
 	}
 }
 
+/* ------------------------------------------------ backup by identity */
+
+/* Backup, source side: every source message without a partner is saved
+ * (unless a filter skips it), in source UID order as the in-memory
+ * merge saves them, so that the destination gives the same UIDs. */
+static int backup_src_pass(struct mf_box_sync *bs, struct mf_spill *sp)
+{
+	int si = bs->ctx->source;
+	struct mf_box_msg *m;
+	const struct spill_rec *meta;
+	int ret;
+
+	ret = rd_rewind(bs, sp);
+	while (ret == 0 && !bs->saves_aborted) {
+		ret = rd_peek(bs, sp, si, &m, &meta);
+		if (ret < 0 || m == NULL)
+			break;
+		if (meta->link == 0)
+			mf_box_backup_ids_save(bs, m);
+		sp->s[si].pos++;
+	}
+	return ret;
+}
+
+/* Backup, destination side: a message paired with a source one takes its
+ * flags and keywords (read from the partner's record: flag changes refer
+ * to UIDs only, so the partner need not stay in memory), one without a
+ * partner is expunged (which the state learns from the missing link). */
+static int backup_dst_pass(struct mf_box_sync *bs, struct mf_spill *sp)
+{
+	int si = bs->ctx->source, di = 1 - si;
+	struct mf_box_side *D = &bs->b[di];
+	struct mf_box_msg *d;
+	const struct spill_rec *meta;
+	struct spill_rec src;
+	int ret;
+
+	ret = rd_rewind(bs, sp);
+	while (ret == 0 && !bs->saves_aborted) {
+		ret = rd_peek(bs, sp, di, &d, &meta);
+		if (ret < 0 || d == NULL)
+			break;
+		if (meta->link != 0) {
+			if (mf_pread_full(sp->s[si].fd, &src, sizeof(src),
+			                  (off_t)(meta->link - 1) *
+			                      (off_t)sizeof(src)) < 0)
+				return spill_fail(bs, "read");
+			if (src.m.flags != d->flags || src.m.kw != d->kw)
+				mf_box_add_flag_op(D, d->uid, src.m.flags,
+				                   src.m.kw, src.m.modseq);
+		} else {
+			mf_box_pend_add(D, d->uid, d->id);
+		}
+		sp->s[di].pos++;
+	}
+	return ret;
+}
+
+int mf_box_spill_backup(struct mf_box_sync *bs)
+{
+	struct mf_spill *sp;
+	int ret;
+
+	mf_box_spill_free(&bs->spill);
+	ret = spill_new(bs, &bs->spill);
+	sp = bs->spill;
+	sp->backup = true;
+	bs->next_uid = 0; /* nothing to raise: UIDs are the store's */
+	if (ret == 0)
+		ret = spill_walk(bs, sp);
+	if (ret == 0)
+		ret = mf_box_flush(bs, false);
+	if (ret == 0 && !bs->saves_aborted)
+		ret = spill_pair(bs, sp);
+	/* the saves first, then flag changes and expunges, as the
+	 * in-memory merge carries them out */
+	if (ret == 0 && !bs->saves_aborted)
+		ret = backup_src_pass(bs, sp);
+	if (ret == 0 && !bs->saves_aborted)
+		ret = backup_dst_pass(bs, sp);
+	if (ret == 0)
+		ret = mf_box_flush(bs, true);
+	trim_partners(bs, sp);
+	for (int i = 0; i < 2; i++)
+		bs->b[i].msgs.count = 0;
+	return ret;
+}
+
 /* --------------------------------------------------------------- main */
 
 int mf_box_spill_merge(struct mf_box_sync *bs)
@@ -860,6 +961,9 @@ static bool after_next(struct mf_box_sync *bs, struct mf_spill *sp,
 				*cap = bs->lcu;
 				return false;
 			}
+			if (sp->backup && a->i != bs->ctx->source &&
+			    rec.link == 0 && b->s->writable)
+				continue; /* a backup expunged it */
 			*uid_r = rec.m.uid;
 			memcpy(id_r, rec.m.id, 16);
 		} else if (k - ss->count < ss->saved_count) {

@@ -20,7 +20,9 @@
  *     identity, anything above it): dsync pairs and numbers these together
  *     by GUID; in memory (mf_sync_assign_uids) when the windows hold all of
  *     it, else through temporary files (mf-sync-spill.c);
- *   - backup: one UID-ordered merge of source and destination.
+ *   - backup: one UID-ordered merge of source and destination; by
+ *     identity (the destination cannot keep UIDs) a multiset match, in
+ *     memory when both sides fit a window, else through the files.
  *
  * Saves refer to the windows' message records, so they are made
  * (mf_box_flush) before a window is replaced; flag changes wait until a
@@ -513,7 +515,9 @@ static int backup_walk(struct mf_box_sync *bs)
 	}
 }
 
-int mf_box_backup_ids_stream(struct mf_box_sync *bs)
+/* Backup by identity into an empty destination: the source's messages
+ * saved window by window; no plans are kept (bs->streamed). */
+static int backup_ids_stream(struct mf_box_sync *bs)
 {
 	int si = bs->ctx->source;
 	struct mf_box_side *S = &bs->b[si];
@@ -521,7 +525,6 @@ int mf_box_backup_ids_stream(struct mf_box_sync *bs)
 	int ret;
 
 	bs->streamed = true;
-	bs->next_uid = 0; /* nothing to raise: UIDs are the store's */
 	ret = cur_start(bs, S, 1, UINT32_MAX);
 	while (ret == 0) {
 		ret = mf_box_cur_peek(bs, si, &s);
@@ -533,6 +536,42 @@ int mf_box_backup_ids_stream(struct mf_box_sync *bs)
 	if (ret < 0)
 		return ret;
 	return mf_box_flush(bs, true);
+}
+
+/* The destination is made the source's multiset of messages. Pairing by
+ * identity needs every instance of an id, wherever its UID: unless both
+ * sides fit their first window it goes through temporary files, as the
+ * by-identity two-way merge does. */
+int mf_box_backup_ids(struct mf_box_sync *bs)
+{
+	int si = bs->ctx->source, di = 1 - si;
+	struct mf_box_msg *s, *d;
+	int ret;
+
+	bs->stateful = false;
+	bs->next_uid = 0; /* nothing to raise: UIDs are the store's */
+	/* the destination first: a conversion into an empty one reads no
+	 * more than the source's windows */
+	ret = cur_start(bs, &bs->b[di], 1, UINT32_MAX);
+	if (ret == 0)
+		ret = mf_box_cur_peek(bs, di, &d);
+	if (ret < 0)
+		return ret;
+	if (d == NULL)
+		return backup_ids_stream(bs);
+	ret = cur_start(bs, &bs->b[si], 1, UINT32_MAX);
+	if (ret == 0)
+		ret = mf_box_cur_peek(bs, si, &s);
+	if (ret < 0)
+		return ret;
+	if (!bs->b[0].cur_done || !bs->b[1].cur_done)
+		return mf_box_spill_backup(bs);
+	for (int i = 0; i < 2 && ret >= 0; i++)
+		ret = cur_drain(bs, &bs->b[i]);
+	if (ret < 0)
+		return ret;
+	mf_box_merge_backup_ids(bs);
+	return mf_box_apply_all(bs);
 }
 
 /* ------------------------------------------------------------ mailbox */

@@ -76,3 +76,15 @@ tests_engine_test_engine_window_CPPFLAGS = $(AM_CPPFLAGS) \
 	-I$(top_srcdir)/core/engine $(OPENSSL_CFLAGS) $(CHECK_CFLAGS)
 tests_engine_test_engine_window_LDADD = $(MF_ENGINE_TEST_LIBS)
 EXTRA_tests_engine_test_engine_window_DEPENDENCIES = tests/engine/memdrv.la
+
+# a by-identity backup into a non-empty destination: the in-memory match
+# and the one through temporary files agree on random histories (memdrv)
+check_PROGRAMS += tests/engine/test-engine-backup-ids
+TESTS += tests/engine/test-engine-backup-ids
+tests_engine_test_engine_backup_ids_SOURCES = \
+	tests/engine/test-engine-backup-ids.c \
+	tests/engine/engine-harness.c tests/engine/engine-harness.h
+tests_engine_test_engine_backup_ids_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/core/engine $(OPENSSL_CFLAGS) $(CHECK_CFLAGS)
+tests_engine_test_engine_backup_ids_LDADD = $(MF_ENGINE_TEST_LIBS)
+EXTRA_tests_engine_test_engine_backup_ids_DEPENDENCIES = tests/engine/memdrv.la

@@ -243,6 +243,53 @@ START_TEST(twoway_by_identity)
 }
 END_TEST
 
+/* Backup by identity into a non-empty destination (the re-run of an IMAP
+ * migration: header hashes, the destination cannot keep UIDs): n source
+ * messages, n destination ones, of which the first n - split are the
+ * source's last ones at other UIDs (and often other flags). Dry run, as
+ * above: the source-only ones are saved, the destination-only ones
+ * expunged, the common ones take the source's flags. */
+START_TEST(backup_by_identity)
+{
+	const uint32_t n = 200000, split = 149999;
+	const uint32_t common = n - split;
+	char loc[96];
+	struct mf_storage *a, *b;
+	struct mf_sync_params p;
+	struct mf_sync_result r;
+	uint64_t flags = 0;
+	double t0;
+
+	/* destination UID v holds source message v + split */
+	for (uint32_t u = split + 1; u <= n; u++) {
+		if ((u % 3 == 0) != ((u - split) % 3 == 0))
+			flags++;
+	}
+	h_init();
+	snprintf(loc, sizeof(loc), "gendrv:%u:NOGUIDS=1", n);
+	a = h_open_loc(loc);
+	snprintf(loc, sizeof(loc), "gendrv:%u:NOGUIDS=1:NOSAVEUID=1:OFFSET=%u",
+	         n, split);
+	b = h_open_loc(loc);
+	h_params(&p);
+	p.window = 0;
+	p.mode = MF_ENGINE_BACKUP;
+	p.full = true;
+	p.dry_run = true;
+	t0 = now();
+	ck_assert_int_eq(h_sync(&p, a, b, &r), 0);
+	ck_assert_uint_eq(r.msgs_saved, n - common);
+	ck_assert_uint_eq(r.msgs_expunged, n - common);
+	ck_assert_uint_eq(r.msgs_flag_changed, flags);
+	ck_assert_uint_eq(r.msgs_moved, 0);
+	mf_sync_result_free(&r);
+	report("backup by identity, 50,001 in common (dry run)", n, now() - t0);
+	h_close(&a);
+	h_close(&b);
+	h_cleanup();
+}
+END_TEST
+
 /* 200,000 messages, then 1,000,000 in the same process: the peak after
  * the big one is no more than GROWTH_MB above the small one's. */
 static void both_sizes(void (*run)(uint32_t, int), int arg)
@@ -309,6 +356,7 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, twoway_both_sides_new);
 	tcase_add_test(tc, twoway_by_identity);
+	tcase_add_test(tc, backup_by_identity);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
