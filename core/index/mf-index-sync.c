@@ -74,13 +74,28 @@ static void modseq_touch(struct mf_sync_ctx *ctx, uint32_t seq1, uint32_t seq2)
 /* Dovecot starts tracking when the map has the modseq extension; when
  * that happens on a map that has messages without modseqs, they all get
  * the extension header's highest modseq. */
-static void modseq_start(struct mf_sync_ctx *ctx)
+static void modseq_start(struct mf_sync_ctx *ctx, bool at_init)
 {
 	const struct mf_map_ext *e = modseq_ext(ctx->map);
+	const struct mf_map *map = ctx->map;
 
 	if (e == NULL || ctx->modseq_tracking)
 		return;
 	ctx->modseq_tracking = true;
+	if (at_init && mf_map_hdr32(map, MF_HOFF_LOG_SEQ) != 0) {
+		/* As Dovecot's modseq sync init: when the modseq header was
+		 * updated at (or after) the log position the map is at, the
+		 * modseqs are up to date and no record needs looking at.
+		 * (Looking at them all made every load of a large index
+		 * read all of its records.) */
+		uint32_t mseq = mf_le32(e->hdr + 8),
+		         moff = mf_le32(e->hdr + 12);
+		uint32_t seq = mf_map_hdr32(map, MF_HOFF_LOG_SEQ);
+
+		if (mseq > seq ||
+		    (mseq == seq && moff >= mf_map_hdr32(map, MF_HOFF_HEAD)))
+			return;
+	}
 	if (ctx->map->count > 0)
 		modseq_set_range(ctx->map, mf_le64(e->hdr), false, 1,
 		                 ctx->map->count);
@@ -92,7 +107,7 @@ void mf_sync_init(struct mf_sync_ctx *ctx, struct mf_map *map)
 	ctx->map = map;
 	ctx->cur_ext = -1;
 	if (modseq_ext(map) != NULL)
-		modseq_start(ctx);
+		modseq_start(ctx, true);
 }
 
 void mf_sync_deinit(struct mf_sync_ctx *ctx)
@@ -439,7 +454,7 @@ static int sync_ext_hdr(struct mf_sync_ctx *ctx, const uint8_t *d,
 				                 "points outside header size");
 			memcpy(e->hdr + off, d + i + hl, len);
 			if (strcmp(e->name, MODSEQ_EXT) == 0)
-				modseq_start(ctx);
+				modseq_start(ctx, false);
 		}
 		i = MF_ALIGN4(i + hl + len);
 	}
