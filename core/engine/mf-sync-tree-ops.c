@@ -49,13 +49,13 @@ static void log_gone(struct mf_sync_side *s, const struct mf_tnode *n)
 	mf_array_push(&s->log, l);
 }
 
-/* The parents of a mailbox this run deleted that have no child left: a
- * parent only there for its children (Maildir++, or a mailbox deleted
- * while it had children) goes with the last of them in Dovecot's stores
- * and in ours; a store that keeps empty directories (an IMAP server) is
- * asked to remove it, which only ever removes an empty directory. Either
- * way it is gone from the tree, or the directory sync would create it
- * again on the other side. */
+/* The parents of a mailbox this run deleted or renamed away that have no
+ * child left: a parent only there for its children (Maildir++, or a
+ * mailbox deleted while it had children) goes with the last of them in
+ * Dovecot's stores and in ours; a store that keeps empty directories (an
+ * IMAP server) is asked to remove it, which only ever removes an empty
+ * directory. Either way it is gone from the tree, or the directory sync
+ * would create it again on the other side. */
 static void drop_emptied_parents(struct mf_sync_ctx *ctx,
                                  struct mf_sync_side *s, const char *name)
 {
@@ -195,6 +195,8 @@ int mf_tree_rename(struct mf_sync_ctx *ctx, struct mf_sync_side *s,
 			c->real = nr;
 		}
 	}
+	/* the old parents may be left without children, as after a delete */
+	drop_emptied_parents(ctx, s, old_name);
 	free(to_real);
 	free(old_name);
 	free(old_real);

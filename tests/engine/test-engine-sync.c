@@ -1340,6 +1340,35 @@ START_TEST(tree_delete_parent_here_child_there)
 }
 END_TEST
 
+/* The only child of a parent that exists only through it is renamed away
+ * on one side (model seed 30007): the other side renames it too and its
+ * parent goes; no directory is created or deleted, now or next run. */
+START_TEST(tree_rename_only_child_away)
+{
+	struct mf_sync_params p;
+	struct mf_sync_result r;
+
+	open_pair(_i % 6);
+	h_create(A, "Work/a");
+	h_save(A, "Work/a", 1);
+	ck_assert_int_eq(sync2(true), 0);
+	h_tick(2);
+	ck_assert_int_eq(h_rename(_i < 6 ? B : A, "Work/a", "Moved"), 0);
+	h_params(&p);
+	p.full = true;
+	ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+	ck_assert_msg(r.boxes_renamed == 1 && r.boxes_created == 0 &&
+	                  r.boxes_deleted == 0,
+	              "%s/%s: %u renamed, %u created, %u deleted",
+	              tree_pairs[_i % 6][0], tree_pairs[_i % 6][1],
+	              r.boxes_renamed, r.boxes_created, r.boxes_deleted);
+	mf_sync_result_free(&r);
+	assert_same();
+	h_tick(2);
+	assert_noop();
+}
+END_TEST
+
 /* Renaming onto a name that exists only as the parent of another mailbox
  * on the other side (model seed 419): Work/a created on A while B renamed
  * Lists to Work. Both end with Work (Lists' GUID), Work/x and Work/a. */
@@ -1998,6 +2027,7 @@ static Suite *sync_suite(void)
 	tcase_add_loop_test(tc, tree_delete_parent_then_child, 0, 4);
 	tcase_add_loop_test(tc, tree_rename_onto_implied_parent, 0, 4);
 	tcase_add_loop_test(tc, tree_delete_only_child, 0, 12);
+	tcase_add_loop_test(tc, tree_rename_only_child_away, 0, 12);
 	tcase_add_loop_test(tc, tree_delete_parent_here_child_there, 0, 6);
 	suite_add_tcase(s, tc);
 
