@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * New mail on both sides above the last common UID, and by-identity
- * two-way syncs, merged through temporary files so that memory follows
- * the window, not the mailbox (dsync reference §3.5).
+ * New mail on both sides above the last common UID, by-identity two-way
+ * syncs and by-identity backups, merged through temporary files so that
+ * memory follows the window, not the mailbox (dsync reference §3.5).
  *
  * dsync pairs the instances of one GUID (or header hash) across the two
  * sides and numbers the pairs and unpaired messages that cannot keep a UID
@@ -36,6 +36,13 @@
  * on both sides after the run: the saves' reported UIDs are logged to a
  * file per side and compared with the spilled records afterwards
  * (mf_box_spill_verified_lcu).
+ *
+ * A backup by identity (mf_box_spill_backup) spills and pairs the same
+ * way, but pairs as mf_box_merge_backup_ids() does (k-th source instance
+ * with k-th destination one, in UID order) and then needs only two
+ * passes: the source's records in UID order (unpaired: saved, in the
+ * order the in-memory match saves them), then the destination's (paired:
+ * the source's flags; unpaired: expunged, after the saves).
  */
 #include <errno.h>
 #include <fcntl.h>

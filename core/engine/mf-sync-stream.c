@@ -280,8 +280,11 @@ static int cur_drain(struct mf_box_sync *bs, struct mf_box_side *b)
 {
 	int ret;
 
-	memmove(b->msgs.items, b->msgs.items + b->cur_pos,
-	        (b->msgs.count - b->cur_pos) * sizeof(struct mf_box_msg));
+	/* (an empty side has no array at all: memmove wants one) */
+	if (b->cur_pos > 0)
+		memmove(b->msgs.items, b->msgs.items + b->cur_pos,
+		        (b->msgs.count - b->cur_pos) *
+		            sizeof(struct mf_box_msg));
 	b->msgs.count -= b->cur_pos;
 	b->cur_pos = 0;
 	b->by_id_valid = false;
