@@ -771,10 +771,7 @@ void maildir_mailbox_close(struct mailferry_mailbox **boxp)
 	if (box == NULL)
 		return;
 	*boxp = NULL;
-	for (size_t i = 0; i < box->msgs.count; i++) {
-		free(box->msgs.items[i].fname);
-		free(box->msgs.items[i].guid);
-	}
+	maildir_msgs_clear(box);
 	mf_array_free(&box->msgs);
 	maildir_uidlist_clear(&box->uidlist);
 	maildir_keywords_clear(&box->keywords);

@@ -643,8 +643,10 @@ static void apply_move(struct mailferry_trans *t, struct save_item *item,
 	 * UID of the mailbox) */
 	moved = *msg;
 	moved.uid = uid;
-	free(moved.guid);
+	if (moved.guid_owned)
+		free((char *)moved.guid);
 	moved.guid = guid;
+	moved.guid_owned = true;
 	pos = (size_t)(msg - box->msgs.items);
 	memmove(&box->msgs.items[pos], &box->msgs.items[pos + 1],
 	        (box->msgs.count - pos - 1) * sizeof(box->msgs.items[0]));
@@ -1077,8 +1079,12 @@ static int change_msg_flags(struct mailferry_mailbox *box,
 		                     mf_buf_str(from), mf_buf_str(to),
 		                     strerror(errno));
 	}
-	free(msg->fname);
+	/* (a name that changes is malloc'd: the pool would keep every
+	 * name it ever had) */
+	if (msg->fname_owned)
+		free((char *)msg->fname);
 	msg->fname = mf_strdup(strrchr(mf_buf_str(to), '/') + 1);
+	msg->fname_owned = true;
 	msg->info.flags = mi.flags;
 	msg->info.keywords = mi.keywords;
 	msg->info.has_info = true;
@@ -1231,16 +1237,18 @@ static size_t msgs_add_saved(struct mailferry_trans *t)
 			continue;
 		msg = mf_array_append_zero(&box->msgs);
 		msg->uid = item->final_uid;
-		msg->fname = mf_strdup(item->final_fname);
+		msg->fname = maildir_msgs_strdup(box, item->final_fname,
+		                                 strlen(item->final_fname));
 		msg->in_new = item->final_in_new;
 		msg->info.flags = item->flags;
 		msg->info.keywords = item->final_keywords;
 		msg->info.has_info = !item->final_in_new;
-		msg->guid =
-		    item->guid != NULL
-		        ? mf_strdup(item->guid)
-		        : mf_strndup(item->final_fname,
-		                     maildir_fname_base_len(item->final_fname));
+		msg->guid = item->guid != NULL
+		                ? maildir_msgs_strdup(box, item->guid,
+		                                      strlen(item->guid))
+		                : maildir_msgs_strdup(box, item->final_fname,
+		                                      maildir_fname_base_len(
+		                                          item->final_fname));
 		msg->psize = item->size;
 		msg->vsize = item->vsize;
 		msg->comp = item->compressed ? MAILDIR_COMP_COMPRESSED

@@ -91,15 +91,23 @@ struct maildir_msg_info {
  * many unknown letters to be rewritten). Returns 0, or -1 in that case. */
 int maildir_msg_info_parse(const char *fname, struct maildir_msg_info *info);
 
-/* One message as of the last refresh. */
+/* One message as of the last refresh. Its strings are not a malloc
+ * each (that took about 130 bytes per message): a bulk build puts the
+ * file names in box->msg_names and borrows the GUIDs from the uidlist's
+ * pool (box->msg_ul_pool), where a GUID without G extension is the
+ * record's base name itself. Only what changes one message at a time
+ * (a flag change's new name, a moved message's GUID) is malloc'd and
+ * flagged as owned. */
 struct maildir_msg {
 	uint32_t uid;
-	/* current file name in cur/ or new/, owned; NULL when box->msgs
-	 * was built from the index without a scan of cur/ */
-	char *fname;
-	bool in_new;
 	struct maildir_msg_info info;
-	char *guid;     /* G extension or the base name, owned */
+	/* current file name in cur/ or new/; NULL when box->msgs was
+	 * built from the index without a scan of cur/. Owned when
+	 * fname_owned, else in box->msg_names. */
+	const char *fname;
+	/* G extension or the base name; owned when guid_owned, else in
+	 * box->msg_ul_pool or box->msg_names */
+	const char *guid;
 	uint64_t psize; /* UINT64_MAX when unknown */
 	uint64_t vsize; /* UINT64_MAX when unknown */
 	uint64_t modseq;
@@ -109,6 +117,9 @@ struct maildir_msg {
 		MAILDIR_COMP_PLAIN,
 		MAILDIR_COMP_COMPRESSED,
 	} comp;
+	bool in_new;
+	bool fname_owned;
+	bool guid_owned;
 };
 
 /* A change of a keyword that has no file name letter (all 26 letters of
@@ -133,7 +144,12 @@ struct mailferry_mailbox {
 	struct maildir_uidlist uidlist;
 	struct maildir_keywords keywords;
 	MF_ARRAY(struct maildir_msg) msgs; /* ascending UID */
-	struct mf_index *index;            /* NULL when unusable */
+	/* the strings of box->msgs (see struct maildir_msg): file names
+	 * (and saves' GUIDs), and a reference to the uidlist pool their
+	 * GUIDs come from; both NULL while there are none */
+	struct maildir_strpool *msg_names;
+	struct maildir_strpool *msg_ul_pool;
+	struct mf_index *index; /* NULL when unusable */
 	/* dovecot-uidlist as of our last read or write: while it is the
 	 * same file (inode, size, mtime) there is nothing new in it */
 	struct maildir_file_id {
@@ -306,6 +322,11 @@ int maildir_uidlist_lock(struct mailferry_mailbox *box,
 int maildir_sync_refresh_uidlist(struct mailferry_mailbox *box);
 /* Remember the uidlist's identity after we wrote it. */
 void maildir_uidlist_remember(struct mailferry_mailbox *box);
+/* Forget box->msgs (count 0, capacity kept) and their strings. */
+void maildir_msgs_clear(struct mailferry_mailbox *box);
+/* A copy of str in box->msg_names, for a message of box->msgs. */
+const char *maildir_msgs_strdup(struct mailferry_mailbox *box, const char *str,
+                                size_t len);
 /* Message by UID, NULL if absent. */
 struct maildir_msg *maildir_msg_find(struct mailferry_mailbox *box,
                                      uint32_t uid);

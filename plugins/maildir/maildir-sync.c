@@ -30,8 +30,10 @@
 #include "maildir-storage.h"
 
 struct scan_file {
-	char *base;  /* owned */
-	char *fname; /* owned */
+	/* in scan.names; the base name is its first base_len bytes (no
+	 * copy of its own: a scan of a big mailbox is one per message) */
+	const char *fname;
+	size_t base_len;
 	bool in_new;
 	bool matched;
 	uint32_t uid; /* assigned UID when new */
@@ -42,6 +44,8 @@ struct scan_file {
 
 struct scan {
 	MF_ARRAY(struct scan_file) files; /* sorted by base */
+	/* the files' names, which build_msgs() hands on to box->msgs */
+	struct maildir_strpool *names;
 	/* for every uidlist record (same order): index into files or -1 */
 	MF_ARRAY(long) rec_file;
 	size_t missing_count, new_count;
@@ -49,11 +53,8 @@ struct scan {
 
 static void scan_free(struct scan *s)
 {
-	for (size_t i = 0; i < s->files.count; i++) {
-		free(s->files.items[i].base);
-		free(s->files.items[i].fname);
-	}
 	mf_array_free(&s->files);
+	maildir_strpool_unref(&s->names);
 	mf_array_free(&s->rec_file);
 	mf_zero(s);
 }
@@ -129,10 +130,11 @@ static int scan_dir(struct mailferry_mailbox *box, const char *sub, bool in_new,
 			                    path, d->d_name);
 			continue;
 		}
+		if (s->names == NULL)
+			s->names = maildir_strpool_new();
 		f = mf_array_append_zero(&s->files);
-		f->fname = mf_strdup(d->d_name);
-		f->base =
-		    mf_strndup(d->d_name, maildir_fname_base_len(d->d_name));
+		f->fname = maildir_strpool_strdup(s->names, d->d_name);
+		f->base_len = maildir_fname_base_len(d->d_name);
 		f->in_new = in_new;
 	}
 	closedir(dir);
@@ -140,10 +142,25 @@ static int scan_dir(struct mailferry_mailbox *box, const char *sub, bool in_new,
 	return 0;
 }
 
+/* strcmp() order of two base names given with their lengths */
+static int cmp_base(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int ret = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (ret != 0)
+		return ret;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static bool same_base(const struct scan_file *a, const struct scan_file *b)
+{
+	return cmp_base(a->fname, a->base_len, b->fname, b->base_len) == 0;
+}
+
 static int cmp_file(const void *a, const void *b)
 {
 	const struct scan_file *fa = a, *fb = b;
-	int ret = strcmp(fa->base, fb->base);
+	int ret = cmp_base(fa->fname, fa->base_len, fb->fname, fb->base_len);
 
 	if (ret != 0)
 		return ret;
@@ -166,7 +183,7 @@ static bool same_file(const char *a, const char *b, bool *a_gone_r,
  * them is gone or both are the same inode: keep one), or there really are
  * two messages: give the second a new base name so it gets its own UID,
  * as Dovecot does. */
-static void resolve_duplicate(struct mailferry_mailbox *box,
+static void resolve_duplicate(struct mailferry_mailbox *box, struct scan *s,
                               struct scan_file *keep, struct scan_file *dup,
                               bool *drop_keep_r, bool *drop_dup_r)
 {
@@ -191,13 +208,12 @@ static void resolve_duplicate(struct mailferry_mailbox *box,
 		*drop_dup_r = true;
 	} else {
 		struct mf_buf nb = MF_BUF_INIT, nf = MF_BUF_INIT;
-		const char *colon = strchr(dup->fname, ':');
+		const char *colon = dup->fname + dup->base_len;
 		char *np;
 
 		maildir_fname_generate(&nb);
 		mf_buf_append_str(&nf, mf_buf_str(&nb));
-		if (colon != NULL)
-			mf_buf_append_str(&nf, colon);
+		mf_buf_append_str(&nf, colon);
 		np = mf_strdup_printf("%s/%s/%s", box->path,
 		                      dup->in_new ? "new" : "cur",
 		                      mf_buf_str(&nf));
@@ -206,10 +222,9 @@ static void resolve_duplicate(struct mailferry_mailbox *box,
 			                    "%s: duplicate base name of %s, "
 			                    "renamed to %s",
 			                    pd, pk, np);
-			free(dup->base);
-			free(dup->fname);
-			dup->base = mf_buf_detach(&nb);
-			dup->fname = mf_buf_detach(&nf);
+			dup->fname =
+			    maildir_strpool_strdup(s->names, mf_buf_str(&nf));
+			dup->base_len = nb.len;
 		} else {
 			maildir_log_warning(storage,
 			                    "%s: duplicate base name of %s, "
@@ -243,23 +258,17 @@ static int do_scan(struct mailferry_mailbox *box, struct scan *s)
 	for (size_t i = 0; i < s->files.count; i++) {
 		struct scan_file *f = &s->files.items[i];
 
-		if (kept > 0 &&
-		    strcmp(s->files.items[kept - 1].base, f->base) == 0) {
+		if (kept > 0 && same_base(&s->files.items[kept - 1], f)) {
 			struct scan_file *k = &s->files.items[kept - 1];
 			bool drop_k, drop_f;
 
-			resolve_duplicate(box, k, f, &drop_k, &drop_f);
+			resolve_duplicate(box, s, k, f, &drop_k, &drop_f);
 			if (drop_k) {
-				free(k->base);
-				free(k->fname);
 				*k = *f;
 				continue;
 			}
-			if (drop_f) {
-				free(f->base);
-				free(f->fname);
+			if (drop_f)
 				continue;
-			}
 			/* f was renamed to a new unique base: keep both;
 			 * order is restored by the re-sort below */
 		}
@@ -274,11 +283,12 @@ static int do_scan(struct mailferry_mailbox *box, struct scan *s)
 
 static long find_file(struct scan *s, const char *base)
 {
-	size_t lo = 0, hi = s->files.count;
+	size_t lo = 0, hi = s->files.count, len = strlen(base);
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(s->files.items[mid].base, base);
+		const struct scan_file *f = &s->files.items[mid];
+		int c = cmp_base(f->fname, f->base_len, base, len);
 
 		if (c == 0)
 			return (long)mid;
@@ -456,11 +466,11 @@ static bool journal_fill_recs(struct maildir_uidlist *ul,
 		    (jr = maildir_journal_find(j, rec->base)) == NULL)
 			continue;
 		if (jr->guid != NULL) {
-			rec->guid = mf_strdup(jr->guid);
+			rec->guid = maildir_uidlist_strdup(ul, jr->guid);
 			changed = true;
 		}
 		if (rec->ext == NULL && jr->ext != NULL) {
-			rec->ext = mf_strdup(jr->ext);
+			rec->ext = maildir_uidlist_strdup(ul, jr->ext);
 			changed = true;
 		}
 	}
@@ -476,6 +486,7 @@ static void assign_uids(struct mailferry_mailbox *box, struct scan *s,
 	struct maildir_uidlist *ul = &box->uidlist;
 	bool same_uv = j != NULL && j->uidvalidity == ul->uidvalidity;
 	struct scan_file **newf;
+	struct mf_buf base = MF_BUF_INIT;
 	size_t n = 0;
 
 	if (s->new_count == 0)
@@ -486,7 +497,9 @@ static void assign_uids(struct mailferry_mailbox *box, struct scan *s,
 
 		if (f->matched)
 			continue;
-		f->jrec = maildir_journal_find(j, f->base);
+		mf_buf_truncate(&base, 0);
+		mf_buf_append(&base, f->fname, f->base_len);
+		f->jrec = maildir_journal_find(j, mf_buf_str(&base));
 		newf[n++] = f;
 	}
 	if (n > 1)
@@ -504,12 +517,15 @@ static void assign_uids(struct mailferry_mailbox *box, struct scan *s,
 		newf[i]->uid = ul->next_uid;
 		if (jr != NULL && same_uv && jr->uid > ul->next_uid)
 			newf[i]->uid = jr->uid;
-		maildir_uidlist_add(ul, newf[i]->uid, newf[i]->base,
+		mf_buf_truncate(&base, 0);
+		mf_buf_append(&base, newf[i]->fname, newf[i]->base_len);
+		maildir_uidlist_add(ul, newf[i]->uid, mf_buf_str(&base),
 		                    jr != NULL ? jr->guid : NULL,
 		                    jr != NULL ? jr->ext : NULL);
 		mf_array_push(&s->rec_file, (long)(newf[i] - s->files.items));
 		newf[i]->matched = true;
 	}
+	mf_buf_free(&base);
 	free(newf);
 }
 
@@ -544,13 +560,29 @@ static int init_header(struct mailferry_mailbox *box)
 	return 0;
 }
 
-static void free_msgs(struct mailferry_mailbox *box)
+static void msg_free_owned(struct maildir_msg *msg)
 {
-	for (size_t i = 0; i < box->msgs.count; i++) {
-		free(box->msgs.items[i].fname);
-		free(box->msgs.items[i].guid);
-	}
+	if (msg->fname_owned)
+		free((char *)msg->fname);
+	if (msg->guid_owned)
+		free((char *)msg->guid);
+}
+
+void maildir_msgs_clear(struct mailferry_mailbox *box)
+{
+	for (size_t i = 0; i < box->msgs.count; i++)
+		msg_free_owned(&box->msgs.items[i]);
 	box->msgs.count = 0;
+	maildir_strpool_unref(&box->msg_names);
+	maildir_strpool_unref(&box->msg_ul_pool);
+}
+
+const char *maildir_msgs_strdup(struct mailferry_mailbox *box, const char *str,
+                                size_t len)
+{
+	if (box->msg_names == NULL)
+		box->msg_names = maildir_strpool_new();
+	return maildir_strpool_strndup(box->msg_names, str, len);
 }
 
 static void build_msgs(struct mailferry_mailbox *box, struct scan *s)
@@ -558,7 +590,10 @@ static void build_msgs(struct mailferry_mailbox *box, struct scan *s)
 	struct maildir_uidlist *ul = &box->uidlist;
 	struct mf_buf tmp = MF_BUF_INIT;
 
-	free_msgs(box);
+	maildir_msgs_clear(box);
+	/* the names are the scan's, the GUIDs the records' strings */
+	box->msg_names = maildir_strpool_ref(s->names);
+	box->msg_ul_pool = maildir_strpool_ref(ul->pool);
 	/* exactly what is needed: no doubling slack per message */
 	if (box->msgs.cap < ul->recs.count) {
 		box->msgs.items = mf_reallocarray(
@@ -577,7 +612,7 @@ static void build_msgs(struct mailferry_mailbox *box, struct scan *s)
 
 		msg = mf_array_append_zero(&box->msgs);
 		msg->uid = rec->uid;
-		msg->fname = mf_strdup(f->fname);
+		msg->fname = f->fname; /* box->msg_names is s->names */
 		msg->in_new = f->in_new;
 		if (maildir_msg_info_parse(f->fname, &msg->info) < 0)
 			maildir_log_warning(box->storage,
@@ -585,8 +620,7 @@ static void build_msgs(struct mailferry_mailbox *box, struct scan *s)
 			                    "in file name; its flags are read "
 			                    "but never rewritten",
 			                    f->fname);
-		msg->guid =
-		    mf_strdup(rec->guid != NULL ? rec->guid : rec->base);
+		msg->guid = rec->guid != NULL ? rec->guid : rec->base;
 		msg->psize = msg->vsize = UINT64_MAX;
 		if (maildir_fname_get_size(f->fname, 'S', &msg->psize) < 0 &&
 		    (v = maildir_uidlist_rec_ext(rec, 'S', &tmp)) != NULL)
@@ -756,9 +790,6 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 				e->uid = rec->uid;
 				e->guid = mf_strdup(
 				    rec->guid != NULL ? rec->guid : rec->base);
-				free(rec->base);
-				free(rec->guid);
-				free(rec->ext);
 				continue;
 			}
 			s.rec_file.items[kept] = s.rec_file.items[i];
@@ -930,7 +961,7 @@ static int quick_build(struct mailferry_mailbox *box)
 			struct scan_file *f = &s.files.items[fi];
 
 			f->matched = true;
-			msg->fname = mf_strdup(f->fname);
+			msg->fname = f->fname; /* in names */
 			msg->in_new = true;
 			(void)maildir_msg_info_parse(f->fname, &msg->info);
 		} else {
@@ -951,8 +982,8 @@ static int quick_build(struct mailferry_mailbox *box)
 			if (letter_of[k] >= 0 && (kb[k / 8] >> (k % 8)) & 1)
 				msg->info.keywords |= 1u << letter_of[k];
 		}
-		msg->guid =
-		    mf_strdup(rec->guid != NULL ? rec->guid : rec->base);
+		/* borrowed: box->msg_ul_pool keeps them */
+		msg->guid = rec->guid != NULL ? rec->guid : rec->base;
 		msg->psize = msg->vsize = UINT64_MAX;
 		if (maildir_fname_get_size(rec->base, 'S', &msg->psize) < 0 &&
 		    (v = maildir_uidlist_rec_ext(rec, 'S', &tmp)) != NULL)
@@ -967,17 +998,16 @@ static int quick_build(struct mailferry_mailbox *box)
 			ret = 0;
 	}
 	if (ret == 1) {
-		free_msgs(box);
+		maildir_msgs_clear(box);
 		mf_array_free(&box->msgs);
 		box->msgs.items = msgs.items;
 		box->msgs.count = msgs.count;
 		box->msgs.cap = msgs.cap;
+		box->msg_names = maildir_strpool_ref(s.names);
+		box->msg_ul_pool = maildir_strpool_ref(ul->pool);
 		box->names_known = names_known;
 	} else {
-		for (size_t i = 0; i < msgs.count; i++) {
-			free(msgs.items[i].fname);
-			free(msgs.items[i].guid);
-		}
+		/* (nothing in msgs is owned) */
 		mf_array_free(&msgs);
 	}
 	mf_buf_free(&tmp);

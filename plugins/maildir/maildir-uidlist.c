@@ -10,18 +10,96 @@
 #include "mf-hex.h"
 #include "maildir-uidlist.h"
 
-static void rec_free(struct maildir_uidlist_rec *rec)
+#define STRPOOL_CHUNK_SIZE (64 * 1024)
+
+struct strpool_chunk {
+	struct strpool_chunk *next;
+	size_t used, size;
+	char data[];
+};
+
+struct maildir_strpool {
+	unsigned int refcount;
+	struct strpool_chunk *chunks; /* newest first, the one in use */
+};
+
+struct maildir_strpool *maildir_strpool_new(void)
 {
-	mf_free(&rec->base);
-	mf_free(&rec->guid);
-	mf_free(&rec->ext);
+	struct maildir_strpool *pool = mf_calloc(1, sizeof(*pool));
+
+	pool->refcount = 1;
+	return pool;
+}
+
+struct maildir_strpool *maildir_strpool_ref(struct maildir_strpool *pool)
+{
+	if (pool != NULL)
+		pool->refcount++;
+	return pool;
+}
+
+void maildir_strpool_unref(struct maildir_strpool **poolp)
+{
+	struct maildir_strpool *pool = *poolp;
+
+	*poolp = NULL;
+	if (pool == NULL || --pool->refcount > 0)
+		return;
+	while (pool->chunks != NULL) {
+		struct strpool_chunk *next = pool->chunks->next;
+
+		free(pool->chunks);
+		pool->chunks = next;
+	}
+	free(pool);
+}
+
+const char *maildir_strpool_strndup(struct maildir_strpool *pool,
+                                    const char *str, size_t len)
+{
+	struct strpool_chunk *c = pool->chunks;
+	char *out;
+
+	if (c == NULL || c->size - c->used < len + 1) {
+		/* a string longer than a chunk gets a chunk of its own */
+		size_t size =
+		    len + 1 > STRPOOL_CHUNK_SIZE ? len + 1 : STRPOOL_CHUNK_SIZE;
+
+		c = mf_malloc(sizeof(*c) + size);
+		c->used = 0;
+		c->size = size;
+		c->next = pool->chunks;
+		pool->chunks = c;
+	}
+	out = c->data + c->used;
+	memcpy(out, str, len);
+	out[len] = '\0';
+	c->used += len + 1;
+	return out;
+}
+
+const char *maildir_strpool_strdup(struct maildir_strpool *pool,
+                                   const char *str)
+{
+	return maildir_strpool_strndup(pool, str, strlen(str));
+}
+
+static struct maildir_strpool *ul_pool(struct maildir_uidlist *ul)
+{
+	if (ul->pool == NULL)
+		ul->pool = maildir_strpool_new();
+	return ul->pool;
+}
+
+const char *maildir_uidlist_strdup(struct maildir_uidlist *ul, const char *str)
+{
+	return maildir_strpool_strdup(ul_pool(ul), str);
 }
 
 void maildir_uidlist_clear(struct maildir_uidlist *ul)
 {
-	for (size_t i = 0; i < ul->recs.count; i++)
-		rec_free(&ul->recs.items[i]);
 	mf_array_free(&ul->recs);
+	maildir_strpool_unref(&ul->pool);
 	mf_free(&ul->hdr_extra);
 	mf_zero(ul);
 }
@@ -172,14 +250,16 @@ static int parse_line(struct maildir_uidlist *ul, const char *line,
 		mf_buf_free(&ext);
 		return -1;
 	}
-	char *b = mf_strndup(base, baselen);
-
 	struct maildir_uidlist_rec *rec = mf_array_append_zero(&ul->recs);
 
 	rec->uid = uid;
-	rec->base = b;
-	rec->guid = guid.len > 0 ? mf_buf_detach(&guid) : NULL;
-	rec->ext = ext.len > 0 ? mf_buf_detach(&ext) : NULL;
+	rec->base = maildir_strpool_strndup(ul_pool(ul), base, baselen);
+	rec->guid = guid.len > 0
+	                ? maildir_strpool_strndup(ul->pool, guid.data, guid.len)
+	                : NULL;
+	rec->ext = ext.len > 0
+	               ? maildir_strpool_strndup(ul->pool, ext.data, ext.len)
+	               : NULL;
 	mf_buf_free(&guid);
 	mf_buf_free(&ext);
 	return 0;
@@ -240,9 +320,7 @@ static void drop_duplicate_bases(struct maildir_uidlist *ul, const char *path,
 	if (dups > 0) {
 		ul->needs_rewrite = true;
 		for (size_t i = 0; i < n; i++) {
-			if (drop[i])
-				rec_free(&ul->recs.items[i]);
-			else
+			if (!drop[i])
 				ul->recs.items[kept++] = ul->recs.items[i];
 		}
 		ul->recs.count = kept;
@@ -259,7 +337,21 @@ void maildir_uidlist_parse(struct maildir_uidlist *ul, const char *path,
 	unsigned int lineno = 0;
 	uint32_t hdr_next = 0;
 	bool header = true;
+	size_t lines = 0;
 
+	/* room for every line at once: no doubling slack per message (the
+	 * records are most of a big mailbox's memory) */
+	for (const char *p = data; p < end; lines++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		p = nl == NULL ? end : nl + 1;
+	}
+	if (lines > 1 && ul->recs.cap < ul->recs.count + lines - 1) {
+		ul->recs.items =
+		    mf_reallocarray(ul->recs.items, ul->recs.count + lines - 1,
+		                    sizeof(*ul->recs.items));
+		ul->recs.cap = ul->recs.count + lines - 1;
+	}
 	while (data < end) {
 		const char *nl = memchr(data, '\n', (size_t)(end - data));
 		size_t linelen =
@@ -518,16 +610,16 @@ void maildir_uidlist_add(struct maildir_uidlist *ul, uint32_t uid,
 	struct maildir_uidlist_rec *rec = mf_array_append_zero(&ul->recs);
 
 	rec->uid = uid;
-	rec->base = mf_strdup(base);
-	rec->guid = guid == NULL ? NULL : mf_strdup(guid);
-	rec->ext = ext == NULL ? NULL : mf_strdup(ext);
+	rec->base = maildir_strpool_strdup(ul_pool(ul), base);
+	rec->guid =
+	    guid == NULL ? NULL : maildir_strpool_strdup(ul->pool, guid);
+	rec->ext = ext == NULL ? NULL : maildir_strpool_strdup(ul->pool, ext);
 	if (ul->next_uid <= uid)
 		ul->next_uid = uid + 1;
 }
 
 void maildir_uidlist_remove_at(struct maildir_uidlist *ul, size_t idx)
 {
-	rec_free(&ul->recs.items[idx]);
 	memmove(&ul->recs.items[idx], &ul->recs.items[idx + 1],
 	        (ul->recs.count - idx - 1) * sizeof(ul->recs.items[0]));
 	ul->recs.count--;

@@ -19,13 +19,31 @@
 /* Dovecot takes over a uidlist lock unchanged for this long. */
 #define MAILDIR_UIDLIST_LOCK_STALE_SECS 120
 
+/* An append-only, reference-counted pool of strings: one allocation per
+ * 64 KiB instead of one per string (a malloc costs 16 bytes of overhead
+ * and rounding, per message per string). Nothing is freed before the
+ * last reference goes. The uidlist's records live in one; box->msgs
+ * borrows their base names and GUIDs by holding a reference, so that a
+ * re-read uidlist does not pull the names from under the messages. */
+struct maildir_strpool;
+
+struct maildir_strpool *maildir_strpool_new(void);
+struct maildir_strpool *maildir_strpool_ref(struct maildir_strpool *pool);
+/* Drop a reference (NULL is fine); sets *pool to NULL. */
+void maildir_strpool_unref(struct maildir_strpool **pool);
+/* A copy of the len bytes at str, NUL-terminated, valid while pool is. */
+const char *maildir_strpool_strndup(struct maildir_strpool *pool,
+                                    const char *str, size_t len);
+const char *maildir_strpool_strdup(struct maildir_strpool *pool,
+                                   const char *str);
+
 struct maildir_uidlist_rec {
 	uint32_t uid;
-	char *base; /* base file name (up to ':'), owned */
-	char *guid; /* G extension, owned, NULL when none */
-	/* The other extensions as written ("S123 W456 Pxyz"), owned, NULL
-	 * when none. Kept verbatim when the file is rewritten. */
-	char *ext;
+	const char *base; /* base file name (up to ':'), in ul->pool */
+	const char *guid; /* G extension, in ul->pool, NULL when none */
+	/* The other extensions as written ("S123 W456 Pxyz"), in ul->pool,
+	 * NULL when none. Kept verbatim when the file is rewritten. */
+	const char *ext;
 };
 
 struct maildir_uidlist {
@@ -38,6 +56,9 @@ struct maildir_uidlist {
 	char *hdr_extra;
 	/* Records in ascending UID order, base names unique. */
 	MF_ARRAY(struct maildir_uidlist_rec) recs;
+	/* The records' strings (one reference; NULL until the first).
+	 * Removed records leave theirs until the uidlist is cleared. */
+	struct maildir_strpool *pool;
 	/* Set when the file had problems that a rewrite repairs (broken or
 	 * duplicate lines, old version, missing GUID). */
 	bool needs_rewrite;
@@ -94,11 +115,15 @@ struct maildir_uidlist_rec *maildir_uidlist_find_uid(struct maildir_uidlist *ul,
 const char *maildir_uidlist_rec_ext(const struct maildir_uidlist_rec *rec,
                                     char key, struct mf_buf *tmp);
 
-/* Append a record (uid must be above every UID present); takes copies. */
+/* Copy str into ul's pool (created on first use); for record fields. */
+const char *maildir_uidlist_strdup(struct maildir_uidlist *ul, const char *str);
+
+/* Append a record (uid must be above every UID present); takes copies
+ * (into ul->pool). */
 void maildir_uidlist_add(struct maildir_uidlist *ul, uint32_t uid,
                          const char *base, const char *guid, const char *ext);
 
-/* Remove the record at index idx. */
+/* Remove the record at index idx (its strings stay in ul->pool). */
 void maildir_uidlist_remove_at(struct maildir_uidlist *ul, size_t idx);
 
 void maildir_uidlist_clear(struct maildir_uidlist *ul);
