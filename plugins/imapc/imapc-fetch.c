@@ -360,8 +360,14 @@ static void prefetch(struct imapc_mailbox *box, size_t idx)
 		return;
 	if (box->prefetch_next < idx + 1)
 		box->prefetch_next = idx + 1;
-	while (box->prefetch_next < box->iter_uids.count &&
-	       ahead < IMAPC_MAX_PREFETCH_MSGS && bytes < window) {
+	/* whole batches: a refill at 127 ahead adds 2 x 64, not 2 x 64 and
+	 * a command for one message */
+	size_t limit = IMAPC_MAX_PREFETCH_MSGS;
+	if (limit - ahead >= IMAPC_FETCH_BATCH_MSGS)
+		limit = ahead + (limit - ahead) / IMAPC_FETCH_BATCH_MSGS *
+		                    IMAPC_FETCH_BATCH_MSGS;
+	while (box->prefetch_next < box->iter_uids.count && ahead < limit &&
+	       bytes < window) {
 		size_t i = box->prefetch_next++;
 		uint32_t uid = box->iter_uids.items[i];
 		if (body_find(box, uid) != NULL)

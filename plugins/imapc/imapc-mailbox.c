@@ -159,6 +159,34 @@ static void rec_copy(struct imapc_msg_rec *dst, const struct imapc_msg_rec *src)
 	dst->msg.keywords = (const char *const *)dst->keywords;
 }
 
+/* Index of the first cached record with a UID >= uid. */
+static size_t cache_lower_bound(const struct imapc_mailbox *box, uint32_t uid)
+{
+	size_t lo = 0, hi = box->cache.count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (box->cache.items[mid].msg.uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+const struct imapc_msg_rec *imapc_mailbox_cache_find(struct imapc_mailbox *box,
+                                                     uint32_t uid)
+{
+	size_t i;
+
+	if (!box->cache_valid)
+		return NULL;
+	i = cache_lower_bound(box, uid);
+	return i < box->cache.count && box->cache.items[i].msg.uid == uid
+	           ? &box->cache.items[i]
+	           : NULL;
+}
+
 void imapc_mailbox_cache_clear(struct imapc_mailbox *box)
 {
 	for (size_t i = 0; i < box->cache.count; i++)
@@ -586,12 +614,14 @@ int imapc_msg_iter_begin(struct mailferry_mailbox *_box,
 	iter->box = box;
 	if (first > last)
 		goto done;
-	if (box->cache_valid && query->changed_since == 0) {
-		for (size_t i = 0; i < box->cache.count; i++) {
-			const struct imapc_msg_rec *r = &box->cache.items[i];
-			if (r->msg.uid >= first && r->msg.uid <= last)
-				rec_copy(mf_array_append_zero(&iter->recs), r);
-		}
+	if (box->cache_valid && query->changed_since == 0 &&
+	    first >= box->cache_first && last <= box->cache_last) {
+		for (size_t i = cache_lower_bound(box, first);
+		     i < box->cache.count &&
+		     box->cache.items[i].msg.uid <= last;
+		     i++)
+			rec_copy(mf_array_append_zero(&iter->recs),
+			         &box->cache.items[i]);
 		*iter_r = iter;
 		return 0;
 	}
@@ -659,13 +689,20 @@ done:
 		r->msg.guid = r->guid;
 		r->msg.keywords = (const char *const *)r->keywords;
 	}
-	if (first <= 1 && last == UINT32_MAX && query->changed_since == 0) {
-		/* a full listing: cache it, and remember its order for body
-		 * prefetching */
+	if (query->changed_since == 0 && ret == 0 && first <= last) {
+		/* everything in [first, last] (a full listing or one of the
+		 * engine's read windows): cache it, and remember its order
+		 * for body prefetching. The engine's windows never ask for
+		 * 1:*, so a mailbox bigger than a window would otherwise get
+		 * no prefetch at all (a round trip per message), and the
+		 * query for the dates of the messages it is about to copy
+		 * would be a round trip per flush. */
 		imapc_mailbox_cache_clear(box);
 		for (size_t i = 0; i < iter->recs.count; i++)
 			rec_copy(mf_array_append_zero(&box->cache),
 			         &iter->recs.items[i]);
+		box->cache_first = first;
+		box->cache_last = last;
 		box->cache_valid = true;
 		box->iter_uids.count = 0;
 		box->iter_sizes.count = 0;
@@ -780,7 +817,8 @@ int imapc_expunge_iter_begin(struct mailferry_mailbox *_box, uint64_t since,
 	/* All expunges (since 0) can only be among the UIDs the listing
 	 * does not have: asking for just those gaps leaves out a FETCH
 	 * reply for every message, and no gaps means no question. */
-	bool gaps = since == 0 && box->cache_valid && gap_set(box, &line);
+	bool gaps = since == 0 && box->cache_valid && box->cache_first <= 1 &&
+	            box->cache_last == UINT32_MAX && gap_set(box, &line);
 	if (gaps && line.len == 0)
 		goto done;
 	if (!gaps) {

@@ -124,8 +124,8 @@ struct imapc_mailbox {
 	bool readonly;
 	uint32_t uidvalidity;
 	uint8_t guid[16];
-	/* UIDs (and sizes) the last message iteration returned, for
-	 * prefetching bodies in the order the core is likely to ask. */
+	/* UIDs (and sizes) of the cached listing, for prefetching bodies
+	 * in the order the core is likely to ask. */
 	MF_ARRAY(uint32_t) iter_uids;
 	MF_ARRAY(uint64_t) iter_sizes;
 	size_t last_open_idx; /* index of the last msg_open() uid + 1 */
@@ -137,12 +137,15 @@ struct imapc_mailbox {
 	/* collector for a running message listing */
 	struct imapc_rec_array *collect;
 	struct imapc_uid_array *collect_vanished;
-	/* The last full listing (UIDs 1:*), valid until the next refresh
-	 * (mailbox_status), change or reconnect: the ABI asks for messages
-	 * "as of the last refresh", so later narrower queries (a core asking
-	 * for one UID before copying it) are answered from it without a
-	 * round trip. */
+	/* The last listing of a UID range with everything in it (a full
+	 * 1:* or one of the engine's read windows), valid until the next
+	 * refresh (mailbox_status), change or reconnect: the ABI asks for
+	 * messages "as of the last refresh", so later queries inside the
+	 * range (the engine asking for the dates of the messages it is about
+	 * to copy, or one UID before copying it) are answered from it
+	 * without a round trip. Memory: one read window of records. */
 	struct imapc_rec_array cache;
+	uint32_t cache_first, cache_last; /* the range it covers */
 	bool cache_valid;
 	/* UIDs of the last commit (struct mailferry_commit_result) */
 	struct imapc_uid_array commit_uids;
@@ -242,6 +245,10 @@ void imapc_parse_flags(const struct imapc_arg *list, uint32_t *flags_r,
 void imapc_free_strv(char ***strv);
 /* Forget the cached listing (after a refresh, a change, a reconnect). */
 void imapc_mailbox_cache_clear(struct imapc_mailbox *box);
+/* The cached listing's record of uid (owned by box, valid until the
+ * cache changes), NULL when not cached. */
+const struct imapc_msg_rec *imapc_mailbox_cache_find(struct imapc_mailbox *box,
+                                                     uint32_t uid);
 
 /* ---- imapc-fetch.c ---- */
 int imapc_msg_open(struct mailferry_mailbox *box, uint32_t uid, uint32_t flags,

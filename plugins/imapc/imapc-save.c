@@ -1437,19 +1437,12 @@ int imapc_copy(struct mailferry_trans *trans, struct mailferry_mailbox *_src,
 	if (ret < 0)
 		return ret;
 	save->copy_src_uid = src_uid;
-	if (src->cache_valid) {
-		/* the listing the core just read tells the source's flags */
-		for (size_t i = 0; i < src->cache.count; i++) {
-			const struct imapc_msg_rec *r = &src->cache.items[i];
-			if (r->msg.uid != src_uid)
-				continue;
-			save->copy_flags_same =
-			    (r->msg.flags & MAILFERRY_FLAGS_MASK) ==
-			        save->flags &&
-			    strv_equal(r->keywords, save->keywords);
-			break;
-		}
-	}
+	/* the listing the core just read tells the source's flags */
+	const struct imapc_msg_rec *r = imapc_mailbox_cache_find(src, src_uid);
+	if (r != NULL)
+		save->copy_flags_same =
+		    (r->msg.flags & MAILFERRY_FLAGS_MASK) == save->flags &&
+		    strv_equal(r->keywords, save->keywords);
 	/* (after looking at the cache: this refresh clears it) */
 	if (!trans->have_uidnext) {
 		if ((ret = uidnext_now(trans, &trans->uidnext_before)) < 0) {

@@ -27,13 +27,14 @@ tests_imapc_imapc_dropproxy_SOURCES = tests/imapc/imapc-dropproxy.c
 TESTS += tests/imapc/imapc-read.sh tests/imapc/imapc-write.sh \
 	tests/imapc/imapc-fault.sh tests/imapc/imapc-engine.sh \
 	tests/imapc/imapc-auth.sh tests/imapc/imapc-objectid.sh \
-	tests/imapc/imapc-dest.sh tests/imapc/imapc-ext.sh
+	tests/imapc/imapc-dest.sh tests/imapc/imapc-ext.sh \
+	tests/imapc/imapc-prefetch.sh
 EXTRA_DIST += tests/imapc/imapd.sh tests/imapc/common.sh \
 	tests/imapc/imapc-read.sh tests/imapc/imapc-write.sh \
 	tests/imapc/imapc-fault.sh tests/imapc/imapc-engine.sh \
 	tests/imapc/imapc-auth.sh tests/imapc/imapc-objectid.sh \
 	tests/imapc/imapc-dest.sh tests/imapc/imapc-ext.sh \
-	tests/imapc/fakeimapd.py
+	tests/imapc/imapc-prefetch.sh tests/imapc/fakeimapd.py
 
 # The parser's fuzz entry replayed over the corpus (every prefix and
 # mutations) in every build; with --enable-fuzz (CC=clang) also a libFuzzer
