@@ -60,7 +60,8 @@ static int history_check(struct mf_index *index, uint64_t since,
 		                          (unsigned long long)since);
 	}
 	if (index->have_log2 &&
-	    index->log.prev_offset == index->log2.valid_size)
+	    index->log.prev_offset == index->log2.valid_size &&
+	    mf_index_log2_reload(index) == 0)
 		files[(*nfiles)++] = &index->log2;
 	files[(*nfiles)++] = &index->log;
 	oldest = files[0];
@@ -378,6 +379,7 @@ int mf_index_changes_since(struct mf_index *index, uint64_t since_modseq,
 	}
 	free(sc.accs);
 	free(sc.slots);
+	mf_index_log2_release(index);
 	return 0;
 }
 
@@ -565,6 +567,7 @@ int mf_index_expunges_since(struct mf_index *index, uint64_t since_modseq,
 		out.count = n;
 	}
 	guids_from_requests(files, nfiles, out.items, out.count);
+	mf_index_log2_release(index);
 	*expunges_r = out.items;
 	*count_r = (uint32_t)out.count;
 	return 0;

@@ -179,6 +179,27 @@ int mf_map_records_map_file(struct mf_map *map, int fd, uint32_t rec_off,
 	return 0;
 }
 
+void mf_map_records_release(struct mf_map *map)
+{
+#ifdef MADV_DONTNEED
+	size_t end, ps = page_round(1);
+
+	if (map->file_fd < 0 || map->clean_count == 0)
+		return;
+	/* Only whole pages below the first changed record: none of them was
+	 * ever written (every write lowers clean_count first), so they are
+	 * the file's pages and dropping them loses nothing. (A written
+	 * page of a private mapping would be lost.) */
+	end = (size_t)(map->records - map->region) +
+	      (size_t)map->clean_count * map->record_size;
+	end = MF_MIN(end, map->file_map_size) / ps * ps;
+	if (end > 0)
+		(void)madvise(map->region, end, MADV_DONTNEED);
+#else
+	(void)map;
+#endif
+}
+
 int mf_map_records_write(const struct mf_map *map, int out_fd)
 {
 	uint32_t clean =

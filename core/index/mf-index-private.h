@@ -260,6 +260,9 @@ int mf_map_records_map_file(struct mf_map *map, int fd, uint32_t rec_off,
  * copied from the mapped file without touching them in memory, the rest
  * from memory. Returns 0 or -1 with errno. */
 int mf_map_records_write(const struct mf_map *map, int out_fd);
+/* Drop this process's pages of the clean records (and the file header
+ * before them): mf_index_release_memory(). */
+void mf_map_records_release(struct mf_map *map);
 /* Index of ext name, -1 if absent. */
 int mf_map_ext_find(const struct mf_map *map, const char *name);
 /* Add an extension (positions never change afterwards) and re-lay out the
@@ -362,6 +365,13 @@ struct mf_index {
 
 int mf_index_set_error(struct mf_index *index, int ret, const char *fmt, ...)
     MF_PRINTF(3, 4);
+/* The previous log (.log.2, up to the rotation size) is only needed to
+ * reach the main index and for change history: its records are let go of
+ * after a load and read again when history asks for them. release frees
+ * them (the file's metadata stays); reload reads them again: 0, or -1
+ * when the file is no longer the one loaded (then there is no log2). */
+void mf_index_log2_release(struct mf_index *index);
+int mf_index_log2_reload(struct mf_index *index);
 /* Load files into a fresh map (no locking). */
 int mf_index_load(struct mf_index *index);
 /* Write the main index file from the current map (caller holds the log

@@ -323,6 +323,7 @@ static int load_once(struct mf_index *index)
 	index->deleted = ctx.deleted;
 	mf_sync_deinit(&ctx);
 	index->loaded = true;
+	mf_index_log2_release(index);
 	return 0;
 
 sync_error:
@@ -332,6 +333,45 @@ log_error:
 	ret = mf_index_set_error(index, ret, "%s", err);
 	free(err);
 	return ret;
+}
+
+void mf_index_log2_release(struct mf_index *index)
+{
+	if (!index->have_log2)
+		return;
+	free(index->log2.data);
+	index->log2.data = NULL;
+}
+
+int mf_index_log2_reload(struct mf_index *index)
+{
+	struct mf_log_file f;
+	char *err = NULL;
+
+	if (!index->have_log2)
+		return -1;
+	if (index->log2.data != NULL)
+		return 0;
+	/* Nobody appends to a rotated log: the same file (inode, sequence)
+	 * holds at least the records it held at the load. Anything else
+	 * means it was replaced meanwhile; history then ends at the head
+	 * log, as if .log.2 were gone. */
+	if (mf_log_file_read(index->log2.path, -1, &f, &err) < 0) {
+		free(err);
+	} else if (f.ino == index->log2.ino && f.dev == index->log2.dev &&
+	           f.seq == index->log2.seq &&
+	           f.valid_size >= index->log2.valid_size) {
+		index->log2.data = f.data;
+		index->log2.file_size = f.file_size;
+		f.data = NULL;
+		mf_log_file_free(&f);
+		return 0;
+	} else {
+		mf_log_file_free(&f);
+	}
+	mf_log_file_free(&index->log2);
+	index->have_log2 = false;
+	return -1;
 }
 
 /* identity of a file for noticing replacement; zeros when missing */
@@ -634,6 +674,11 @@ const struct mf_index_rec *mf_index_rec_at(const struct mf_index *idx,
 uint32_t mf_index_lookup_uid(const struct mf_index *index, uint32_t uid)
 {
 	return mf_map_find_uid(&index->map, uid);
+}
+
+void mf_index_release_memory(struct mf_index *index)
+{
+	mf_map_records_release(&index->map);
 }
 
 bool mf_index_is_deleted(const struct mf_index *index)

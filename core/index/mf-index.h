@@ -183,6 +183,13 @@ uint32_t mf_index_lookup_uid(const struct mf_index *index, uint32_t uid);
 uint64_t mf_index_highest_modseq(const struct mf_index *index);
 /* True if the index has been marked deleted (INDEX_DELETED). */
 bool mf_index_is_deleted(const struct mf_index *index);
+/* Memory hint: the records still as they are in dovecot.index are mapped
+ * from that file; this lets go of the pages of them this process has
+ * touched (they stay in the page cache and are read again when used).
+ * Callers walking every message of a large mailbox call it now and then,
+ * so that the process does not end up holding the whole index. Changes
+ * nothing visible; pointers from the accessors stay valid. */
+void mf_index_release_memory(struct mf_index *index);
 
 /* Extensions: count and access by position (Dovecot's ext map index) or by
  * name (NULL if absent). */

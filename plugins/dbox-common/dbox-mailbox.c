@@ -419,7 +419,13 @@ struct mailferry_msg_iter {
 	MF_ARRAY(const char *) kw_added;
 	MF_ARRAY(const char *) kw_removed;
 	char *guid, *pop3_uidl;
+	uint32_t returned; /* messages returned, for the memory hint */
 };
+
+/* Messages between two mf_index_release_memory() calls while iterating:
+ * the index pages a walk has read are let go of, so that walking a large
+ * mailbox holds a window of its index, not all of it. */
+#define DBOX_ITER_RELEASE_EVERY 4096
 
 int dbox_msg_iter_begin(struct mailferry_mailbox *box,
                         const struct mailferry_msg_query *query,
@@ -553,6 +559,11 @@ again:
 	if (dbox_api->should_stop(it->box->st->ctx))
 		return dbox_error(it->box->st, MAILFERRY_E_CANCELED,
 		                  "interrupted");
+	if (++it->returned % DBOX_ITER_RELEASE_EVERY == 0) {
+		mf_index_release_memory(idx);
+		if (it->box->st->fmt->release_memory != NULL)
+			it->box->st->fmt->release_memory(it->box->st);
+	}
 	if (it->use_changes) {
 		for (;;) {
 			if (it->ch_pos >= it->changes.count)

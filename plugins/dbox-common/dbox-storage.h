@@ -233,6 +233,10 @@ struct dbox_format {
 	 * Optional; commit_unlock runs after the mailbox is unlocked. */
 	int (*commit_lock)(struct mailferry_trans *t);
 	void (*commit_unlock)(struct mailferry_trans *t);
+	/* A walk over many messages lets go of what it read of storage-wide
+	 * indexes (mdbox: the map's pages; mf_index_release_memory()).
+	 * Optional. */
+	void (*release_memory)(struct mailferry_storage *st);
 };
 
 /* The core API table (set by the entry point). */

@@ -536,6 +536,14 @@ static int mdbox_copy(struct mailferry_trans *t, struct mailferry_mailbox *src,
 	 MAILFERRY_CAP_SET_UIDVALIDITY | MAILFERRY_CAP_DATES |                 \
 	 MAILFERRY_CAP_PURGE)
 
+static void mdbox_release_memory(struct mailferry_storage *st)
+{
+	struct mdbox_map *map = st->fmt_data;
+
+	if (map != NULL && map->idx != NULL)
+		mf_index_release_memory(map->idx);
+}
+
 static const struct dbox_format mdbox_format = {
     .name = "mdbox",
     .hdr_ext = "mdbox-hdr",
@@ -553,6 +561,7 @@ static const struct dbox_format mdbox_format = {
     .commit_saves = mdbox_commit_saves,
     .commit_lock = mdbox_commit_lock,
     .commit_unlock = mdbox_commit_unlock,
+    .release_memory = mdbox_release_memory,
     .expunge_prepare = mdbox_expunge_prepare,
     .expunge_finish = mdbox_expunge_finish,
     .trans_free = mdbox_trans_free,
