@@ -193,29 +193,6 @@ static char **kw_names(struct mailferry_mailbox *box, const uint32_t *idx,
 	return names;
 }
 
-/* NULL-terminated array of copies of the strings of v. */
-static char **strv_copy(const char *const *v)
-{
-	size_t n = 0;
-	char **out;
-
-	while (v[n] != NULL)
-		n++;
-	out = mf_calloc(n + 1, sizeof(char *));
-	for (size_t i = 0; i < n; i++)
-		out[i] = mf_strdup(v[i]);
-	return out;
-}
-
-static void strv_free(char ***v)
-{
-	if (*v == NULL)
-		return;
-	for (size_t i = 0; (*v)[i] != NULL; i++)
-		free((*v)[i]);
-	mf_free(v);
-}
-
 /* The message with the lowest UID >= uid, NULL if none. */
 static struct maildir_msg *first_msg_from(struct mailferry_mailbox *box,
                                           uint64_t uid)
@@ -386,9 +363,9 @@ int maildir_msg_iter_next(struct mailferry_msg_iter *iter,
 		if (change != NULL || iter->query.changed_since == 0)
 			break;
 	}
-	strv_free(&iter->keywords);
-	strv_free(&iter->kw_added);
-	strv_free(&iter->kw_removed);
+	mf_strv_free(&iter->keywords);
+	mf_strv_free(&iter->kw_added);
+	mf_strv_free(&iter->kw_removed);
 	free(iter->guid);
 	iter->guid = mf_strdup(msg->guid);
 	mf_zero(out);
@@ -401,12 +378,10 @@ int maildir_msg_iter_next(struct mailferry_msg_iter *iter,
 	{
 		const char **names = maildir_msg_keywords(box, msg);
 
-		iter->keywords = strv_copy(names);
+		iter->keywords = mf_strv_dup(names);
 		free(names);
 	}
-	out->keywords = iter->keywords[0] != NULL
-	                    ? (const char *const *)iter->keywords
-	                    : NULL;
+	out->keywords = (const char *const *)iter->keywords;
 	out->modseq = msg->modseq;
 	out->physical_size = msg->psize;
 	out->virtual_size = msg->vsize;
@@ -492,9 +467,9 @@ int maildir_msg_iter_end(struct mailferry_msg_iter **iterp)
 		return 0;
 	if (iter->have_changes)
 		mf_index_changes_free(&iter->changes);
-	strv_free(&iter->keywords);
-	strv_free(&iter->kw_added);
-	strv_free(&iter->kw_removed);
+	mf_strv_free(&iter->keywords);
+	mf_strv_free(&iter->kw_added);
+	mf_strv_free(&iter->kw_removed);
 	free(iter->guid);
 	mf_buf_free(&iter->path);
 	free(iter);

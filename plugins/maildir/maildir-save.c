@@ -89,28 +89,6 @@ struct mailferry_trans {
 	struct mf_buf journal;
 };
 
-static char **strv_dup(const char *const *v)
-{
-	size_t n = 0;
-	char **out;
-
-	while (v != NULL && v[n] != NULL)
-		n++;
-	out = mf_calloc(n + 1, sizeof(char *));
-	for (size_t i = 0; i < n; i++)
-		out[i] = mf_strdup(v[i]);
-	return out;
-}
-
-static void strv_free(char ***v)
-{
-	if (*v == NULL)
-		return;
-	for (size_t i = 0; (*v)[i] != NULL; i++)
-		free((*v)[i]);
-	mf_free(v);
-}
-
 static void save_item_free(struct save_item *item, bool unlink_tmp)
 {
 	if (unlink_tmp && item->tmp_path != NULL)
@@ -120,14 +98,14 @@ static void save_item_free(struct save_item *item, bool unlink_tmp)
 	free(item->guid);
 	free(item->pop3_uidl);
 	free(item->final_fname);
-	strv_free(&item->keywords);
+	mf_strv_free(&item->keywords);
 }
 
 static void changes_free(struct flag_change *items, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
 		free(items[i].ranges);
-		strv_free(&items[i].keywords);
+		mf_strv_free(&items[i].keywords);
 	}
 }
 
@@ -237,7 +215,7 @@ static struct save_item *new_item(struct mailferry_trans *t,
 	                 ? mf_strdup(save->guid)
 	                 : NULL;
 	item->flags = save->flags & MAILFERRY_FLAGS_MASK;
-	item->keywords = strv_dup(save->keywords);
+	item->keywords = mf_strv_dup(save->keywords);
 	item->received = save->received_date;
 	if (MAILFERRY_HAS_FIELD(save, struct mailferry_save, min_modseq))
 		item->min_modseq = save->min_modseq;
@@ -443,7 +421,7 @@ int maildir_update_flags(struct mailferry_trans *t,
 	c->count = uids->count;
 	c->modify = modify;
 	c->flags = flags & MAILFERRY_FLAGS_MASK;
-	c->keywords = strv_dup(keywords);
+	c->keywords = mf_strv_dup(keywords);
 	return 0;
 }
 
@@ -671,7 +649,7 @@ static void apply_move(struct mailferry_trans *t, struct save_item *item,
 	c->count = 1;
 	c->modify = MAILFERRY_MODIFY_REPLACE;
 	c->flags = item->flags;
-	c->keywords = strv_dup((const char *const *)item->keywords);
+	c->keywords = mf_strv_dup((const char *const *)item->keywords);
 	item->final_uid = uid;
 	free(base);
 	free(ext);
