@@ -471,40 +471,23 @@ int imapc_msg_open(struct mailferry_mailbox *_box, uint32_t uid, uint32_t flags,
 	return 0;
 }
 
-/* Copy from the buffer with CRLF -> LF, a run between CRs at a time.
- * Returns bytes written to out. */
+/* Copy from the buffer with CRLF -> LF. Returns bytes written to out. */
 static size_t body_copy(struct imapc_body *body, char *out, size_t size)
 {
-	const char *src = body->data.data;
-	size_t end = body->data.len, pos = body->read_pos, n = 0;
+	size_t pos = body->read_pos;
+	size_t n = imapc_crlf_to_lf(body->data.data, &pos, body->data.len, out,
+	                            size, body->eof);
 
-	while (pos < end && n < size) {
-		size_t avail = MF_MIN(end - pos, size - n);
-		const char *cr = memchr(src + pos, '\r', avail);
-		size_t run = cr == NULL ? avail : (size_t)(cr - (src + pos));
-		memcpy(out + n, src + pos, run);
-		n += run;
-		pos += run;
-		if (cr == NULL)
-			continue;
-		/* at a CR */
-		if (pos + 1 < end) {
-			if (src[pos + 1] != '\n')
-				out[n++] = '\r'; /* a lone CR stays */
-			pos++;
-		} else if (body->eof) {
-			out[n++] = '\r';
-			pos++;
-		} else {
-			break; /* decide when the next byte arrives */
-		}
-	}
 	body->read_pos = pos;
 	if (body->read_pos == body->data.len) {
 		body->read_pos = 0;
 		mf_buf_truncate(&body->data, 0);
-	} else if (body->read_pos > 65536 &&
+	} else if (!body->eof && body->read_pos > 65536 &&
 	           body->read_pos * 2 > body->data.len) {
+		/* room for the chunks still to come; a complete body (all
+		 * of a message up to IMAPC_BODY_CHUNK, the last chunk) is
+		 * only read to its end: moving its rest was a second copy of
+		 * most big messages */
 		memmove(body->data.data, body->data.data + body->read_pos,
 		        body->data.len - body->read_pos);
 		mf_buf_truncate(&body->data, body->data.len - body->read_pos);

@@ -108,7 +108,7 @@ static int64_t parse_internaldate(const char *str)
 		p++;
 	if (!take_num(&p, 2, &day) || *p++ != '-')
 		return 0;
-	for (int i = 0; i < 12; i++) {
+	for (int i = 0; i < 12 && mon < 0; i++) {
 		if (strncasecmp(p, months[i], 3) == 0)
 			mon = i;
 	}

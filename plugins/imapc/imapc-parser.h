@@ -130,4 +130,11 @@ struct mf_buf;
 void imapc_quote_excerpt(struct mf_buf *out, const char *data, size_t len,
                          size_t max);
 
+/* Copy src[*pos_r..end) to out (room for size bytes) turning CRLF into LF;
+ * a lone CR is kept. A CR that is the last byte of src is copied only when
+ * eof (else it waits for the next byte: *pos_r stops at it). Advances
+ * *pos_r over what was consumed and returns the bytes written to out. */
+size_t imapc_crlf_to_lf(const char *src, size_t *pos_r, size_t end, char *out,
+                        size_t size, bool eof);
+
 #endif

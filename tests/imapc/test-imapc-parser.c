@@ -343,6 +343,55 @@ START_TEST(test_literal_limit)
 }
 END_TEST
 
+/* imapc_crlf_to_lf() against a bytewise reference: random bodies (CR, LF,
+ * CRLF dense or sparse, CRs at word boundaries), arriving in random pieces
+ * and read into random buffer sizes, give the whole body with CRLF -> LF
+ * and lone CRs kept. */
+START_TEST(test_crlf_to_lf)
+{
+	static const char alphabet[] = "\r\n\r\nabcdefgh ";
+	char src[600], want[600], got[700];
+	unsigned int seed = 12345;
+
+	for (int iter = 0; iter < 3000; iter++) {
+		size_t len = (size_t)(rand_r(&seed) % 300);
+		int density = rand_r(&seed) % 4;
+		for (size_t i = 0; i < len; i++) {
+			int r = rand_r(&seed);
+			src[i] = density == 0 || r % (1 << density * 2) != 0
+			             ? alphabet[4 + r % 9]
+			             : alphabet[r % 4];
+		}
+		size_t wn = 0;
+		for (size_t i = 0; i < len; i++) {
+			if (src[i] == '\r' && i + 1 < len && src[i + 1] == '\n')
+				continue;
+			want[wn++] = src[i];
+		}
+		size_t pos = 0, end = 0, gn = 0;
+		int stuck = 0;
+		while (pos < len || end < len) {
+			if (end < len && rand_r(&seed) % 2 == 0)
+				end += 1 + (size_t)(rand_r(&seed) % 40);
+			if (end > len)
+				end = len;
+			size_t room = 1 + (size_t)(rand_r(&seed) % 50);
+			size_t before = pos;
+			size_t n = imapc_crlf_to_lf(src, &pos, end, got + gn,
+			                            room, end == len);
+			ck_assert_uint_le(n, room);
+			ck_assert_uint_le(pos, end);
+			gn += n;
+			ck_assert_uint_le(gn, wn);
+			stuck = pos == before && end == len ? stuck + 1 : 0;
+			ck_assert_int_lt(stuck, 2);
+		}
+		ck_assert_uint_eq(gn, wn);
+		ck_assert_mem_eq(got, want, wn);
+	}
+}
+END_TEST
+
 START_TEST(test_numbers)
 {
 	struct imapc_arg a = {.type = IMAPC_ARG_ATOM};
@@ -385,6 +434,7 @@ static Suite *parser_suite(void)
 	tcase_add_test(tc, test_deep_nesting);
 	tcase_add_test(tc, test_literal_limit);
 	tcase_add_test(tc, test_numbers);
+	tcase_add_test(tc, test_crlf_to_lf);
 	suite_add_tcase(s, tc);
 	return s;
 }
