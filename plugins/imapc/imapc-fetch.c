@@ -96,6 +96,7 @@ void imapc_bodies_clear(struct imapc_mailbox *box)
 		body_free(box, body);
 		box->bodies.items[i] = NULL;
 	}
+	box->prefetch_next = 0; /* prefetch() asks for the rest again */
 	size_t w = 0;
 	for (size_t i = 0; i < box->bodies.count; i++) {
 		if (box->bodies.items[i] != NULL)
@@ -109,6 +110,26 @@ static struct imapc_body *body_find(struct imapc_mailbox *box, uint32_t uid)
 	for (size_t i = 0; i < box->bodies.count; i++) {
 		if (box->bodies.items[i]->uid == uid)
 			return box->bodies.items[i];
+	}
+	return NULL;
+}
+
+/* body_find() for the bodies of FETCH responses: they come back in the
+ * order they were asked for, which is the window's order, so the search
+ * starts after the last body found (a scan of the whole window per
+ * response otherwise). */
+static struct imapc_body *body_find_next(struct imapc_mailbox *box,
+                                         uint32_t uid)
+{
+	size_t count = box->bodies.count;
+	size_t start = box->body_hint < count ? box->body_hint : 0;
+
+	for (size_t k = 0; k < count; k++) {
+		size_t i = start + k < count ? start + k : start + k - count;
+		if (box->bodies.items[i]->uid == uid) {
+			box->body_hint = i + 1;
+			return box->bodies.items[i];
+		}
 	}
 	return NULL;
 }
@@ -207,7 +228,7 @@ void imapc_fetch_body_data(struct imapc_mailbox *box, uint32_t uid,
                            const char *section, struct imapc_response *resp,
                            const struct imapc_arg *value)
 {
-	struct imapc_body *body = body_find(box, uid);
+	struct imapc_body *body = body_find_next(box, uid);
 
 	if (body == NULL || body->error != 0 || body->eof)
 		return; /* dropped from the window meanwhile */
@@ -350,11 +371,19 @@ static void prefetch(struct imapc_mailbox *box, size_t idx)
 	MF_ARRAY(struct imapc_body *) batch = MF_ARRAY_INIT;
 	uint64_t batch_bytes = 0;
 
+	/* the caller opens in order: every message between idx and
+	 * prefetch_next has its body in the window (imapc_bodies_clear()
+	 * starts over), so at least that many are ahead, and counting the
+	 * window at every open is not needed */
+	if (box->prefetch_next > idx + IMAPC_MAX_PREFETCH_MSGS / 2)
+		return;
+	uint32_t max_uid = 0;
 	for (size_t i = 0; i < box->bodies.count; i++) {
 		const struct imapc_body *b = box->bodies.items[i];
 		bytes += body_window_bytes(b);
 		if (!b->in_use)
 			ahead++;
+		max_uid = MF_MAX(max_uid, b->uid);
 	}
 	if (ahead >= IMAPC_MAX_PREFETCH_MSGS / 2 || bytes >= window / 2)
 		return;
@@ -370,7 +399,9 @@ static void prefetch(struct imapc_mailbox *box, size_t idx)
 	       bytes < window) {
 		size_t i = box->prefetch_next++;
 		uint32_t uid = box->iter_uids.items[i];
-		if (body_find(box, uid) != NULL)
+		/* the window's UIDs ascend: above every body there is
+		 * none to look for */
+		if (uid <= max_uid && body_find(box, uid) != NULL)
 			continue;
 		struct imapc_body *b =
 		    body_new(box, uid, headers, box->iter_sizes.items[i]);

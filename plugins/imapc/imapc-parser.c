@@ -169,8 +169,25 @@ static bool at_eol(const struct parser *p)
 static int parse_quoted(struct parser *p, struct imapc_arg *arg)
 {
 	struct mf_buf buf = MF_BUF_INIT;
+	size_t end;
 
 	p->pos++; /* opening quote */
+	/* without escapes (dates, most names) the string is taken as it
+	 * stands: a listing has two quoted dates per message, a byte at a
+	 * time into a buffer was 2 % of an IMAP migration's client CPU */
+	for (end = p->pos; end < p->len; end++) {
+		char c = p->data[end];
+		if (c == '"' || c == '\\' || c == '\r' || c == '\n' ||
+		    c == '\0')
+			break;
+	}
+	if (end < p->len && p->data[end] == '"') {
+		arg->type = IMAPC_ARG_STRING;
+		arg->len = end - p->pos;
+		arg->str = resp_strndup(p->resp, p->data + p->pos, arg->len);
+		p->pos = end + 1;
+		return PARSE_OK;
+	}
 	for (;;) {
 		if (p->pos >= p->len) {
 			mf_buf_free(&buf);

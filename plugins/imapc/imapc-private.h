@@ -134,6 +134,7 @@ struct imapc_mailbox {
 	 * a side has no GUIDs) or whole messages */
 	bool prefetch_headers;
 	MF_ARRAY(struct imapc_body *) bodies;
+	size_t body_hint; /* bodies index after the last FETCH response's */
 	/* collector for a running message listing */
 	struct imapc_rec_array *collect;
 	struct imapc_uid_array *collect_vanished;
