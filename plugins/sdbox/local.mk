@@ -56,14 +56,14 @@ TESTS += tests/dbox/interop-write.sh tests/dbox/interop-read.sh \
 	tests/dbox/concurrent.sh tests/dbox/mailbox-log.sh \
 	tests/dbox/crash.sh tests/dbox/convert.sh tests/dbox/move.sh \
 	tests/dbox/map-rebuild.sh tests/dbox/ownership.sh \
-	tests/interop/dbox-move-sync.sh
+	tests/interop/dbox-move-sync.sh tests/dbox/scale-rss.sh
 EXTRA_DIST += tests/dbox/interop-write.sh tests/dbox/interop-read.sh \
 	tests/dbox/corrupt.sh tests/dbox/resync.sh tests/dbox/settings.sh \
 	tests/dbox/concurrent.sh tests/dbox/mailbox-log.sh \
 	plugins/dbox-common/README.md \
 	tests/dbox/crash.sh tests/dbox/convert.sh tests/dbox/interop-common.sh \
 	tests/dbox/move.sh tests/dbox/map-rebuild.sh tests/dbox/ownership.sh \
-	tests/interop/dbox-move-sync.sh \
+	tests/interop/dbox-move-sync.sh tests/dbox/scale-rss.sh \
 	tests/dbox/data/README tests/dbox/data/msg1.eml \
 	tests/dbox/data/sdbox-u.1 tests/dbox/data/sdbox-zstd-u.1 \
 	tests/dbox/data/mdbox-m.1
