@@ -111,18 +111,7 @@ struct mf_spill {
 
 static int tmp_fd(void)
 {
-	const char *dir = getenv("TMPDIR");
-	char *path;
-	int fd;
-
-	if (dir == NULL || dir[0] == '\0')
-		dir = "/tmp";
-	path = mf_strdup_printf("%s/mailferry-merge.XXXXXX", dir);
-	fd = mkostemp(path, O_CLOEXEC);
-	if (fd >= 0)
-		(void)unlink(path); /* gone with the last close */
-	free(path);
-	return fd;
+	return mf_tmpfile_anon("mailferry-merge", NULL);
 }
 
 void mf_box_spill_free(struct mf_spill **spp)

@@ -15,7 +15,7 @@ static int fail(char **error_r, const char *call, const char *path)
 
 	if (error_r != NULL)
 		*error_r = mf_strdup_printf("%s(%s) failed: %s", call, path,
-					    strerror(err));
+		                            strerror(err));
 	errno = err;
 	return -1;
 }
@@ -115,7 +115,7 @@ int mf_fsync_dir_of(const char *path, bool path_is_dir)
 }
 
 int mf_file_write_atomic(const char *path, const void *data, size_t len,
-			 mode_t mode, bool fsync_it, char **error_r)
+                         mode_t mode, bool fsync_it, char **error_r)
 {
 	char *tmp = mf_strdup_printf("%s.tmp.%ld", path, (long)getpid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -149,7 +149,7 @@ failed_open:
 	fail(error_r, "open", tmp);
 	free(tmp);
 	return -1;
-failed: {
+failed : {
 	int err = errno;
 
 	if (fd >= 0)
@@ -182,4 +182,35 @@ int mf_mkdir_parents(const char *path, mode_t mode, char **error_r)
 	}
 	free(p);
 	return 0;
+}
+
+int mf_tmpfile_anon(const char *prefix, char **error_r)
+{
+	const char *dir = getenv("TMPDIR");
+	char *path;
+	size_t len;
+	int fd, err;
+
+	if (dir == NULL || dir[0] == '\0')
+		dir = "/tmp";
+#ifdef O_TMPFILE
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+#endif
+	/* mkostemp() replaces the last six characters, which must be X */
+	path = mf_strdup_printf("%s/%s.______", dir, prefix);
+	len = strlen(path);
+	memset(path + len - 6, 'X', 6);
+	fd = mkostemp(path, O_CLOEXEC);
+	err = errno;
+	if (fd >= 0)
+		(void)unlink(path);
+	else if (error_r != NULL)
+		*error_r = mf_strdup_printf("creating a temporary file in %s "
+		                            "failed: %s",
+		                            dir, strerror(err));
+	free(path);
+	errno = err;
+	return fd;
 }

@@ -356,22 +356,16 @@ static int spool_write(struct imapc_storage *storage, struct imapc_save *save,
 		return 0;
 	}
 	if (save->fd < 0) {
-		const char *dir = getenv("TMPDIR");
-		char *path = mf_strdup_printf(
-		    "%s/mailferry-imapc.XXXXXX",
-		    dir != NULL && *dir != '\0' ? dir : "/tmp");
-		save->fd = mkostemp(path, O_CLOEXEC);
+		char *error = NULL;
+
+		save->fd = mf_tmpfile_anon("mailferry-imapc", &error);
 		if (save->fd < 0) {
 			int ret = imapc_api->set_error(
 			    storage->ctx, MAILFERRY_E_TEMP,
-			    "spooling a message to %s failed: mkstemp(): "
-			    "%s",
-			    path, strerror(errno));
-			free(path);
+			    "spooling a message: %s", error);
+			free(error);
 			return ret;
 		}
-		unlink(path);
-		free(path);
 		if (mf_write_full(save->fd, save->mem.data, save->mem.len) < 0)
 			goto fail;
 		mf_buf_free(&save->mem);

@@ -127,6 +127,12 @@ tests_unit_fuzz_config_LDADD = $(MF_CLI_LIBS)
 endif
 EXTRA_DIST += tests/unit/fuzz-corpus
 
+check_PROGRAMS += tests/unit/test-tmpfile
+TESTS += tests/unit/test-tmpfile
+tests_unit_test_tmpfile_SOURCES = tests/unit/test-tmpfile.c
+tests_unit_test_tmpfile_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_tmpfile_LDADD = core/lib/libmflib.la $(CHECK_LIBS)
+
 check_PROGRAMS += tests/unit/test-strv
 TESTS += tests/unit/test-strv
 tests_unit_test_strv_SOURCES = tests/unit/test-strv.c
