@@ -836,7 +836,11 @@ static int backup_dst_pass(struct mf_box_sync *bs, struct mf_spill *sp)
 	return ret;
 }
 
-int mf_box_spill_backup(struct mf_box_sync *bs)
+/* Both sides spilled and paired, then the mode's passes (saves first,
+ * then flag changes and expunges, as the in-memory merges carry them
+ * out); the cursors' windows go, so what was planned on them is made
+ * before the files are read back. */
+static int spill_run(struct mf_box_sync *bs, bool backup)
 {
 	struct mf_spill *sp;
 	int ret;
@@ -844,20 +848,24 @@ int mf_box_spill_backup(struct mf_box_sync *bs)
 	mf_box_spill_free(&bs->spill);
 	ret = spill_new(bs, &bs->spill);
 	sp = bs->spill;
-	sp->backup = true;
-	bs->next_uid = 0; /* nothing to raise: UIDs are the store's */
+	sp->backup = backup;
+	if (backup) {
+		bs->next_uid = 0; /* nothing to raise: UIDs are the store's */
+	} else {
+		bs->next_uid = MF_MAX(bs->b[0].st.uidnext, bs->b[1].st.uidnext);
+		if (bs->next_uid == 0)
+			bs->next_uid = 1;
+	}
 	if (ret == 0)
 		ret = spill_walk(bs, sp);
 	if (ret == 0)
 		ret = mf_box_flush(bs, false);
 	if (ret == 0 && !bs->saves_aborted)
 		ret = spill_pair(bs, sp);
-	/* the saves first, then flag changes and expunges, as the
-	 * in-memory merge carries them out */
 	if (ret == 0 && !bs->saves_aborted)
-		ret = backup_src_pass(bs, sp);
+		ret = backup ? backup_src_pass(bs, sp) : kept_pass(bs, sp);
 	if (ret == 0 && !bs->saves_aborted)
-		ret = backup_dst_pass(bs, sp);
+		ret = backup ? backup_dst_pass(bs, sp) : new_pass(bs, sp);
 	if (ret == 0)
 		ret = mf_box_flush(bs, true);
 	trim_partners(bs, sp);
@@ -866,36 +874,16 @@ int mf_box_spill_backup(struct mf_box_sync *bs)
 	return ret;
 }
 
+int mf_box_spill_backup(struct mf_box_sync *bs)
+{
+	return spill_run(bs, true);
+}
+
 /* --------------------------------------------------------------- main */
 
 int mf_box_spill_merge(struct mf_box_sync *bs)
 {
-	struct mf_spill *sp;
-	int ret;
-
-	mf_box_spill_free(&bs->spill);
-	ret = spill_new(bs, &bs->spill);
-	sp = bs->spill;
-	bs->next_uid = MF_MAX(bs->b[0].st.uidnext, bs->b[1].st.uidnext);
-	if (bs->next_uid == 0)
-		bs->next_uid = 1;
-	if (ret == 0)
-		ret = spill_walk(bs, sp);
-	/* the cursors' windows go: what was planned on them is made */
-	if (ret == 0)
-		ret = mf_box_flush(bs, false);
-	if (ret == 0 && !bs->saves_aborted)
-		ret = spill_pair(bs, sp);
-	if (ret == 0 && !bs->saves_aborted)
-		ret = kept_pass(bs, sp);
-	if (ret == 0 && !bs->saves_aborted)
-		ret = new_pass(bs, sp);
-	if (ret == 0)
-		ret = mf_box_flush(bs, true);
-	trim_partners(bs, sp);
-	for (int i = 0; i < 2; i++)
-		bs->b[i].msgs.count = 0;
-	return ret;
+	return spill_run(bs, false);
 }
 
 /* ---------------------------------------------- by identity: the state */
