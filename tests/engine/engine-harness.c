@@ -605,3 +605,11 @@ bool h_result_noop(const struct mf_sync_result *r)
 	       r->boxes_created == 0 && r->boxes_deleted == 0 &&
 	       r->boxes_renamed == 0;
 }
+
+uint64_t h_memdrv_counter(struct mf_storage *st, uint32_t op)
+{
+	uint64_t n = 0;
+
+	ck_assert_int_eq(st->ops->ctl(st->st, op, &n), 0);
+	return n;
+}

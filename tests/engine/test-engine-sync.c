@@ -566,13 +566,6 @@ START_TEST(backup_dry_run_recreate)
 }
 END_TEST
 
-static uint64_t copy_count(void)
-{
-	uint64_t n = 0;
-	ck_assert_int_eq(A->ops->ctl(A->st, 1002, &n), 0);
-	return n;
-}
-
 /* Save text on st with the GUID of the message at uid of box on from. */
 static uint32_t save_same_guid(struct mf_storage *st, struct mf_storage *from,
                                uint32_t uid, const char *text)
@@ -631,11 +624,12 @@ START_TEST(copy_from_expunged_instance)
 		                 0);
 		save_same_guid(A, A, u, text);
 		h_expunge(A, "INBOX", u);
-		before = copy_count();
+		before = h_memdrv_counter(A, H_MEMDRV_COPIES);
 		ck_assert_int_eq(mode == 0 ? sync2(true)
 		                           : run_mode(MF_ENGINE_BACKUP, false),
 		                 0);
-		ck_assert_uint_eq(copy_count() - before, 1);
+		ck_assert_uint_eq(h_memdrv_counter(A, H_MEMDRV_COPIES) - before,
+		                  1);
 		assert_same();
 		if (mode == 0)
 			assert_noop();
@@ -891,13 +885,6 @@ START_TEST(stateful_incremental)
 }
 END_TEST
 
-static uint64_t iter_count(void)
-{
-	uint64_t n = 0;
-	ck_assert_int_eq(A->ops->ctl(A->st, 1001, &n), 0);
-	return n;
-}
-
 START_TEST(stateful_reads_only_changes)
 {
 	/* with a state, a sync reads what changed, not every message */
@@ -913,16 +900,16 @@ START_TEST(stateful_reads_only_changes)
 	ck_assert_int_eq(code, 0);
 	h_flags(B, "INBOX", 7, MAILFERRY_MODIFY_ADD, MAILFERRY_FLAG_SEEN, NULL);
 	h_save(A, "INBOX", 201);
-	before = iter_count();
+	before = h_memdrv_counter(A, H_MEMDRV_LISTED);
 	st2 = sync_state(st, &code, &r);
-	state_cost = iter_count() - before;
+	state_cost = h_memdrv_counter(A, H_MEMDRV_LISTED) - before;
 	ck_assert_int_eq(code, 0);
 	ck_assert_uint_eq(r.msgs_saved, 1);
 	ck_assert_uint_eq(r.msgs_flag_changed, 1);
 	assert_same();
-	before = iter_count();
+	before = h_memdrv_counter(A, H_MEMDRV_LISTED);
 	ck_assert_int_eq(sync2(true), 0);
-	full_cost = iter_count() - before;
+	full_cost = h_memdrv_counter(A, H_MEMDRV_LISTED) - before;
 	fprintf(stderr, "messages read: stateful %llu, full %llu\n",
 	        (unsigned long long)state_cost, (unsigned long long)full_cost);
 	ck_assert_msg(state_cost < 20 && full_cost >= 400,
