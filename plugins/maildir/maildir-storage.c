@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,6 +90,28 @@ void maildir_crash_point(const char *point)
 		return;
 	(void)fflush(NULL);
 	(void)raise(SIGKILL);
+}
+
+void maildir_race_point(const char *point)
+{
+	/* MAILFERRY_MAILDIR_RACE="<program>": run it with the point's name
+	 * as its argument and wait for it, standing in for a mail client
+	 * that happens to rename or delete files at that instant. Only the
+	 * race tests set it. */
+	const char *cmd = getenv("MAILFERRY_MAILDIR_RACE");
+	pid_t pid;
+	int status;
+
+	if (cmd == NULL || *cmd == '\0')
+		return;
+	(void)fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		execl(cmd, cmd, point, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		(void)waitpid(pid, &status, 0);
 }
 
 static void warn_to_log(void *context, const char *text)

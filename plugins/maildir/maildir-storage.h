@@ -212,6 +212,9 @@ bool maildir_peek_guid(struct mailferry_storage *storage, const char *vname,
 /* Test hook: a commit calls this at the instants a crash test wants to
  * kill it (see maildir-storage.c); a no-op unless the environment asks. */
 void maildir_crash_point(const char *point);
+/* Test hook: a scan calls this where a race test wants another process to
+ * act (see maildir-storage.c); a no-op unless the environment asks. */
+void maildir_race_point(const char *point);
 
 /* --- maildir-list.c --- */
 int maildir_list_begin(struct mailferry_storage *storage, uint32_t flags,

@@ -324,9 +324,43 @@ static void match(struct mailferry_mailbox *box, struct scan *s)
 	}
 }
 
-/* Scan; if records lack their file, scan again before believing it. */
+/* Records the second scan missed but the first one saw: their files keep
+ * the first scan's names. Returns how many were carried. */
+static size_t carry_over(struct mailferry_mailbox *box, struct scan *s,
+                         const struct scan *prev)
+{
+	const struct maildir_uidlist *ul = &box->uidlist;
+	size_t carried = 0;
+
+	for (size_t i = 0; i < ul->recs.count; i++) {
+		const struct scan_file *pf;
+		struct scan_file *f;
+
+		if (s->rec_file.items[i] >= 0 || prev->rec_file.items[i] < 0)
+			continue;
+		pf = &prev->files.items[prev->rec_file.items[i]];
+		if (s->names == NULL)
+			s->names = maildir_strpool_new();
+		f = mf_array_append_zero(&s->files);
+		f->fname = maildir_strpool_strdup(s->names, pf->fname);
+		f->base_len = pf->base_len;
+		f->in_new = pf->in_new;
+		carried++;
+	}
+	return carried;
+}
+
+/* Scan; if records lack their file, scan again before believing it. A
+ * rename racing a readdir() hides that file from that one scan only, and
+ * a mail client renaming files all the time may hide a different file
+ * from each scan: a record counts as expunged only when both scans miss
+ * it. One the second scan alone missed keeps the name the first scan saw
+ * (if it was renamed meanwhile, its flags are a scan old and a read of it
+ * looks it up again; if it was expunged meanwhile, the next sync sees
+ * that twice). */
 static int scan_and_match(struct mailferry_mailbox *box, struct scan *s)
 {
+	struct scan prev;
 	int ret;
 
 	if ((ret = do_scan(box, s)) < 0)
@@ -334,9 +368,21 @@ static int scan_and_match(struct mailferry_mailbox *box, struct scan *s)
 	match(box, s);
 	if (s->missing_count == 0)
 		return 0;
-	if ((ret = do_scan(box, s)) < 0)
+	prev = *s;
+	mf_zero(s);
+	maildir_race_point("rescan");
+	if ((ret = do_scan(box, s)) < 0) {
+		scan_free(&prev);
 		return ret;
+	}
+	maildir_race_point("rescanned");
 	match(box, s);
+	if (s->missing_count > 0 && carry_over(box, s, &prev) > 0) {
+		qsort(s->files.items, s->files.count, sizeof(struct scan_file),
+		      cmp_file);
+		match(box, s);
+	}
+	scan_free(&prev);
 	return 0;
 }
 

@@ -24,7 +24,7 @@ TESTS += tests/maildir/interop-read.sh tests/maildir/interop-write.sh \
 	tests/maildir/permissions.sh tests/maildir/move.sh \
 	tests/maildir/save-guid.sh tests/maildir/keywords.sh \
 	tests/maildir/quick-sync.sh tests/maildir/save-crash.sh \
-	tests/maildir/memory.sh
+	tests/maildir/memory.sh tests/maildir/scan-race.sh
 EXTRA_DIST += tests/maildir/interop-read.sh tests/maildir/md-common.sh \
 	tests/maildir/interop-write.sh tests/maildir/corpus.sh \
 	tests/maildir/bad-input.sh tests/maildir/concurrency.sh \
@@ -32,4 +32,4 @@ EXTRA_DIST += tests/maildir/interop-read.sh tests/maildir/md-common.sh \
 	tests/maildir/compress.sh tests/maildir/permissions.sh \
 	tests/maildir/move.sh tests/maildir/save-guid.sh \
 	tests/maildir/keywords.sh tests/maildir/quick-sync.sh \
-	tests/maildir/save-crash.sh tests/maildir/memory.sh
+	tests/maildir/save-crash.sh tests/maildir/memory.sh tests/maildir/scan-race.sh
