@@ -507,8 +507,11 @@ int maildir_index_sync(struct mailferry_mailbox *box,
 
 		while (seq <= n &&
 		       (rec = mf_index_rec_at(idx, seq))->uid < msg->uid) {
-			expunge_rec(t, rec->uid, expunged, count);
-			changes++;
+			/* newer than our view: not expunged (below) */
+			if (rec->uid < box->uidlist.next_uid) {
+				expunge_rec(t, rec->uid, expunged, count);
+				changes++;
+			}
 			seq++;
 		}
 		rec = seq <= n ? mf_index_rec_at(idx, seq) : NULL;
@@ -555,8 +558,17 @@ int maildir_index_sync(struct mailferry_mailbox *box,
 			    msg->fname != NULL ? msg->fname : "?", idx_next);
 		}
 	}
+	/* Records from our uidlist's next UID on were added by a commit
+	 * after we read the uidlist (a sync with nothing to number runs
+	 * without its lock). They are newer than our view, not expunged:
+	 * expunging them made Dovecot give those messages new UIDs
+	 * ("Expunged message reappeared"). */
 	for (; seq <= n; seq++) {
-		expunge_rec(t, mf_index_rec_at(idx, seq)->uid, expunged, count);
+		uint32_t uid = mf_index_rec_at(idx, seq)->uid;
+
+		if (uid >= box->uidlist.next_uid)
+			break;
+		expunge_rec(t, uid, expunged, count);
 		changes++;
 	}
 	if (box->uidlist.next_uid > idx_next) {

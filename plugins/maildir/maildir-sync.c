@@ -902,9 +902,11 @@ int maildir_sync_ext(struct mailferry_mailbox *box,
 		e->guid =
 		    extra[i].guid == NULL ? NULL : mf_strdup(extra[i].guid);
 	}
-	if (box->index != NULL)
+	if (box->index != NULL) {
+		maildir_race_point("index-sync");
 		ret = maildir_index_sync(box, expunged.items, expunged.count,
 		                         sync_flag);
+	}
 out:
 	if (ret < 0) {
 		box->uidlist_id.valid = false;

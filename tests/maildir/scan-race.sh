@@ -93,4 +93,33 @@ dc_doveadm fetch 'uid' mailbox INBOX > "$root/f.dc" 2> "$root/w.dc"
 ! grep -qi 'reappeared' "$root/w.dc" && [ "$(grep -c '^uid: ' "$root/f.dc")" = 2 ]
 md_check $? "Dovecot sees UIDs 2 and 4, no expunged message reappearing ($(tr '\n' ' ' < "$root/w.dc"))"
 md_compare "$loc" "after the races" 'mailbox uid guid flags'
+
+# 3. A writer that finds nothing to number syncs without the uidlist
+#    lock: Dovecot commits a save between our uidlist read and our index
+#    update. The new index record
+#    is newer than our view, not expunged (it was: Dovecot then gave the
+#    message a new UID, "Expunged message reappeared").
+printf 'Subject: late\nMessage-ID: <late@test>\n\nlate\n' > "$root/late.eml"
+cat > "$root/hook" <<EOS
+#!/bin/sh
+[ "\$1" = index-sync ] && [ ! -e "$root/saved" ] || exit 0
+touch "$root/saved"
+chown -R "$DC_USER:$DC_GROUP" "$DC_BASE" 2>/dev/null
+setpriv --reuid="$DC_USER" --regid="$DC_GROUP" --clear-groups \
+	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin USER=test HOME="$root/home" \
+	doveadm -c "$root/dovecot.conf" save -m INBOX < "$root/late.eml"
+EOS
+chmod 755 "$root/hook"
+f4=$(ls "$M"/cur/* | head -1)
+mv "$f4" "${f4}T"	# a flag change: the reader rescans, nothing to lock for
+MAILFERRY_MAILDIR_RACE="$root/hook" "$MDWRITER" "$loc" > /dev/null 2> "$root/w.late" <<EOS
+begin INBOX
+commit
+EOS
+[ -e "$root/saved" ]
+md_check $? "Dovecot saved a message while a writer was between its unlocked scan and its index update"
+dc_doveadm fetch 'uid hdr.message-id' mailbox INBOX > "$root/f.dc" 2> "$root/w.dc"
+! grep -qi 'reappeared' "$root/w.dc" && grep -q 'late@test' "$root/f.dc"
+md_check $? "Dovecot's message keeps its UID, no expunged message reappearing ($(tr '\n' ' ' < "$root/w.dc"))"
+md_compare "$loc" "after the late save" 'mailbox uid guid flags'
 exit $md_fail
