@@ -23,31 +23,6 @@
 #include "mf-hex.h"
 #include "dbox-ops.h"
 
-static char **strv_dup(const char *const *v)
-{
-	size_t n = 0;
-	char **out;
-
-	if (v == NULL || v[0] == NULL)
-		return NULL;
-	while (v[n] != NULL)
-		n++;
-	out = mf_calloc(n + 1, sizeof(*out));
-	for (size_t i = 0; i < n; i++)
-		out[i] = mf_strdup(v[i]);
-	return out;
-}
-
-static void strv_free(char ***v)
-{
-	if (*v == NULL)
-		return;
-	for (size_t i = 0; (*v)[i] != NULL; i++)
-		free((*v)[i]);
-	free(*v);
-	*v = NULL;
-}
-
 static bool keyword_valid(const char *kw)
 {
 	if (*kw == '\0' || strlen(kw) > 255)
@@ -88,7 +63,7 @@ int dbox_trans_begin(struct mailferry_mailbox *box, uint32_t flags,
 
 static void save_free(struct dbox_save *s)
 {
-	strv_free(&s->keywords);
+	mf_strv_free(&s->keywords);
 	free(s->guid);
 	free(s->pop3_uidl);
 	free(s->tmp_path);
@@ -125,7 +100,7 @@ int dbox_save_begin(struct mailferry_trans *t,
 	s = mf_array_append_zero(&t->saves);
 	s->want_uid = save->uid;
 	s->flags = (uint8_t)(save->flags & MAILFERRY_FLAGS_MASK);
-	s->keywords = strv_dup(save->keywords);
+	s->keywords = mf_strv_dup(save->keywords);
 	if (save->guid != NULL) {
 		s->guid = mf_strdup(save->guid);
 	} else {
@@ -261,7 +236,7 @@ int dbox_update_flags(struct mailferry_trans *t,
 	c->count = uids->count;
 	c->modify = modify;
 	c->flags = (uint8_t)(flags & MAILFERRY_FLAGS_MASK);
-	c->keywords = strv_dup(keywords);
+	c->keywords = mf_strv_dup(keywords);
 	return 0;
 }
 
@@ -482,7 +457,7 @@ static void trans_free(struct mailferry_trans **_t, bool committed)
 	mf_array_free(&t->saves);
 	for (size_t i = 0; i < t->changes.count; i++) {
 		free(t->changes.items[i].ranges);
-		strv_free(&t->changes.items[i].keywords);
+		mf_strv_free(&t->changes.items[i].keywords);
 	}
 	mf_array_free(&t->changes);
 	mf_array_free(&t->expunges);
