@@ -8,6 +8,7 @@
  * and sanitizers need the code mapped to symbolize leaks.
  */
 #include <dirent.h>
+#include <sys/stat.h>
 #include <ltdl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@
 static MF_ARRAY(struct mf_driver *) drivers;
 static MF_ARRAY(struct mf_driver_refusal) refusals;
 static MF_ARRAY(char *) search_dirs;
-static bool drivers_loaded, ltdl_ready, log_refusals = true;
+static bool drivers_loaded, search_dirs_ready, ltdl_ready, log_refusals = true;
 
 void mf_drivers_set_log_refusals(bool log_them)
 {
@@ -340,6 +341,19 @@ static void add_refusal(const char *path, char *reason)
 		mf_warning("%s", reason);
 }
 
+static bool already_tried(const char *path)
+{
+	for (size_t i = 0; i < drivers.count; i++) {
+		if (strcmp(drivers.items[i]->path, path) == 0)
+			return true;
+	}
+	for (size_t i = 0; i < refusals.count; i++) {
+		if (strcmp(refusals.items[i].path, path) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Load every <name>.so in dir, in name order so the result does not
  * depend on readdir() order. */
 static void load_dir(const char *dir)
@@ -364,7 +378,9 @@ static void load_dir(const char *dir)
 		char *path = mf_strdup_printf("%s/%s", dir, names.items[i]);
 		char *error;
 
-		if (mf_driver_load_file(path, NULL, &error) < 0)
+		/* (mf_driver_need() may have loaded or refused it) */
+		if (!already_tried(path) &&
+		    mf_driver_load_file(path, NULL, &error) < 0)
 			add_refusal(path, error);
 		free(path);
 		free(names.items[i]);
@@ -372,14 +388,14 @@ static void load_dir(const char *dir)
 	mf_array_free(&names);
 }
 
-int mf_drivers_load(void)
+/* MAILFERRY_DRIVER_PATH's directories, then the default one (once). */
+static void search_dirs_init(void)
 {
 	const char *env = getenv("MAILFERRY_DRIVER_PATH");
 
-	if (drivers_loaded)
-		return (int)refusals.count;
-	drivers_loaded = true;
-
+	if (search_dirs_ready)
+		return;
+	search_dirs_ready = true;
 	if (env != NULL) {
 		const char *p = env;
 
@@ -395,7 +411,45 @@ int mf_drivers_load(void)
 	}
 	if (getenv("MAILFERRY_SKIP_DEFAULT_DIR") == NULL)
 		mf_array_push(&search_dirs, mf_strdup(MF_DRIVER_DIR));
+}
+
+int mf_drivers_load(void)
+{
+	if (drivers_loaded)
+		return (int)refusals.count;
+	drivers_loaded = true;
+	search_dirs_init();
 	for (size_t i = 0; i < search_dirs.count; i++)
 		load_dir(search_dirs.items[i]);
 	return (int)refusals.count;
+}
+
+const struct mf_driver *mf_driver_need(const char *name)
+{
+	const struct mf_driver *drv = mf_driver_find(name);
+	struct stat st;
+
+	if (drv != NULL || drivers_loaded)
+		return drv;
+	for (const char *p = name; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_' || *p == '-'))
+			return NULL; /* no file can serve it */
+	}
+	search_dirs_init();
+	/* the same file mf_drivers_load() would pick: the first <name>.so
+	 * on the path that loads */
+	for (size_t i = 0; i < search_dirs.count && drv == NULL; i++) {
+		char *path =
+		    mf_strdup_printf("%s/%s.so", search_dirs.items[i], name);
+		char *error;
+
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    mf_driver_load_file(path, &drv, &error) < 0) {
+			add_refusal(path, error);
+			drv = NULL;
+		}
+		free(path);
+	}
+	return drv;
 }

@@ -29,6 +29,12 @@ size_t mf_driver_count(void);
 const struct mf_driver *mf_driver_at(size_t idx);
 /* NULL when no driver of that name was loaded. */
 const struct mf_driver *mf_driver_find(const char *name);
+/* The driver serving name: loaded now if it was not, from the first
+ * <name>.so on the search path that loads (the one mf_drivers_load()
+ * would pick), without loading the others: a run pays the start-up cost
+ * (libraries, relocations) of the drivers it uses only. NULL when none
+ * loads; files refused on the way join the refusal list. */
+const struct mf_driver *mf_driver_need(const char *name);
 /* Try to load one file as a driver (used by tests and `drivers`).
  * Returns 0, or -1 with *error_r saying why it was refused, as one line
  * naming the file ("driver /x/foo.so refused: ..."). A refused file is not

@@ -94,8 +94,12 @@ int mf_storage_open(const char *location, const struct mf_settings *set,
 
 	if (mf_location_parse(location, &vars, &loc, error_r) < 0)
 		return MAILFERRY_E_INVALID;
-	mf_drivers_load();
-	drv = mf_driver_find(loc->driver);
+	drv = mf_driver_need(loc->driver);
+	if (drv == NULL) {
+		/* load them all, so the refusals are there to see */
+		mf_drivers_load();
+		drv = mf_driver_find(loc->driver);
+	}
 	if (drv == NULL) {
 		*error_r = no_driver_error(loc);
 		mf_location_free(&loc);

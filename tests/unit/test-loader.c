@@ -210,6 +210,43 @@ START_TEST(test_search_path)
 }
 END_TEST
 
+/* Opening a store loads its driver only, the one the full load would
+ * pick; a full load afterwards neither loads nor refuses it again. */
+START_TEST(test_need_one)
+{
+	char *env = mf_strdup_printf("%s:%s", dup_dir, drv_dir);
+	const struct mf_driver *drv;
+
+	setenv("MAILFERRY_DRIVER_PATH", env, 1);
+	setenv("MAILFERRY_SKIP_DEFAULT_DIR", "1", 1);
+	mf_drivers_set_log_refusals(false);
+	/* a refused file on the way is recorded, the next one serves */
+	drv = mf_driver_need("tname");
+	ck_assert_ptr_null(drv);
+	ck_assert_uint_eq(mf_driver_refused_count(), 1);
+	drv = mf_driver_need("tgood");
+	ck_assert_ptr_nonnull(drv);
+	ck_assert_ptr_nonnull(strstr(drv->path, dup_dir));
+	ck_assert_uint_eq(mf_driver_count(), 1);
+	ck_assert_ptr_eq(mf_driver_need("tgood"), drv);
+	ck_assert_ptr_null(mf_driver_need("../tgood"));
+	ck_assert_ptr_null(mf_driver_need("nosuch"));
+	ck_assert_uint_eq(mf_driver_count(), 1);
+	/* the full load: the rest (7 more refused, the second tgood a
+	 * duplicate), neither the loaded tgood nor tname tried again */
+	ck_assert_int_eq(mf_drivers_load(), 9);
+	ck_assert_uint_eq(mf_driver_count(), 1);
+	for (size_t i = 0; i < mf_driver_refused_count(); i++) {
+		const struct mf_driver_refusal *r = mf_driver_refused_at(i);
+
+		ck_assert_str_ne(r->path, drv->path);
+		if (strstr(r->reason, "duplicate") != NULL)
+			ck_assert_ptr_nonnull(strstr(r->path, drv_dir));
+	}
+	free(env);
+}
+END_TEST
+
 START_TEST(test_search_default_dir)
 {
 	unsetenv("MAILFERRY_DRIVER_PATH");
@@ -410,6 +447,7 @@ int main(void)
 	tcase_add_test(tc, test_dlopen_errors);
 	tcase_add_test(tc, test_duplicate);
 	tcase_add_test(tc, test_search_path);
+	tcase_add_test(tc, test_need_one);
 	tcase_add_test(tc, test_search_default_dir);
 	tcase_add_test(tc, test_storage_open);
 	tcase_add_test(tc, test_storage_open_errors);
