@@ -391,6 +391,25 @@ static bool file_id_same(const struct stat *a, const struct stat *b)
 
 /* Only the head log grew since the last load (same files otherwise):
  * replay just the new records. 1 done, 0 a full load is needed. */
+/* Whether the log still ends, up to what we read, as we read it. The file
+ * identity (device, inode) is not enough: a mailbox whose index was
+ * deleted and created again in the same second can get the same inode
+ * back, with a header (indexid and timestamp are that second) and even a
+ * size like the old one's. Its last transactions are what differs. */
+static bool log_tail_unchanged(const struct mf_log_file *log, int fd)
+{
+	uint8_t buf[256];
+	size_t len;
+	off_t off;
+
+	if (log->data == NULL || log->valid_size <= log->hdr_size)
+		return true;
+	len = MF_MIN(sizeof(buf), log->valid_size - log->hdr_size);
+	off = (off_t)(log->valid_size - len);
+	return pread(fd, buf, len, off) == (ssize_t)len &&
+	       memcmp(buf, log->data + off, len) == 0;
+}
+
 static int load_incremental(struct mf_index *index)
 {
 	struct stat st, st2, st3;
@@ -418,6 +437,11 @@ static int load_incremental(struct mf_index *index)
 	if (fd < 0)
 		return 0;
 	old_valid = index->log.valid_size;
+	if (!log_tail_unchanged(&index->log, fd)) {
+		if (!index->locked)
+			close(fd);
+		return 0;
+	}
 	ret = mf_log_file_extend(&index->log, fd, &err);
 	if (!index->locked)
 		close(fd);

@@ -62,6 +62,10 @@ EXTRA_DIST += tests/engine/sync-maildir.sh
 TESTS += tests/engine/backup-inbox.sh
 EXTRA_DIST += tests/engine/backup-inbox.sh
 
+# the index's incremental refresh equals a full load on real stores
+TESTS += tests/engine/incremental-check.sh
+EXTRA_DIST += tests/engine/incremental-check.sh
+
 # the CLI end to end (maildir + memdrv; no Dovecot needed)
 TESTS += tests/engine/sync-cli.sh
 EXTRA_DIST += tests/engine/sync-cli.sh
