@@ -157,6 +157,19 @@ static bool quick_equal(const struct mf_box_sync *bs)
  * recorded. dsync looks at the master's side only; both sides are at hand
  * here, so a change made only on the other side is not missed. Without
  * modseqs a flag change would not show in the status: never skipped. */
+static bool side_as_state(const struct mf_sync_side *s,
+                          const struct mf_tnode *node, uint32_t uidvalidity,
+                          uint64_t uidnext, uint64_t highest_modseq,
+                          uint32_t messages,
+                          const struct mf_sync_box_state *state,
+                          uint64_t modseq)
+{
+	return !node->merged && (s->caps & MAILFERRY_CAP_MODSEQ) != 0 &&
+	       modseq != 0 && uidvalidity == state->uidvalidity &&
+	       uidnext == (uint64_t)state->last_common_uid + 1 &&
+	       highest_modseq == modseq && messages == state->messages;
+}
+
 static bool state_unchanged(const struct mf_box_sync *bs,
                             const struct mf_sync_box_state *state)
 {
@@ -169,14 +182,57 @@ static bool state_unchanged(const struct mf_box_sync *bs,
 		                      ? state->last_common_pvt_modseq
 		                      : state->last_common_modseq;
 
-		if (b->box == NULL || b->node->merged ||
-		    (b->s->caps & MAILFERRY_CAP_MODSEQ) == 0 || modseq == 0 ||
-		    b->st.uidvalidity != state->uidvalidity ||
-		    b->st.uidnext != (uint64_t)state->last_common_uid + 1 ||
-		    b->st.highest_modseq != modseq ||
-		    b->st.messages != state->messages)
+		if (b->box == NULL ||
+		    !side_as_state(b->s, b->node, b->st.uidvalidity,
+		                   b->st.uidnext, b->st.highest_modseq,
+		                   b->st.messages, state, modseq))
 			return false;
 	}
+	return true;
+}
+
+bool mf_sync_skip_by_listing(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
+                             struct mf_tnode *n1)
+{
+	const struct mf_tnode *n[2] = {n0, n1};
+	struct mf_sync_box_state *state;
+
+	if (ctx->p->full || ctx->force_full || ctx->id_mode)
+		return false;
+	for (int i = 0; i < 2; i++) {
+		const struct mf_sync_side *s = &ctx->side[i];
+
+		/* what mf_sync_mailbox() would compare by identity, or
+		 * where the listing gave no status */
+		if (n[i]->merged || n[i]->planned || n[i]->uidvalidity == 0 ||
+		    (s->writable && (!s->keeps_uids || n[i]->uids_stuck)))
+			return false;
+	}
+	if (!ctx->state_mode) {
+		/* quick_equal() on the listing's counters; a state to
+		 * write needs the mailboxes open */
+		if (ctx->p->state != NULL ||
+		    n0->uidvalidity != n1->uidvalidity ||
+		    n0->uidnext != n1->uidnext ||
+		    n0->highest_modseq != n1->highest_modseq ||
+		    n0->messages != n1->messages)
+			return false;
+		ctx->res->boxes_skipped++;
+		return true;
+	}
+	state = mf_sync_state_find(&ctx->old_state, n0->guid);
+	if (state == NULL || state->uidvalidity == 0)
+		return false;
+	for (int i = 0; i < 2; i++) {
+		if (!side_as_state(&ctx->side[i], n[i], n[i]->uidvalidity,
+		                   n[i]->uidnext, n[i]->highest_modseq,
+		                   n[i]->messages, state,
+		                   state->last_common_modseq))
+			return false;
+	}
+	ctx->res->boxes_skipped++;
+	if (ctx->p->state != NULL)
+		mf_array_push(&ctx->new_state.boxes, *state);
 	return true;
 }
 

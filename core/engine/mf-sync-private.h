@@ -135,6 +135,14 @@ bool mf_sync_wildcard_match(const char *mask, const char *name, char sep);
  * (a NULL node = the mailbox does not exist there, only in dry-run). */
 int mf_sync_mailbox(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
                     struct mf_tnode *n1);
+/* Whether the status the listing gave for both sides already shows that
+ * mf_sync_mailbox() would skip the mailbox (fast mode: equal counters;
+ * stateful: both sides as the saved state left them): then it is counted
+ * as skipped (its state entry kept) without opening it. The same tests as
+ * after opening, on counters read a moment earlier: a change landing in
+ * between is found by the next run, as if this one had started sooner. */
+bool mf_sync_skip_by_listing(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
+                             struct mf_tnode *n1);
 
 /* Progress (mf-sync-progress.c). */
 struct mf_progress *mf_progress_new(bool enabled, unsigned int boxes_total);

@@ -224,6 +224,8 @@ static int sync_mailboxes(struct mf_sync_ctx *ctx)
 			continue; /* not on the other side: -1 "ignore" */
 		if (n0->planned && n1->planned)
 			continue;
+		if (mf_sync_skip_by_listing(ctx, n0, n1))
+			continue;
 		ret = mf_sync_mailbox(ctx, n0, n1);
 	}
 	mf_progress_free(&ctx->progress);

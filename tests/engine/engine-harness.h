@@ -87,9 +87,11 @@ void h_assert_identical(struct mf_storage *a, struct mf_storage *b);
 int h_sync(const struct mf_sync_params *p, struct mf_storage *a,
            struct mf_storage *b, struct mf_sync_result *res_r);
 void h_params(struct mf_sync_params *p);
-/* memdrv's call counters (its ctl ops): messages listed, copies made. */
+/* memdrv's call counters (its ctl ops): messages listed, copies made,
+ * mailboxes opened. */
 #define H_MEMDRV_LISTED 1001
 #define H_MEMDRV_COPIES 1002
+#define H_MEMDRV_OPENS 1003
 uint64_t h_memdrv_counter(struct mf_storage *st, uint32_t op);
 /* True when a run's result says it changed nothing. */
 bool h_result_noop(const struct mf_sync_result *r);

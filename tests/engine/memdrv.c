@@ -20,7 +20,8 @@
  * real time. $MEMDRV_CRASH_AFTER=N ends the process after the Nth
  * store write (crash tests). ctl op 1000 drops the change history of every
  * mailbox (the next changed-since query older than now fails with
- * NOHISTORY); ops 1001 and 1002 count messages iterated and copied.
+ * NOHISTORY); ops 1001, 1002 and 1003 count messages iterated, copied
+ * and mailbox opens.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,8 +47,10 @@
 #define MEMDRV_CTL_ITER_COUNT 1001
 /* arg: uint64_t *: messages copied by the copy slot so far (process-wide) */
 #define MEMDRV_CTL_COPY_COUNT 1002
+/* arg: uint64_t *: mailbox_open calls so far (process-wide) */
+#define MEMDRV_CTL_OPEN_COUNT 1003
 
-static uint64_t iter_returned, copies_made;
+static uint64_t iter_returned, copies_made, opens_made;
 
 static const struct mailferry_core_api *api;
 
@@ -961,6 +964,7 @@ static int mm_open(struct mailferry_storage *st, const char *name,
 	struct mailferry_mailbox *box;
 
 	(void)flags;
+	opens_made++;
 	if (b == NULL || b->dir)
 		return api->set_error(st->ctx, MAILFERRY_E_NOTFOUND,
 		                      "memdrv: no mailbox %s", name);
@@ -1660,6 +1664,10 @@ static int mm_ctl(struct mailferry_storage *st, uint32_t op, void *arg)
 	}
 	if (op == MEMDRV_CTL_COPY_COUNT) {
 		*(uint64_t *)arg = copies_made;
+		return 0;
+	}
+	if (op == MEMDRV_CTL_OPEN_COUNT) {
+		*(uint64_t *)arg = opens_made;
 		return 0;
 	}
 	if (op != MEMDRV_CTL_DROP_HISTORY)

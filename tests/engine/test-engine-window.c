@@ -58,7 +58,7 @@ static void assert_same(void)
 START_TEST(stateful_noop_lists_nothing)
 {
 	struct mf_sync_result r;
-	uint64_t a0, b0;
+	uint64_t a0, b0, o0;
 	char *st, *st2;
 
 	h_create(A, "INBOX");
@@ -75,9 +75,12 @@ START_TEST(stateful_noop_lists_nothing)
 
 	a0 = h_memdrv_counter(A, H_MEMDRV_LISTED);
 	b0 = h_memdrv_counter(B, H_MEMDRV_LISTED);
+	o0 = h_memdrv_counter(A, H_MEMDRV_OPENS);
 	st2 = sync_state(st, &r);
 	ck_assert_uint_eq(h_memdrv_counter(A, H_MEMDRV_LISTED), a0);
 	ck_assert_uint_eq(h_memdrv_counter(B, H_MEMDRV_LISTED), b0);
+	/* the listing's status was enough: no mailbox opened */
+	ck_assert_uint_eq(h_memdrv_counter(A, H_MEMDRV_OPENS), o0);
 	ck_assert_uint_eq(r.boxes_skipped, 2);
 	ck_assert_uint_eq(r.msgs_saved + r.msgs_flag_changed + r.msgs_expunged,
 	                  0);
@@ -117,6 +120,26 @@ START_TEST(stateful_noop_lists_nothing)
 	ck_assert_uint_eq(r.boxes_skipped, 2);
 	free(st);
 	free(st2);
+
+	/* a fast (stateless) run over equal counters opens nothing either */
+	{
+		struct mf_sync_params p;
+
+		h_params(&p);
+		o0 = h_memdrv_counter(A, H_MEMDRV_OPENS);
+		ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+		ck_assert_uint_eq(h_memdrv_counter(A, H_MEMDRV_OPENS), o0);
+		ck_assert_uint_eq(r.boxes_skipped, 2);
+		mf_sync_result_free(&r);
+		/* new mail on one side: that mailbox is opened and synced */
+		h_save(B, "Other", 102);
+		ck_assert_int_eq(h_sync(&p, A, B, &r), 0);
+		ck_assert_uint_gt(h_memdrv_counter(A, H_MEMDRV_OPENS), o0);
+		ck_assert_uint_eq(r.msgs_saved, 1);
+		ck_assert_uint_eq(r.boxes_skipped, 1);
+		mf_sync_result_free(&r);
+		assert_same();
+	}
 }
 END_TEST
 
