@@ -244,6 +244,7 @@ static int do_scan(struct mailferry_mailbox *box, struct scan *s)
 {
 	int ret;
 	size_t kept = 0;
+	bool renamed = false;
 
 	scan_free(s);
 	box->dirs_valid = true; /* unless scan_dir() says otherwise */
@@ -271,11 +272,12 @@ static int do_scan(struct mailferry_mailbox *box, struct scan *s)
 				continue;
 			/* f was renamed to a new unique base: keep both;
 			 * order is restored by the re-sort below */
+			renamed = true;
 		}
 		s->files.items[kept++] = *f;
 	}
 	s->files.count = kept;
-	if (s->files.count > 1)
+	if (renamed)
 		qsort(s->files.items, s->files.count, sizeof(struct scan_file),
 		      cmp_file);
 	return 0;

@@ -122,4 +122,26 @@ dc_doveadm fetch 'uid hdr.message-id' mailbox INBOX > "$root/f.dc" 2> "$root/w.d
 ! grep -qi 'reappeared' "$root/w.dc" && grep -q 'late@test' "$root/f.dc"
 md_check $? "Dovecot's message keeps its UID, no expunged message reappearing ($(tr '\n' ' ' < "$root/w.dc"))"
 md_compare "$loc" "after the late save" 'mailbox uid guid flags'
+
+# 4. Two different messages that share a base name (a restore, a careless
+#    copy): the second gets a new base name and its own UID, and every
+#    other file is still found (the scan re-sorts after the rename).
+D=$M/.Dup
+mkdir -p "$D/cur" "$D/new" "$D/tmp"
+for i in 1 2 3 4 5 6; do
+	printf 'Subject: d%d\nMessage-ID: <d%d@test>\n\nd%d\n' $i $i $i \
+		> "$D/cur/170000000$i.M1P1.zz:2,S"
+done
+printf 'Subject: twin\nMessage-ID: <twin@test>\n\ntwin\n' > "$D/cur/1700000003.M1P1.zz:2,F"
+"$MDWRITER" "$loc" > /dev/null 2> "$root/w.dup" <<EOS
+begin Dup
+commit
+EOS
+"$MAILFERRY" fetch "$loc" 'uid hdr.message-id' mailbox Dup > "$root/f.dup"
+ids=$(grep -c '^hdr.message-id' "$root/f.dup")
+uids=$(grep '^uid: ' "$root/f.dup" | sort -u | wc -l)
+[ "$ids" = 7 ] && [ "$uids" = 7 ] && grep -q 'twin@test' "$root/f.dup" &&
+	[ "$(ls "$D/cur" | wc -l)" = 7 ]
+md_check $? "two messages with one base name: 7 messages, 7 UIDs ($ids, $uids; $(tr '\n' ' ' < "$root/w.dup"))"
+md_compare "$loc" "after the base-name twin" 'mailbox uid guid flags'
 exit $md_fail
