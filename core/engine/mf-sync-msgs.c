@@ -238,6 +238,19 @@ bool mf_sync_skip_by_listing(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
 
 static int raise_counters(struct mf_box_sync *bs)
 {
+	/* Each side's status once (a status after this run's changes can
+	 * mean a rescan of the mailbox): raising one side does not change
+	 * what the other needs, whose UIDNEXT comes from next_uid and whose
+	 * HIGHESTMODSEQ is never below what the first was raised to. */
+	for (int i = 0; i < 2; i++) {
+		struct mf_box_side *b = &bs->b[i];
+		int ret = mf_box_refresh_status(b);
+
+		if (ret < 0 && b->s->writable && b->box != NULL)
+			return mf_sync_fail(
+			    bs->ctx, ret, "%s: mailbox %s: status: %s",
+			    b->s->label, b->node->real, mf_box_side_err(b));
+	}
 	for (int i = 0; i < 2; i++) {
 		struct mf_box_side *b = &bs->b[i], *o = &bs->b[1 - i];
 		struct mailferry_mailbox_update up;
@@ -245,12 +258,6 @@ static int raise_counters(struct mf_box_sync *bs)
 
 		if (!b->s->writable || b->box == NULL)
 			continue;
-		ret = mf_box_refresh_status(b);
-		if (ret < 0)
-			return mf_sync_fail(
-			    bs->ctx, ret, "%s: mailbox %s: status: %s",
-			    b->s->label, b->node->real, mf_box_side_err(b));
-		mf_box_refresh_status(o);
 		mf_zero(&up);
 		up.struct_size = sizeof(up);
 		if (b->st.uidnext < bs->next_uid) {
