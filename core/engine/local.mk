@@ -15,6 +15,7 @@ core_engine_libmfengine_la_SOURCES = \
 	core/engine/mf-sync-uids.c \
 	core/engine/mf-sync-progress.c \
 	core/engine/mf-sync-state.c core/engine/mf-sync-state.h \
-	core/engine/mf-header-hash.c core/engine/mf-header-hash.h
+	core/engine/mf-header-hash.c core/engine/mf-header-hash.h \
+	core/engine/mf-digest.c core/engine/mf-digest.h
 core_engine_libmfengine_la_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS)
 core_engine_libmfengine_la_LIBADD = core/lib/libmflib.la $(OPENSSL_LIBS)

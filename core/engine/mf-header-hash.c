@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "mf-alloc.h"
+#include "mf-digest.h"
 #include "mf-hex.h"
 
 /* Header lines longer than this are hashed only up to here; such lines do
@@ -146,7 +147,9 @@ void mf_header_hash_finish(struct mf_header_hash *hh, char hex_r[33],
 	mf_header_hash_normalize(hh->version,
 	                         (const uint8_t *)hh->selected.data,
 	                         hh->selected.len, &prev_q, &norm);
-	EVP_Digest(norm.data, norm.len, md, &mdlen, EVP_md5(), NULL);
+	mdlen = mf_digest(MF_DIGEST_MD5, norm.data, norm.len, md);
+	if (mdlen < 16)
+		memset(md, 0, 16); /* (OpenSSL without MD5) */
 	mf_hex_encode(md, 16, hex_r);
 	if (raw_r != NULL)
 		memcpy(raw_r, md, 16);

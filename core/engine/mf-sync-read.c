@@ -11,6 +11,7 @@
 
 #include "mf-alloc.h"
 #include "mf-driver.h"
+#include "mf-digest.h"
 #include "mf-header-hash.h"
 #include "mf-hex.h"
 #include "mf-log.h"
@@ -20,13 +21,16 @@
 
 static void id_from_guid(const char *guid, uint8_t id[16])
 {
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned int len;
+
 	if (mf_guid128_from_hex(guid, id) == 0)
 		return;
 	/* other GUID strings: last 16 bytes of their SHA-1, as dsync does
 	 * when one side keeps only 128-bit GUIDs */
-	uint8_t md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	EVP_Digest(guid, strlen(guid), md, &len, EVP_sha1(), NULL);
+	len = mf_digest(MF_DIGEST_SHA1, guid, strlen(guid), md);
+	if (len < 16)
+		memset(md, 0, len = 16); /* (OpenSSL without SHA-1) */
 	memcpy(id, md + len - 16, 16);
 }
 
