@@ -169,4 +169,41 @@ wait $holder
 rm -f "$M/.dovecot-box-sync.lock.held"
 "$MAILFERRY" sync "$loc" "maildir:$root/B" > "$root/out" 2>&1
 md_check $? "and syncs once it is free: $(cat "$root/out")"
+# a two-way sync decides its fast and stateful skips on the listing's
+# statuses (without opening the mailboxes again): changes made right
+# after the previous sync, within its second, on either side, must still
+# be seen by the next one
+same_sides() { # LABEL
+	local a b
+	a=$("$MAILFERRY" fetch "$loc" 'guid flags' mailbox '*' 2>&1 | sed 's/ *\\Recent//; s/ *$//')
+	b=$("$MAILFERRY" fetch "maildir:$root/B" 'guid flags' mailbox '*' 2>&1 | sed 's/ *\\Recent//; s/ *$//')
+	[ -n "$a" ] && [ "$a" = "$b" ]
+	md_check $? "$1: both sides agree"
+	[ "$a" = "$b" ] || diff -u <(echo "$a") <(echo "$b") | head -20
+}
+"$MAILFERRY" sync "$loc" "maildir:$root/B" > /dev/null 2>&1
+st=$("$MAILFERRY" sync -s '' "$loc" "maildir:$root/B" 2> /dev/null)
+for mode in fast stateful; do
+	n=$(ls "$M/cur" "$M/new" "$root/B/cur" "$root/B/new" | grep -c .)
+	if [ $mode = fast ]; then
+		"$MAILFERRY" sync "$loc" "maildir:$root/B" > /dev/null 2>&1
+	else
+		st=$("$MAILFERRY" sync -s "$st" "$loc" "maildir:$root/B" 2> /dev/null)
+	fi
+	# same second: an MDA's file in A's new/, a client's flag in B's cur/
+	cp "$root/msgs/msg2.eml" "$M/new/1700000100.M$n.$mode"
+	f=$(ls "$root/B/cur" | grep -v ':2,.*D' | head -1)
+	mv "$root/B/cur/$f" "$root/B/cur/${f%%:*}:2,D${f#*:2,}"
+	if [ $mode = fast ]; then
+		"$MAILFERRY" sync "$loc" "maildir:$root/B" > "$root/out" 2>&1
+	else
+		st=$("$MAILFERRY" sync -s "$st" "$loc" "maildir:$root/B" 2> "$root/out")
+	fi
+	md_check $? "$mode sync right after a sync: $(cat "$root/out")"
+	"$MAILFERRY" fetch "maildir:$root/B" 'guid' mailbox INBOX | grep -q "1700000100.M$n.$mode"
+	md_check $? "$mode: the file delivered within the previous sync's second reached B"
+	"$MAILFERRY" fetch "$loc" 'guid flags' mailbox INBOX | grep -A1 "^guid: ${f%%:*}$" | grep -q Draft
+	md_check $? "$mode: the flag set in B within the previous sync's second reached A"
+	same_sides "$mode"
+done
 exit $md_fail
