@@ -142,6 +142,15 @@ static int resolve_uidvalidity(struct mf_box_sync *bs)
 	return update_box(bs, chg, &up);
 }
 
+/* A side whose saves cannot keep the other side's UIDs (a store that
+ * does not keep them, or one emptied without restarting UIDNEXT): its
+ * mailbox is matched by message identity. */
+static bool side_by_identity(const struct mf_sync_side *s,
+                             const struct mf_tnode *n)
+{
+	return s->writable && (!s->keeps_uids || n->uids_stuck);
+}
+
 static bool quick_equal(const struct mf_box_sync *bs)
 {
 	const struct mailferry_mailbox_status *a = &bs->b[0].st,
@@ -205,7 +214,7 @@ bool mf_sync_skip_by_listing(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
 		/* what mf_sync_mailbox() would compare by identity, or
 		 * where the listing gave no status */
 		if (n[i]->merged || n[i]->planned || n[i]->uidvalidity == 0 ||
-		    (s->writable && (!s->keeps_uids || n[i]->uids_stuck)))
+		    side_by_identity(s, n[i]))
 			return false;
 	}
 	if (!ctx->state_mode) {
@@ -454,8 +463,7 @@ int mf_sync_mailbox(struct mf_sync_ctx *ctx, struct mf_tnode *n0,
 			goto out;
 		b->start_modseq = b->st.highest_modseq;
 		b->start_uidnext = b->st.uidnext;
-		if (b->s->writable &&
-		    (!b->s->keeps_uids || b->node->uids_stuck))
+		if (side_by_identity(b->s, b->node))
 			set_any_uid(&bs, b);
 	}
 	bs.ids = bs.ids || ctx->id_mode;
