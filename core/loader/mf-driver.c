@@ -85,6 +85,19 @@ static int refuse(char **error_r, const char *path, const char *fmt, ...)
 
 /* The driver name a file must carry: its base name without ".so". NULL
  * when the file name is not <name>.so with a valid name. */
+/* A driver name: a-z 0-9 _ - */
+static bool name_is_valid(const char *name, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
 static char *name_from_path(const char *path)
 {
 	const char *base = strrchr(path, '/');
@@ -96,13 +109,8 @@ static char *name_from_path(const char *path)
 	len = strlen(base) - 3;
 	if (len == 0)
 		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		char c = base[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
-			return NULL;
-	}
+	if (!name_is_valid(base, len))
+		return NULL;
 	return mf_strndup(base, len);
 }
 
@@ -431,11 +439,8 @@ const struct mf_driver *mf_driver_need(const char *name)
 
 	if (drv != NULL || drivers_loaded)
 		return drv;
-	for (const char *p = name; *p != '\0'; p++) {
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		      *p == '_' || *p == '-'))
-			return NULL; /* no file can serve it */
-	}
+	if (!name_is_valid(name, strlen(name)))
+		return NULL; /* no file can serve it */
 	search_dirs_init();
 	/* the same file mf_drivers_load() would pick: the first <name>.so
 	 * on the path that loads */
