@@ -124,8 +124,10 @@ md_check $? "Dovecot's message keeps its UID, no expunged message reappearing ($
 md_compare "$loc" "after the late save" 'mailbox uid guid flags'
 
 # 4. Two different messages that share a base name (a restore, a careless
-#    copy): the second gets a new base name and its own UID, and every
-#    other file is still found (the scan re-sorts after the rename).
+#    copy): the second gets a new base name and its own UID, every other
+#    message keeps its UID and Dovecot agrees. (Whether that scan re-sorts
+#    after the rename cannot be seen from outside: a record it misses is
+#    found by the second scan, which reads the renamed name sorted.)
 D=$M/.Dup
 mkdir -p "$D/cur" "$D/new" "$D/tmp"
 for i in 1 2 3 4 5 6; do
